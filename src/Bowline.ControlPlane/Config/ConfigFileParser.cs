@@ -1,0 +1,138 @@
+using Bowline.ControlPlane.Config.Parsing;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Bowline.ControlPlane.Config;
+
+/// <summary>The outcome of reading one YAML file: the resources that passed validation, and every finding.</summary>
+public sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics)
+{
+    public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
+}
+
+/// <summary>
+/// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
+/// Kubernetes Services and Bowline Workloads. A resource with an error is rejected alone; a YAML syntax error
+/// rejects the whole file, because nothing after it can be trusted.
+/// </summary>
+public static class ConfigFileParser
+{
+    public static ParsedFile Parse(string file, string yaml)
+    {
+        var context = new ParseContext(file);
+        var resources = new List<MeshResource>();
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException e)
+        {
+            context.FileError((int)e.Start.Line, $"invalid YAML: {e.InnerException?.Message ?? e.Message}; nothing in this file was applied");
+            return new ParsedFile(file, [], context.Diagnostics);
+        }
+
+        foreach (var document in stream.Documents)
+        {
+            if (document.RootNode is YamlScalarNode { Value: null or "" } || document.RootNode is null)
+            {
+                continue;
+            }
+            if (document.RootNode is not YamlMappingNode root)
+            {
+                context.Resource = null;
+                context.Error(document.RootNode, "", "expected a Kubernetes-style object with apiVersion, kind, metadata and spec");
+                continue;
+            }
+            var before = context.ErrorCount;
+            var resource = ParseDocument(root, context);
+            if (resource is not null && context.ErrorCount == before)
+            {
+                resources.Add(resource);
+            }
+        }
+        return new ParsedFile(file, resources, context.Diagnostics);
+    }
+
+    private static MeshResource? ParseDocument(YamlMappingNode root, ParseContext context)
+    {
+        context.Resource = null;
+        var reader = new FieldReader(root, "", context);
+        var apiVersion = reader.String("apiVersion", required: true);
+        var kind = reader.String("kind", required: true);
+        if (apiVersion is null || kind is null)
+        {
+            return null;
+        }
+        var metadata = ReadMetadata(reader, kind, context);
+        if (metadata is null)
+        {
+            return null;
+        }
+        context.Resource = metadata.ToString();
+
+        if (!Kinds.TryGetValue(kind, out var known))
+        {
+            context.Warning(root, "kind", $"kind {kind} is not used by Bowline; the object is ignored");
+            return null;
+        }
+        if (!known.ApiVersions.Contains(apiVersion))
+        {
+            reader.Error("apiVersion", $"{kind} must have apiVersion {string.Join(" or ", known.ApiVersions)}, not {apiVersion}");
+            return null;
+        }
+        var spec = reader.Map("spec", required: true);
+        reader.Unsupported("status", "status");
+        reader.Finish();
+        if (spec is null)
+        {
+            return null;
+        }
+        var resource = known.Parse(metadata, spec);
+        spec.Finish();
+        return resource;
+    }
+
+    private static ResourceMeta? ReadMetadata(FieldReader reader, string kind, ParseContext context)
+    {
+        var metadata = reader.Map("metadata", required: true);
+        if (metadata is null)
+        {
+            return null;
+        }
+        var name = metadata.String("name", required: true);
+        var ns = metadata.String("namespace") ?? "default";
+        var labels = metadata.StringMap("labels");
+        // Kubernetes bookkeeping fields that carry no meaning for the mesh.
+        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences", "finalizers" })
+        {
+            metadata.String(ignored);
+        }
+        metadata.Finish();
+        if (name is null)
+        {
+            return null;
+        }
+        if (!Names.IsDnsLabelOrSubdomain(name))
+        {
+            metadata.Error("name", $"'{name}' is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit");
+            return null;
+        }
+        return new ResourceMeta(kind, name, ns, labels, context.File, reader.Line);
+    }
+
+    private sealed record KindParser(string[] ApiVersions, Func<ResourceMeta, FieldReader, MeshResource?> Parse);
+
+    private static readonly Dictionary<string, KindParser> Kinds = new(StringComparer.Ordinal)
+    {
+        ["Service"] = new(["v1"], ServiceParser.Parse),
+        ["ServiceEntry"] = new(IstioNetworking, ServiceEntryParser.Parse),
+        ["WorkloadEntry"] = new(IstioNetworking, WorkloadEntryParser.Parse),
+        ["VirtualService"] = new(IstioNetworking, VirtualServiceParser.Parse),
+        ["DestinationRule"] = new(IstioNetworking, DestinationRuleParser.Parse),
+        ["Gateway"] = new(IstioNetworking, GatewayParser.Parse),
+        ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
+    };
+
+    private static string[] IstioNetworking => ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
+}

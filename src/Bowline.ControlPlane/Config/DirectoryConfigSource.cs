@@ -1,0 +1,171 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.ControlPlane.Config;
+
+/// <summary>
+/// The embedded default config store: every <c>*.yaml</c>/<c>*.yml</c> file directly in the watched directories.
+/// Files are re-read when they change (debounced), and each file's last good resources survive a bad edit: a YAML
+/// syntax error keeps the whole file's previous resources, an invalid resource keeps that resource's previous version.
+/// </summary>
+/// <remarks>Thread-safety: <see cref="Reload"/> is called from one loop at a time; the result is an immutable <see cref="MeshConfig"/>.</remarks>
+public sealed partial class DirectoryConfigSource : IDisposable
+{
+    private readonly IReadOnlyList<string> _directories;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, FileState> _files = new(StringComparer.Ordinal);
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private long _generation;
+
+    public DirectoryConfigSource(IReadOnlyList<string> directories, ILogger<DirectoryConfigSource> logger)
+    {
+        _directories = directories.Select(Path.GetFullPath).ToList();
+        _logger = logger;
+    }
+
+    /// <summary>Raised (on a watcher thread) whenever a file in a watched directory may have changed.</summary>
+    public event Action? Changed;
+
+    /// <summary>Every diagnostic of the current files, for the API and <c>bowline analyze</c>.</summary>
+    public IReadOnlyList<ConfigDiagnostic> Diagnostics { get; private set; } = [];
+
+    public void StartWatching()
+    {
+        foreach (var directory in _directories)
+        {
+            Directory.CreateDirectory(directory);
+            var watcher = new FileSystemWatcher(directory) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size };
+            watcher.Changed += (_, _) => Changed?.Invoke();
+            watcher.Created += (_, _) => Changed?.Invoke();
+            watcher.Deleted += (_, _) => Changed?.Invoke();
+            watcher.Renamed += (_, _) => Changed?.Invoke();
+            watcher.EnableRaisingEvents = true;
+            _watchers.Add(watcher);
+        }
+    }
+
+    /// <summary>Re-reads changed files; returns a new config when anything that parses differently changed, else null.</summary>
+    public MeshConfig? Reload()
+    {
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        var changed = false;
+        foreach (var directory in _directories)
+        {
+            if (!Directory.Exists(directory))
+            {
+                continue;
+            }
+            foreach (var file in Directory.EnumerateFiles(directory).Where(IsConfigFile).Order(StringComparer.Ordinal))
+            {
+                present.Add(file);
+                changed |= ReadFile(file);
+            }
+        }
+        foreach (var removed in _files.Keys.Where(f => !present.Contains(f)).ToList())
+        {
+            _files.Remove(removed);
+            LogFileRemoved(_logger, removed);
+            changed = true;
+        }
+        if (!changed && _generation > 0)
+        {
+            return null;
+        }
+
+        var all = new List<MeshResource>();
+        var seen = new Dictionary<string, ResourceMeta>(StringComparer.Ordinal);
+        var diagnostics = new List<ConfigDiagnostic>();
+        foreach (var state in _files.Values.OrderBy(s => s.Path, StringComparer.Ordinal))
+        {
+            diagnostics.AddRange(state.Diagnostics);
+            foreach (var resource in state.Resources)
+            {
+                if (seen.TryGetValue(resource.Meta.Key, out var first))
+                {
+                    var duplicate = new ConfigDiagnostic(DiagnosticSeverity.Error, resource.Meta.File, resource.Meta.Line, resource.Meta.ToString(), "metadata.name",
+                        $"also defined in {first.File}:{first.Line}; the first definition is used. Rename or delete one of them");
+                    diagnostics.Add(duplicate);
+                    LogDiagnostic(_logger, duplicate.ToString());
+                    continue;
+                }
+                seen[resource.Meta.Key] = resource.Meta;
+                all.Add(resource);
+            }
+        }
+        Diagnostics = diagnostics;
+        var config = new MeshConfig(all, ++_generation);
+        LogLoaded(_logger, config.Generation, all.Count, _files.Count);
+        return config;
+    }
+
+    private bool ReadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (IOException e)
+        {
+            // Mid-write or vanished: the next change event reads it again.
+            LogReadFailed(_logger, path, e.Message);
+            return false;
+        }
+        var hash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+        if (_files.TryGetValue(path, out var previous) && previous.Hash == hash)
+        {
+            return false;
+        }
+
+        var parsed = ConfigFileParser.Parse(path, text);
+        foreach (var diagnostic in parsed.Diagnostics)
+        {
+            LogDiagnostic(_logger, diagnostic.ToString());
+        }
+        var resources = parsed.Resources.ToList();
+        if (previous is not null && parsed.HasErrors)
+        {
+            var failed = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.Resource).ToHashSet();
+            var syntaxError = parsed.Resources.Count == 0 && failed.Contains(null);
+            foreach (var old in previous.Resources)
+            {
+                if ((syntaxError || failed.Contains(old.Meta.ToString())) && resources.All(r => r.Meta.Key != old.Meta.Key))
+                {
+                    resources.Add(old);
+                    LogKeptLastGood(_logger, old.Meta.ToString(), path);
+                }
+            }
+        }
+        _files[path] = new FileState(path, hash, resources, parsed.Diagnostics);
+        return true;
+    }
+
+    private static bool IsConfigFile(string path) =>
+        (path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+        && !Path.GetFileName(path).StartsWith('.');
+
+    public void Dispose()
+    {
+        foreach (var watcher in _watchers)
+        {
+            watcher.Dispose();
+        }
+    }
+
+    private sealed record FileState(string Path, string Hash, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "config: {Diagnostic}")]
+    private static partial void LogDiagnostic(ILogger logger, string diagnostic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "config: kept the last good {Resource} from {File} because the new version is invalid")]
+    private static partial void LogKeptLastGood(ILogger logger, string resource, string file);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "config: generation {Generation} loaded, {Resources} resources from {Files} files")]
+    private static partial void LogLoaded(ILogger logger, long generation, int resources, int files);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "config: {File} removed")]
+    private static partial void LogFileRemoved(ILogger logger, string file);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "config: could not read {File} yet: {Reason}")]
+    private static partial void LogReadFailed(ILogger logger, string file, string reason);
+}

@@ -1,0 +1,12 @@
+namespace Bowline.ControlPlane.Config;
+
+/// <summary>Identity shared by every config object: kind, namespace/name, and where it came from.</summary>
+public sealed record ResourceMeta(string Kind, string Name, string Namespace, IReadOnlyDictionary<string, string> Labels, string File, int Line)
+{
+    public string Key => $"{Kind}/{Namespace}/{Name}";
+
+    public override string ToString() => $"{Kind} {Namespace}/{Name}";
+}
+
+/// <summary>A parsed, field-validated config object.</summary>
+public abstract record MeshResource(ResourceMeta Meta);

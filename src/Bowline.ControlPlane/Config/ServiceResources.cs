@@ -1,0 +1,55 @@
+namespace Bowline.ControlPlane.Config;
+
+/// <summary>A port of a Kubernetes Service or an Istio ServiceEntry.</summary>
+/// <param name="Number">The port clients dial (the service port).</param>
+/// <param name="Name">The port name; Istio derives the protocol from its prefix (<c>http</c>, <c>grpc</c>, <c>http2</c>, <c>tcp</c>).</param>
+/// <param name="TargetPort">The port on the workload, when it differs from <paramref name="Number"/>.</param>
+/// <param name="Protocol">HTTP, HTTP2, GRPC or TCP, resolved from appProtocol, the ServiceEntry protocol or the name prefix.</param>
+public sealed record ServicePort(int Number, string Name, int? TargetPort, string Protocol)
+{
+    public bool IsHttp2 => Protocol is "HTTP2" or "GRPC";
+
+    public bool IsHttp => Protocol is "HTTP" or "HTTP2" or "GRPC";
+
+    /// <summary>Istio's protocol selection: explicit appProtocol, else the name prefix before the first dash.</summary>
+    public static string ProtocolFrom(string? appProtocol, string? name)
+    {
+        var candidate = appProtocol ?? (name is null ? null : name.Split('-', 2)[0]);
+        return candidate?.ToLowerInvariant() switch
+        {
+            "http" => "HTTP",
+            "http2" or "h2c" => "HTTP2",
+            "grpc" or "grpc-web" => "GRPC",
+            "tcp" or "mongo" or "mysql" or "redis" => "TCP",
+            "https" or "tls" => "TLS",
+            // Istio falls back to protocol sniffing; Bowline treats unnamed ports as HTTP for now.
+            _ => "HTTP",
+        };
+    }
+}
+
+/// <summary>A Kubernetes <c>v1 Service</c>: a name, ports and a label selector over workloads.</summary>
+public sealed record KubernetesService(ResourceMeta Meta, IReadOnlyList<ServicePort> Ports, IReadOnlyDictionary<string, string> Selector)
+    : MeshResource(Meta);
+
+/// <summary>An inline endpoint of a ServiceEntry (Istio's WorkloadEntry shape).</summary>
+public sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<string, int> Ports, IReadOnlyDictionary<string, string> Labels, int Weight);
+
+/// <summary>An Istio <c>networking.istio.io/v1 ServiceEntry</c>.</summary>
+public sealed record ServiceEntry(
+    ResourceMeta Meta,
+    IReadOnlyList<string> Hosts,
+    IReadOnlyList<ServicePort> Ports,
+    string Resolution,
+    IReadOnlyList<ServiceEntryEndpoint> Endpoints,
+    IReadOnlyDictionary<string, string>? WorkloadSelector) : MeshResource(Meta);
+
+/// <summary>An Istio <c>networking.istio.io/v1 WorkloadEntry</c>: one workload instance outside Kubernetes.</summary>
+/// <param name="Ports">Port name to the port the workload (or, in Bowline's explicit mode, its sidecar) accepts on.</param>
+public sealed record WorkloadEntry(
+    ResourceMeta Meta,
+    string Address,
+    IReadOnlyDictionary<string, int> Ports,
+    IReadOnlyDictionary<string, string> WorkloadLabels,
+    string? ServiceAccount,
+    int Weight) : MeshResource(Meta);

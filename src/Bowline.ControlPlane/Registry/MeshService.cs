@@ -1,0 +1,35 @@
+using Bowline.ControlPlane.Config;
+
+namespace Bowline.ControlPlane.Registry;
+
+/// <summary>A service as the mesh sees it, whatever declared it (a Kubernetes Service or a ServiceEntry host).</summary>
+/// <param name="Hostname">The fully qualified name, <c>reviews.default.svc.cluster.local</c>.</param>
+/// <param name="ShortName">The Kubernetes name (<c>reviews</c>), or null for a ServiceEntry host.</param>
+/// <param name="Selector">Labels that select the workloads behind it; null when its endpoints are listed inline.</param>
+public sealed record MeshService(
+    string Hostname,
+    string? ShortName,
+    string Namespace,
+    IReadOnlyList<ServicePort> Ports,
+    IReadOnlyDictionary<string, string>? Selector,
+    IReadOnlyList<ServiceEntryEndpoint> InlineEndpoints)
+{
+    /// <summary>Every name a client in <paramref name="clientNamespace"/> may use for this service, Kubernetes DNS style.</summary>
+    public IEnumerable<string> NameForms(string clientNamespace)
+    {
+        yield return Hostname;
+        if (ShortName is null)
+        {
+            yield break;
+        }
+        yield return $"{ShortName}.{Namespace}.svc";
+        yield return $"{ShortName}.{Namespace}";
+        if (clientNamespace == Namespace)
+        {
+            yield return ShortName;
+        }
+    }
+}
+
+/// <summary>One endpoint of a service port, resolved to the address and port traffic is sent to.</summary>
+public sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionary<string, string> Labels, int Weight);

@@ -1,0 +1,91 @@
+using Bowline.ControlPlane.Config;
+
+namespace Bowline.ControlPlane.Registry;
+
+/// <summary>
+/// The service registry computed from one <see cref="MeshConfig"/>: services by host, their endpoints per port, and the
+/// routing rules that apply to each. Immutable; built once per config generation and shared by every proxy's translation.
+/// </summary>
+public sealed class ServiceIndex
+{
+    private readonly Dictionary<string, MeshService> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DestinationRule> _destinationRules = new(StringComparer.Ordinal);
+
+    public ServiceIndex(MeshConfig config)
+    {
+        Config = config;
+        foreach (var service in config.Services)
+        {
+            var host = $"{service.Meta.Name}.{service.Meta.Namespace}.{Names.ClusterDomain}";
+            _services[host] = new MeshService(host, service.Meta.Name, service.Meta.Namespace, service.Ports, service.Selector, []);
+        }
+        foreach (var entry in config.ServiceEntries)
+        {
+            foreach (var host in entry.Hosts)
+            {
+                // A Kubernetes Service of the same name wins, as Istio resolves conflicts in favour of the platform registry.
+                _services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints));
+            }
+        }
+        foreach (var rule in config.DestinationRules)
+        {
+            _destinationRules.TryAdd(Names.Qualify(rule.Host, rule.Meta.Namespace), rule);
+        }
+        Services = _services.Values.OrderBy(s => s.Hostname, StringComparer.Ordinal).ToList();
+    }
+
+    public MeshConfig Config { get; }
+
+    /// <summary>Every service, ordered by host name so output is stable.</summary>
+    public IReadOnlyList<MeshService> Services { get; }
+
+    public MeshService? FindService(string hostname) => _services.GetValueOrDefault(hostname);
+
+    public DestinationRule? FindDestinationRule(string hostname) => _destinationRules.GetValueOrDefault(hostname);
+
+    /// <summary>The endpoints of <paramref name="port"/> of <paramref name="service"/> whose labels include <paramref name="subsetLabels"/>.</summary>
+    public IReadOnlyList<MeshEndpoint> Endpoints(MeshService service, ServicePort port, IReadOnlyDictionary<string, string>? subsetLabels)
+    {
+        var result = new List<MeshEndpoint>();
+        foreach (var endpoint in service.InlineEndpoints)
+        {
+            if (Matches(endpoint.Labels, subsetLabels))
+            {
+                result.Add(new MeshEndpoint(endpoint.Address, ResolvePort(endpoint.Ports, port), endpoint.Labels, endpoint.Weight));
+            }
+        }
+        if (service.Selector is { Count: > 0 } selector)
+        {
+            foreach (var entry in Config.WorkloadEntries)
+            {
+                if (entry.Meta.Namespace == service.Namespace && Matches(entry.WorkloadLabels, selector) && Matches(entry.WorkloadLabels, subsetLabels))
+                {
+                    result.Add(new MeshEndpoint(entry.Address, ResolvePort(entry.Ports, port), entry.WorkloadLabels, entry.Weight));
+                }
+            }
+        }
+        result.Sort((a, b) => (a.Address, a.Port).CompareTo((b.Address, b.Port)));
+        return result;
+    }
+
+    /// <summary>Istio's rule: a WorkloadEntry's port for a service port is looked up by the port's name, else the target port, else the port itself.</summary>
+    private static int ResolvePort(IReadOnlyDictionary<string, int> ports, ServicePort port) =>
+        ports.TryGetValue(port.Name, out var p) ? p : port.TargetPort ?? port.Number;
+
+    /// <summary>Whether <paramref name="labels"/> include every label of <paramref name="selector"/>; a null or empty selector matches all.</summary>
+    public static bool Matches(IReadOnlyDictionary<string, string> labels, IReadOnlyDictionary<string, string>? selector)
+    {
+        if (selector is null)
+        {
+            return true;
+        }
+        foreach (var (key, value) in selector)
+        {
+            if (!labels.TryGetValue(key, out var actual) || actual != value)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

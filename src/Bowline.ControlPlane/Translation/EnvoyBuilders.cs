@@ -1,0 +1,72 @@
+using Envoy.Config.Core.V3;
+using Envoy.Config.Route.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Google.Protobuf.WellKnownTypes;
+using ConfigConstants = Bowline.ControlPlane.Config;
+
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>Small constructors for the Envoy messages every builder needs.</summary>
+internal static class EnvoyBuilders
+{
+    public const string HttpConnectionManagerFilter = "envoy.filters.network.http_connection_manager";
+    public const string RouterFilter = "envoy.filters.http.router";
+    public const string HttpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+    public static Address SocketAddress(string ip, int port) => new()
+    {
+        SocketAddress = new Envoy.Config.Core.V3.SocketAddress { Address = ip, PortValue = (uint)port, Protocol = Envoy.Config.Core.V3.SocketAddress.Types.Protocol.Tcp },
+    };
+
+    public static ConfigSource Ads() => new() { Ads = new AggregatedConfigSource(), ResourceApiVersion = ApiVersion.V3 };
+
+    public static HttpFilter Router() => new()
+    {
+        Name = RouterFilter,
+        TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.Router.V3.Router()),
+    };
+
+    public static HttpConnectionManager Hcm(string statPrefix) => new()
+    {
+        StatPrefix = statPrefix,
+        CodecType = HttpConnectionManager.Types.CodecType.Auto,
+        HttpFilters = { Router() },
+        UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
+    };
+
+    public static Envoy.Config.Listener.V3.Filter NetworkFilter(HttpConnectionManager hcm) => new()
+    {
+        Name = HttpConnectionManagerFilter,
+        TypedConfig = Any.Pack(hcm),
+    };
+
+    public static Duration Seconds(double seconds) => Duration.FromTimeSpan(TimeSpan.FromSeconds(seconds));
+
+    /// <summary>An Istio StringMatch as Envoy's <c>StringMatcher</c>.</summary>
+    public static Envoy.Type.Matcher.V3.StringMatcher StringMatcher(ConfigConstants.StringMatch match) => match.Kind switch
+    {
+        ConfigConstants.StringMatch.Exact => new() { Exact = match.Value },
+        ConfigConstants.StringMatch.Prefix => new() { Prefix = match.Value },
+        _ => new() { SafeRegex = new Envoy.Type.Matcher.V3.RegexMatcher { Regex = match.Value } },
+    };
+
+    /// <summary>A route match on the path, from an Istio uri match.</summary>
+    public static void SetPath(RouteMatch routeMatch, ConfigConstants.StringMatch? uri)
+    {
+        switch (uri?.Kind)
+        {
+            case null:
+                routeMatch.Prefix = "/";
+                break;
+            case ConfigConstants.StringMatch.Exact:
+                routeMatch.Path = uri.Value;
+                break;
+            case ConfigConstants.StringMatch.Prefix:
+                routeMatch.Prefix = uri.Value;
+                break;
+            default:
+                routeMatch.SafeRegex = new Envoy.Type.Matcher.V3.RegexMatcher { Regex = uri.Value };
+                break;
+        }
+    }
+}

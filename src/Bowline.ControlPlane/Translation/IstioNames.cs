@@ -1,0 +1,18 @@
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>Istio's resource names, which operators already read fluently in <c>proxy-config</c> output.</summary>
+public static class IstioNames
+{
+    public const string VirtualInbound = "virtualInbound";
+
+    /// <summary>The route configuration of an explicit (HTTP_PROXY) outbound listener: every service, by <c>host:port</c>.</summary>
+    public const string HttpProxyRoute = "http_proxy";
+
+    public static string OutboundCluster(int port, string? subset, string host) => $"outbound|{port}|{subset}|{host}";
+
+    public static string InboundCluster(int port) => $"inbound|{port}||";
+
+    public static string Listener(string address, int port) => $"{address}_{port}";
+
+    public static string GatewayRoute(int port) => $"http.{port}";
+}

@@ -1,0 +1,213 @@
+using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Snapshots;
+using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>Builds listeners and their route configurations for each kind of proxy.</summary>
+internal static class ListenerBuilder
+{
+    /// <summary>
+    /// Explicit mode (no iptables): one outbound listener that apps use as their HTTP proxy, routing every service by
+    /// <c>host:port</c> through the <c>http_proxy</c> route configuration, as Istio does for an egress listener of
+    /// protocol HTTP_PROXY.
+    /// </summary>
+    public static void AddSidecarOutbound(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        if (node.OutboundPort is not { } port)
+        {
+            return;
+        }
+        var name = IstioNames.Listener(node.BindAddress, port);
+        var hcm = EnvoyBuilders.Hcm($"outbound_{name}");
+        hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = IstioNames.HttpProxyRoute };
+        snapshot.AddListener(new Listener
+        {
+            Name = name,
+            Address = EnvoyBuilders.SocketAddress(node.BindAddress, port),
+            TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
+            FilterChains = { new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(hcm) } } },
+        });
+
+        var route = new RouteConfiguration { Name = IstioNames.HttpProxyRoute, ValidateClusters = false };
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (service, servicePort) in HttpPorts(index))
+        {
+            var host = new VirtualHost { Name = $"{service.Hostname}:{servicePort.Number}" };
+            var bare = IsDefaultPort(service, servicePort);
+            foreach (var form in service.NameForms(node.Namespace))
+            {
+                AddDomain(host, taken, $"{form}:{servicePort.Number}");
+                if (bare)
+                {
+                    AddDomain(host, taken, form);
+                }
+            }
+            host.Routes.AddRange(RouteBuilder.ForService(index, service, servicePort, node.Kind, snapshot));
+            route.VirtualHosts.Add(host);
+        }
+        snapshot.AddRoute(route);
+    }
+
+    /// <summary>
+    /// Explicit mode inbound: <c>virtualInbound</c> accepts on each port the sidecar was given for a container port,
+    /// with one filter chain per port forwarding to <c>inbound|port||</c>, the app on loopback.
+    /// </summary>
+    public static void AddSidecarInbound(ProxyNode node, SnapshotBuilder snapshot)
+    {
+        if (node.InboundPorts.Count == 0)
+        {
+            return;
+        }
+        var listener = new Listener
+        {
+            Name = IstioNames.VirtualInbound,
+            Address = EnvoyBuilders.SocketAddress(node.BindAddress, node.InboundPorts[0].ListenPort),
+            TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Inbound,
+        };
+        foreach (var inbound in node.InboundPorts)
+        {
+            if (inbound != node.InboundPorts[0])
+            {
+                listener.AdditionalAddresses.Add(new AdditionalAddress { Address = EnvoyBuilders.SocketAddress(node.BindAddress, inbound.ListenPort) });
+            }
+            var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
+            var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}");
+            hcm.RouteConfig = new RouteConfiguration
+            {
+                Name = cluster,
+                ValidateClusters = false,
+                VirtualHosts =
+                {
+                    new VirtualHost
+                    {
+                        Name = $"inbound|http|{inbound.ContainerPort}",
+                        Domains = { "*" },
+                        Routes = { new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } } },
+                    },
+                },
+            };
+            listener.FilterChains.Add(new FilterChain
+            {
+                Name = cluster,
+                FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)inbound.ListenPort },
+                Filters = { EnvoyBuilders.NetworkFilter(hcm) },
+            });
+        }
+        snapshot.AddListener(listener);
+    }
+
+    /// <summary>A gateway: one listener per Gateway server port, its routes from the VirtualServices bound to those Gateways.</summary>
+    public static void AddGateway(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
+        foreach (var port in gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order())
+        {
+            var routeName = IstioNames.GatewayRoute(port);
+            var name = IstioNames.Listener("0.0.0.0", port);
+            var hcm = EnvoyBuilders.Hcm($"outbound_{name}");
+            hcm.UseRemoteAddress = true;
+            hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
+            snapshot.AddListener(new Listener
+            {
+                Name = name,
+                Address = EnvoyBuilders.SocketAddress(node.BindAddress, node.GatewayPorts.GetValueOrDefault(port, port)),
+                TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
+                FilterChains = { new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(hcm) } } },
+            });
+
+            var route = new RouteConfiguration { Name = routeName, ValidateClusters = false };
+            var hosts = new Dictionary<string, VirtualHost>(StringComparer.Ordinal);
+            foreach (var gateway in gateways)
+            {
+                foreach (var server in gateway.Servers.Where(s => s.Port == port))
+                {
+                    foreach (var vs in index.Config.VirtualServices.OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal))
+                    {
+                        if (!vs.Gateways.Any(g => RouteBuilder.Refers(g, vs.Meta.Namespace, gateway)))
+                        {
+                            continue;
+                        }
+                        foreach (var vsHost in vs.Hosts.Where(h => server.Hosts.Any(s => HostMatches(s, h))))
+                        {
+                            if (!hosts.TryGetValue(vsHost, out var virtualHost))
+                            {
+                                virtualHost = new VirtualHost { Name = $"{vsHost}:{port}" };
+                                if (vsHost == "*")
+                                {
+                                    virtualHost.Domains.Add("*");
+                                }
+                                else
+                                {
+                                    virtualHost.Domains.Add(vsHost);
+                                    virtualHost.Domains.Add($"{vsHost}:{port}");
+                                }
+                                hosts[vsHost] = virtualHost;
+                                route.VirtualHosts.Add(virtualHost);
+                            }
+                            // Istio merges the routes of every VirtualService bound to the same gateway host, in order.
+                            virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, snapshot));
+                        }
+                    }
+                }
+            }
+            snapshot.AddRoute(route);
+        }
+    }
+
+    /// <summary>
+    /// Proxyless gRPC (gRFC A27): an API listener for every name a client may dial (<c>xds:///reviews:9080</c> asks
+    /// LDS for <c>reviews:9080</c>), each with an RDS route configuration of the same name.
+    /// </summary>
+    public static void AddProxyless(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        foreach (var (service, servicePort) in HttpPorts(index))
+        {
+            var routes = RouteBuilder.ForService(index, service, servicePort, ProxyKind.ProxylessGrpc, snapshot).ToList();
+            foreach (var form in service.NameForms(node.Namespace))
+            {
+                var name = $"{form}:{servicePort.Number}";
+                var hcm = new HttpConnectionManager
+                {
+                    StatPrefix = name,
+                    Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = name },
+                    HttpFilters = { EnvoyBuilders.Router() },
+                };
+                snapshot.AddListener(new Listener { Name = name, ApiListener = new ApiListener { ApiListener_ = Any.Pack(hcm) } });
+                var host = new VirtualHost { Name = name, Domains = { name, form } };
+                host.Routes.AddRange(routes.Select(r => r.Clone()));
+                snapshot.AddRoute(new RouteConfiguration { Name = name, VirtualHosts = { host } });
+            }
+        }
+    }
+
+    private static IEnumerable<(MeshService, ServicePort)> HttpPorts(ServiceIndex index) =>
+        index.Services.SelectMany(s => s.Ports.Where(p => p.IsHttp).OrderBy(p => p.Number).Select(p => (s, p)));
+
+    /// <summary>A bare host name (no port) means the service's port 80 if it has one, else its lowest HTTP port.</summary>
+    private static bool IsDefaultPort(MeshService service, ServicePort port)
+    {
+        var http = service.Ports.Where(p => p.IsHttp).ToList();
+        return http.Any(p => p.Number == 80) ? port.Number == 80 : port.Number == http.Min(p => p.Number);
+    }
+
+    private static void AddDomain(VirtualHost host, HashSet<string> taken, string domain)
+    {
+        // Envoy rejects a route configuration that lists a domain twice.
+        if (taken.Add(domain))
+        {
+            host.Domains.Add(domain);
+        }
+    }
+
+    /// <summary>Whether a Gateway server host (<c>*</c>, <c>*.example.com</c>, <c>ns/host</c>) admits a VirtualService host.</summary>
+    private static bool HostMatches(string serverHost, string vsHost)
+    {
+        var host = serverHost.Contains('/', StringComparison.Ordinal) ? serverHost.Split('/', 2)[1] : serverHost;
+        return host == "*" || host == vsHost || (host.StartsWith("*.", StringComparison.Ordinal) && vsHost.EndsWith(host[1..], StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,29 @@
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Snapshots;
+
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>Translates the mesh (one config generation's service index) into the xDS snapshot of one proxy.</summary>
+public static class MeshTranslator
+{
+    public static XdsSnapshot Translate(ServiceIndex index, ProxyNode node)
+    {
+        var snapshot = new SnapshotBuilder();
+        ClusterBuilder.AddOutbound(index, node.Kind, snapshot);
+        switch (node.Kind)
+        {
+            case ProxyKind.Sidecar:
+                ClusterBuilder.AddInbound(node, index, snapshot);
+                ListenerBuilder.AddSidecarOutbound(node, index, snapshot);
+                ListenerBuilder.AddSidecarInbound(node, snapshot);
+                break;
+            case ProxyKind.Gateway:
+                ListenerBuilder.AddGateway(node, index, snapshot);
+                break;
+            case ProxyKind.ProxylessGrpc:
+                ListenerBuilder.AddProxyless(node, index, snapshot);
+                break;
+        }
+        return snapshot.Build();
+    }
+}

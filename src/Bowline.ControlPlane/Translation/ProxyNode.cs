@@ -1,0 +1,120 @@
+using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>What kind of xDS client a node is; each gets a different set of resources.</summary>
+public enum ProxyKind
+{
+    /// <summary>A sidecar beside one workload (node id <c>sidecar~...</c>).</summary>
+    Sidecar,
+
+    /// <summary>A gateway serving Istio Gateway resources (node id <c>router~...</c>).</summary>
+    Gateway,
+
+    /// <summary>A proxyless gRPC client (node metadata <c>GENERATOR: grpc</c>, as Istio marks them).</summary>
+    ProxylessGrpc,
+}
+
+/// <summary>A port the sidecar accepts inbound traffic on, in explicit (no iptables) mode, and where the app listens.</summary>
+/// <param name="ContainerPort">The workload's declared port (a Service's targetPort).</param>
+/// <param name="ListenPort">Where the sidecar accepts traffic for it.</param>
+/// <param name="AppPort">Where the app really listens on loopback.</param>
+public sealed record InboundPort(int ContainerPort, int ListenPort, int AppPort);
+
+/// <summary>
+/// The identity and shape of a connected proxy, read from the xDS <c>Node</c> it sends (id and metadata), with Istio's
+/// metadata names where Istio has one (<c>NAME</c>, <c>NAMESPACE</c>, <c>LABELS</c>, <c>SERVICE_ACCOUNT</c>,
+/// <c>INTERCEPTION_MODE</c>, <c>GENERATOR</c>) and <c>BOWLINE_*</c> names for Bowline's explicit mode.
+/// </summary>
+public sealed record ProxyNode(
+    string Id,
+    ProxyKind Kind,
+    string Name,
+    string Namespace,
+    IReadOnlyDictionary<string, string> Labels,
+    string? ServiceAccount,
+    string BindAddress,
+    int? OutboundPort,
+    IReadOnlyList<InboundPort> InboundPorts,
+    IReadOnlyDictionary<int, int> GatewayPorts)
+{
+    public const string MetaName = "NAME";
+    public const string MetaNamespace = "NAMESPACE";
+    public const string MetaLabels = "LABELS";
+    public const string MetaServiceAccount = "SERVICE_ACCOUNT";
+    public const string MetaInterceptionMode = "INTERCEPTION_MODE";
+    public const string MetaGenerator = "GENERATOR";
+    public const string MetaBindAddress = "BOWLINE_BIND_ADDRESS";
+    public const string MetaOutboundPort = "BOWLINE_OUTBOUND_PORT";
+    public const string MetaInboundPorts = "BOWLINE_INBOUND_PORTS";
+    public const string MetaGatewayPorts = "BOWLINE_GATEWAY_PORTS";
+
+    /// <summary>Reads a node; throws <see cref="FormatException"/> with a message naming the bad field.</summary>
+    public static ProxyNode From(Envoy.Config.Core.V3.Node node)
+    {
+        if (string.IsNullOrEmpty(node.Id))
+        {
+            throw new FormatException("node.id is empty; every xDS client must identify itself");
+        }
+        var fields = node.Metadata?.Fields ?? new Google.Protobuf.Collections.MapField<string, Value>();
+        var idParts = node.Id.Split('~');
+        var kind = Text(fields, MetaGenerator) == "grpc" ? ProxyKind.ProxylessGrpc
+            : idParts[0] == "router" ? ProxyKind.Gateway
+            : ProxyKind.Sidecar;
+
+        // Istio's id form: type~ip~name.namespace~namespace.svc.cluster.local.
+        var idName = idParts.Length > 2 ? idParts[2] : node.Id;
+        var name = Text(fields, MetaName) ?? idName.Split('.')[0];
+        var ns = Text(fields, MetaNamespace) ?? (idName.Contains('.', StringComparison.Ordinal) ? idName.Split('.', 2)[1] : "default");
+
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (fields.TryGetValue(MetaLabels, out var labelValue) && labelValue.StructValue is { } labelStruct)
+        {
+            foreach (var (key, value) in labelStruct.Fields)
+            {
+                labels[key] = value.StringValue;
+            }
+        }
+
+        var inbound = new List<InboundPort>();
+        if (fields.TryGetValue(MetaInboundPorts, out var inboundValue) && inboundValue.StructValue is { } inboundStruct)
+        {
+            foreach (var (key, value) in inboundStruct.Fields)
+            {
+                // "9080": "41000:41001" — container port: sidecar listen port and app port.
+                var parts = value.StringValue.Split(':');
+                if (!int.TryParse(key, out var containerPort) || parts.Length != 2 || !int.TryParse(parts[0], out var listen) || !int.TryParse(parts[1], out var app))
+                {
+                    throw new FormatException($"node.metadata.{MetaInboundPorts}.{key} = '{value.StringValue}': expected \"<listen port>:<app port>\"");
+                }
+                inbound.Add(new InboundPort(containerPort, listen, app));
+            }
+        }
+        inbound.Sort((a, b) => a.ContainerPort.CompareTo(b.ContainerPort));
+
+        var gatewayPorts = new Dictionary<int, int>();
+        if (fields.TryGetValue(MetaGatewayPorts, out var gatewayValue) && gatewayValue.StructValue is { } gatewayStruct)
+        {
+            foreach (var (key, value) in gatewayStruct.Fields)
+            {
+                if (!int.TryParse(key, out var declared) || !int.TryParse(value.StringValue, NumberStyles.Integer, CultureInfo.InvariantCulture, out var bound))
+                {
+                    throw new FormatException($"node.metadata.{MetaGatewayPorts}.{key} = '{value.StringValue}': expected a port number");
+                }
+                gatewayPorts[declared] = bound;
+            }
+        }
+
+        int? outbound = null;
+        if (Text(fields, MetaOutboundPort) is { } outboundText)
+        {
+            outbound = int.TryParse(outboundText, out var p) ? p : throw new FormatException($"node.metadata.{MetaOutboundPort} = '{outboundText}': expected a port number");
+        }
+
+        return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, MetaServiceAccount), Text(fields, MetaBindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts);
+    }
+
+    private static string? Text(Google.Protobuf.Collections.MapField<string, Value> fields, string key) =>
+        fields.TryGetValue(key, out var value) && value.KindCase == Value.KindOneofCase.StringValue && value.StringValue.Length > 0 ? value.StringValue : null;
+}
