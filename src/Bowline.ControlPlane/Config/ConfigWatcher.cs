@@ -1,0 +1,78 @@
+using Bowline.ControlPlane.Snapshots;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.ControlPlane.Config;
+
+/// <summary>
+/// The control plane's config loop: waits for file changes, lets a burst settle (the debounce), reloads and publishes
+/// the new mesh. The only writer of <see cref="MeshState"/>.
+/// </summary>
+public sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshState state, ControlPlaneOptions options, TimeProvider time, ILogger<ConfigWatcher> logger)
+    : BackgroundService
+{
+    private readonly SemaphoreSlim _dirty = new(0);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        source.Changed += OnChanged;
+        source.StartWatching();
+        Apply();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await _dirty.WaitAsync(stoppingToken).ConfigureAwait(false);
+            // Debounce: keep absorbing events until the directory has been quiet for the debounce interval.
+            while (await _dirty.WaitAsync(options.Debounce, time, stoppingToken).ConfigureAwait(false))
+            {
+            }
+            Apply();
+        }
+    }
+
+    private void OnChanged()
+    {
+        if (_dirty.CurrentCount == 0)
+        {
+            _dirty.Release();
+        }
+    }
+
+    private void Apply()
+    {
+        try
+        {
+            if (source.Reload() is { } config)
+            {
+                state.Publish(config);
+                ControlPlaneMetrics.ConfigGenerations.Add(1);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogReloadFailed(logger, e.Message);
+        }
+        ControlPlaneMetrics.SetConfigErrors(source.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "config: reload failed, the last good config keeps serving: {Reason}")]
+    private static partial void LogReloadFailed(ILogger logger, string reason);
+}
+
+internal static class SemaphoreExtensions
+{
+    /// <summary>Waits up to <paramref name="timeout"/> on the injected clock; false when it elapsed.</summary>
+    public static async Task<bool> WaitAsync(this SemaphoreSlim semaphore, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var timeoutCts = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
+        try
+        {
+            await semaphore.WaitAsync(linked.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+}

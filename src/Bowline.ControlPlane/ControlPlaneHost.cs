@@ -1,0 +1,93 @@
+using System.Text.Json;
+using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Snapshots;
+using Bowline.ControlPlane.Xds;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.ControlPlane;
+
+/// <summary>Composes one control plane process: the config watcher, the xDS server and the monitoring endpoints.</summary>
+public sealed class ControlPlaneHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ControlPlaneHost(WebApplication app) => _app = app;
+
+    /// <summary>The bound xDS address (<c>http://127.0.0.1:15010</c>), known after <see cref="StartAsync"/>.</summary>
+    public Uri XdsAddress { get; private set; } = null!;
+
+    public Uri MonitoringAddress { get; private set; } = null!;
+
+    public MeshState Mesh => _app.Services.GetRequiredService<MeshState>();
+
+    public ConnectedProxies Proxies => _app.Services.GetRequiredService<ConnectedProxies>();
+
+    public static ControlPlaneHost Create(ControlPlaneOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        logging?.Invoke(builder.Logging);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(time ?? TimeProvider.System);
+        builder.Services.AddSingleton<MeshState>();
+        builder.Services.AddSingleton<ConnectedProxies>();
+        builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
+        builder.Services.AddHostedService<ConfigWatcher>();
+        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(options.BindAddress, options.XdsPort, l => l.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(options.BindAddress, options.MonitoringPort, l => l.Protocols = HttpProtocols.Http1);
+        });
+
+        var app = builder.Build();
+        app.MapGrpcService<AggregatedDiscoveryServiceImpl>();
+        app.MapGet("/ready", () => Results.Text("ready\n"));
+        app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));
+        app.MapGet("/debug/connections", (ConnectedProxies proxies) => Results.Text(JsonSerializer.Serialize(proxies.All.Select(Describe), Json), "application/json"));
+        app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh) => Results.Text(JsonSerializer.Serialize(new
+        {
+            generation = mesh.Current.Config.Generation,
+            resources = mesh.Current.Config.Resources.Select(r => new { kind = r.Meta.Kind, name = r.Meta.Name, @namespace = r.Meta.Namespace, file = r.Meta.File }),
+            diagnostics = source.Diagnostics.Select(d => new { severity = d.Severity.ToString(), file = d.File, line = d.Line, resource = d.Resource, field = d.Field, message = d.Message, text = d.ToString() }),
+        }, Json), "application/json"));
+        return new ControlPlaneHost(app);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        // Kestrel reports endpoints in the order they were configured: xDS first, then monitoring.
+        XdsAddress = addresses[0];
+        MonitoringAddress = addresses[1];
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
+
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+
+    private static object Describe(ConnectedProxy proxy) => new
+    {
+        id = proxy.Node.Id,
+        kind = proxy.Node.Kind.ToString(),
+        name = proxy.Node.Name,
+        @namespace = proxy.Node.Namespace,
+        peer = proxy.Peer,
+        connectedAt = proxy.ConnectedAt,
+        types = proxy.Types.ToDictionary(t => t.Key, t => new { sent = t.Value.Sent, acked = t.Value.Acked, synced = t.Value.Synced, rejected = t.Value.Rejected, rejectReason = t.Value.RejectReason }),
+    };
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+}

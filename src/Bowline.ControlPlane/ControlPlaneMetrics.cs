@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+
+namespace Bowline.ControlPlane;
+
+/// <summary>
+/// The control plane's operator-visible counters, exposed in the Prometheus text format on the monitoring port with
+/// Istio's pilot names where Istio has one (<c>pilot_xds_pushes</c>, <c>pilot_total_xds_rejects</c>, <c>pilot_xds</c>).
+/// Plain atomics: a handful of counters do not justify an exporter dependency on this side.
+/// </summary>
+public static class ControlPlaneMetrics
+{
+    private static long s_connected;
+    private static long s_configErrors;
+    private static readonly Dictionary<string, Counter> s_pushes = NewPerType();
+    private static readonly Dictionary<string, Counter> s_rejects = NewPerType();
+
+    public static Counter ConfigGenerations { get; } = new();
+
+    public static Counter TranslationFailures { get; } = new();
+
+    public static Counter InvalidNodes { get; } = new();
+
+    public static void Connected() => Interlocked.Increment(ref s_connected);
+
+    public static void Disconnected() => Interlocked.Decrement(ref s_connected);
+
+    public static void SetConfigErrors(int count) => Interlocked.Exchange(ref s_configErrors, count);
+
+    public static void Pushed(string shortType) => s_pushes.GetValueOrDefault(shortType)?.Add(1);
+
+    public static void Rejected(string shortType) => s_rejects.GetValueOrDefault(shortType)?.Add(1);
+
+    public static string Render()
+    {
+        var text = new StringBuilder();
+        Gauge(text, "pilot_xds", "Connected xDS clients.", Interlocked.Read(ref s_connected));
+        Gauge(text, "bowline_config_errors", "Config errors in the current files (resources rejected; their last good version serves).", Interlocked.Read(ref s_configErrors));
+        CounterLine(text, "bowline_config_generations_total", "Accepted config generations.", ConfigGenerations.Value);
+        CounterLine(text, "bowline_translation_failures_total", "Snapshots that failed translation or the consistency check; the proxy kept its last good snapshot.", TranslationFailures.Value);
+        CounterLine(text, "bowline_xds_invalid_nodes_total", "Streams refused because the node was invalid.", InvalidNodes.Value);
+        text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
+        foreach (var (type, counter) in s_pushes)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"pilot_xds_pushes{{type=\"{type.ToLowerInvariant()}\"}} {counter.Value}\n");
+        }
+        text.Append("# HELP pilot_total_xds_rejects Responses NACKed by clients, by type.\n# TYPE pilot_total_xds_rejects counter\n");
+        foreach (var (type, counter) in s_rejects)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"pilot_total_xds_rejects{{type=\"{type.ToLowerInvariant()}\"}} {counter.Value}\n");
+        }
+        return text.ToString();
+    }
+
+    private static void Gauge(StringBuilder text, string name, string help, long value) =>
+        text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+
+    private static void CounterLine(StringBuilder text, string name, string help, long value) =>
+        text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+
+    private static Dictionary<string, Counter> NewPerType() => new(StringComparer.Ordinal)
+    {
+        ["LDS"] = new(), ["RDS"] = new(), ["CDS"] = new(), ["EDS"] = new(), ["SDS"] = new(),
+    };
+
+    /// <summary>A monotonically increasing count, safe from any thread.</summary>
+    public sealed class Counter
+    {
+        private long _value;
+
+        public long Value => Interlocked.Read(ref _value);
+
+        public void Add(long delta) => Interlocked.Add(ref _value, delta);
+    }
+}

@@ -1,0 +1,22 @@
+using System.Net;
+
+namespace Bowline.ControlPlane;
+
+/// <summary>Settings of one control plane process. Ports follow Istio's conventions; every one may be 0 (any free port) in tests.</summary>
+public sealed class ControlPlaneOptions
+{
+    /// <summary>Directories of mesh config YAML, watched. The first is the user's config; others hold registrations (WorkloadEntries written by <c>bowline up</c>).</summary>
+    public IReadOnlyList<string> ConfigDirectories { get; init; } = [];
+
+    /// <summary>Address the xDS and monitoring ports bind to.</summary>
+    public IPAddress BindAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Plaintext xDS (ADS over gRPC, h2c), Istio's 15010.</summary>
+    public int XdsPort { get; init; } = 15010;
+
+    /// <summary>Monitoring: <c>/metrics</c>, <c>/ready</c>, <c>/debug/config</c>, <c>/debug/connections</c>. Istio's 15014.</summary>
+    public int MonitoringPort { get; init; } = 15014;
+
+    /// <summary>How long a burst of config changes must be quiet before it is translated and pushed.</summary>
+    public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(100);
+}

@@ -1,0 +1,212 @@
+using Bowline.ControlPlane.Snapshots;
+using Bowline.ControlPlane.Translation;
+using Bowline.Xds;
+using Envoy.Service.Discovery.V3;
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.ControlPlane.Xds;
+
+/// <summary>
+/// One state-of-the-world ADS stream: reads the client's requests and the mesh's changes in one loop, and answers with
+/// the client's snapshot. Versions are content hashes, so an unchanged set is never resent; a NACKed version is not
+/// resent until the config changes; requests with a stale nonce are ignored, as the xDS protocol requires.
+/// </summary>
+internal sealed partial class AdsStream
+{
+    private readonly IAsyncStreamReader<DiscoveryRequest> _requests;
+    private readonly IServerStreamWriter<DiscoveryResponse> _responses;
+    private readonly MeshState _mesh;
+    private readonly ConnectedProxies _proxies;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, SubscriptionState> _subscriptions = new(StringComparer.Ordinal);
+    private ProxyNode? _node;
+    private ConnectedProxy? _connection;
+    private XdsSnapshot? _snapshot;
+    private long _generation = -1;
+    private long _nonce;
+
+    public AdsStream(IAsyncStreamReader<DiscoveryRequest> requests, IServerStreamWriter<DiscoveryResponse> responses, MeshState mesh, ConnectedProxies proxies, ILogger logger)
+    {
+        _requests = requests;
+        _responses = responses;
+        _mesh = mesh;
+        _proxies = proxies;
+        _logger = logger;
+    }
+
+    public async Task RunAsync(string peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!await _requests.MoveNext(cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+            await HandleRequestAsync(_requests.Current, peer).ConfigureAwait(false);
+            var read = _requests.MoveNext(cancellationToken);
+            var change = _mesh.WaitForChangeAsync(_generation, cancellationToken);
+            while (true)
+            {
+                if (await Task.WhenAny(read, change).ConfigureAwait(false) == read)
+                {
+                    if (!await read.ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                    await HandleRequestAsync(_requests.Current, peer).ConfigureAwait(false);
+                    read = _requests.MoveNext(cancellationToken);
+                }
+                else
+                {
+                    await change.ConfigureAwait(false);
+                    await PushChangesAsync().ConfigureAwait(false);
+                    change = _mesh.WaitForChangeAsync(_generation, cancellationToken);
+                }
+            }
+        }
+        finally
+        {
+            if (_connection is not null)
+            {
+                _proxies.Remove(_connection);
+                ControlPlaneMetrics.Disconnected();
+                LogDisconnected(_logger, _connection.Node.Id);
+            }
+        }
+    }
+
+    private async Task HandleRequestAsync(DiscoveryRequest request, string peer)
+    {
+        if (_node is null)
+        {
+            if (request.Node is null)
+            {
+                ControlPlaneMetrics.InvalidNodes.Add(1);
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "the first DiscoveryRequest on a stream must carry node (id and metadata)"));
+            }
+            try
+            {
+                _node = ProxyNode.From(request.Node);
+            }
+            catch (FormatException e)
+            {
+                ControlPlaneMetrics.InvalidNodes.Add(1);
+                LogInvalidNode(_logger, peer, e.Message);
+                throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+            }
+            _connection = _proxies.Add(_node, peer);
+            ControlPlaneMetrics.Connected();
+            LogConnected(_logger, _node.Id, _node.Kind, peer);
+            RefreshSnapshot();
+        }
+
+        var type = request.TypeUrl;
+        var isFirst = !_subscriptions.TryGetValue(type, out var state);
+        state ??= _subscriptions[type] = new SubscriptionState(type);
+
+        if (!isFirst && request.ResponseNonce != state.SentNonce)
+        {
+            // Stale: the client has not seen our latest response of this type yet.
+            return;
+        }
+        if (!isFirst)
+        {
+            if (request.ErrorDetail is { } error)
+            {
+                state.RejectedVersion = state.SentVersion;
+                state.RejectReason = error.Message;
+                ControlPlaneMetrics.Rejected(TypeUrls.ShortName(type));
+                LogNack(_logger, _node!.Id, TypeUrls.ShortName(type), state.SentVersion ?? "", error.Message);
+            }
+            else
+            {
+                state.AckedVersion = request.VersionInfo;
+                state.RejectedVersion = null;
+                state.RejectReason = null;
+            }
+            _connection!.Update(type, state);
+        }
+        if (state.Subscribe(request.ResourceNames, isFirst))
+        {
+            await SendAsync(state, force: true).ConfigureAwait(false);
+        }
+    }
+
+    private async Task PushChangesAsync()
+    {
+        RefreshSnapshot();
+        foreach (var type in TypeUrls.PushOrder)
+        {
+            if (_subscriptions.TryGetValue(type, out var state))
+            {
+                await SendAsync(state, force: false).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void RefreshSnapshot()
+    {
+        var index = _mesh.Current;
+        if (index.Config.Generation == _generation)
+        {
+            return;
+        }
+        _generation = index.Config.Generation;
+        try
+        {
+            _snapshot = MeshTranslator.Translate(index, _node!);
+        }
+        catch (InvalidOperationException e)
+        {
+            // A broken invariant in translation: keep serving the last good snapshot, loudly.
+            ControlPlaneMetrics.TranslationFailures.Add(1);
+            LogTranslationFailed(_logger, _node!.Id, _generation, e.Message);
+        }
+    }
+
+    private async Task SendAsync(SubscriptionState state, bool force)
+    {
+        var set = _snapshot?.Get(state.TypeUrl);
+        var (resources, version) = set is null ? ([], "empty") : set.Select(state.Names);
+        if (!force && (version == state.SentVersion))
+        {
+            return;
+        }
+        var response = new DiscoveryResponse
+        {
+            TypeUrl = state.TypeUrl,
+            VersionInfo = version,
+            Nonce = (++_nonce).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ControlPlane = new Envoy.Config.Core.V3.ControlPlane { Identifier = "bowline" },
+        };
+        foreach (var resource in resources)
+        {
+            response.Resources.Add(resource.Packed);
+        }
+        state.SentVersion = version;
+        state.SentNonce = response.Nonce;
+        _connection!.Update(state.TypeUrl, state);
+        ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl));
+        LogPush(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count);
+        await _responses.WriteAsync(response).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "xds: {Node} connected ({Kind}) from {Peer}")]
+    private static partial void LogConnected(ILogger logger, string node, ProxyKind kind, string peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "xds: {Node} disconnected")]
+    private static partial void LogDisconnected(ILogger logger, string node);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: refused a stream from {Peer}: {Reason}")]
+    private static partial void LogInvalidNode(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: {Node} rejected (NACK) {Type} version {Version}: {Reason}; it keeps its last good version")]
+    private static partial void LogNack(ILogger logger, string node, string type, string version, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "xds: push {Type} {Version} ({Count} resources) to {Node}")]
+    private static partial void LogPush(ILogger logger, string node, string type, string version, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "xds: translation for {Node} at generation {Generation} failed; it keeps its last good snapshot: {Reason}")]
+    private static partial void LogTranslationFailed(ILogger logger, string node, long generation, string reason);
+}

@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using Bowline.ControlPlane.Translation;
+using Bowline.Xds;
+
+namespace Bowline.ControlPlane.Xds;
+
+/// <summary>What the control plane knows of one connected stream: who, since when, and per type what was sent and acknowledged.</summary>
+public sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset connectedAt)
+{
+    private readonly ConcurrentDictionary<string, TypeStatus> _types = new(StringComparer.Ordinal);
+
+    public ProxyNode Node { get; } = node;
+
+    public string Peer { get; } = peer;
+
+    public DateTimeOffset ConnectedAt { get; } = connectedAt;
+
+    /// <summary>Per type (LDS, RDS, CDS, EDS): the version sent, the version acknowledged, and the last rejection.</summary>
+    public IReadOnlyDictionary<string, TypeStatus> Types => _types;
+
+    internal void Update(string typeUrl, SubscriptionState state) =>
+        _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason);
+}
+
+/// <summary>A type's sync state on one stream; <see cref="Synced"/> when the client acknowledged what it was sent.</summary>
+public sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason)
+{
+    public bool Synced => Sent is not null && Sent == Acked;
+}
+
+/// <summary>Every connected xDS stream. Thread-safe.</summary>
+public sealed class ConnectedProxies(TimeProvider time)
+{
+    private readonly ConcurrentDictionary<ConnectedProxy, byte> _all = new();
+
+    public IReadOnlyList<ConnectedProxy> All => _all.Keys.OrderBy(p => p.Node.Id, StringComparer.Ordinal).ToList();
+
+    internal ConnectedProxy Add(ProxyNode node, string peer)
+    {
+        var proxy = new ConnectedProxy(node, peer, time.GetUtcNow());
+        _all[proxy] = 0;
+        return proxy;
+    }
+
+    internal void Remove(ConnectedProxy proxy) => _all.TryRemove(proxy, out _);
+}

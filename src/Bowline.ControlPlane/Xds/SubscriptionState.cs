@@ -1,0 +1,39 @@
+namespace Bowline.ControlPlane.Xds;
+
+/// <summary>
+/// One resource type on one ADS stream (state of the world): what the client subscribed to, what was last sent, and
+/// what it last accepted or rejected. Owned by its stream's loop; not thread-safe.
+/// </summary>
+internal sealed class SubscriptionState(string typeUrl)
+{
+    public string TypeUrl { get; } = typeUrl;
+
+    /// <summary>Null for a wildcard subscription (all resources of the type).</summary>
+    public IReadOnlySet<string>? Names { get; private set; }
+
+    public string? SentVersion { get; set; }
+
+    public string? SentNonce { get; set; }
+
+    public string? AckedVersion { get; set; }
+
+    /// <summary>The last version the client NACKed, and why; cleared when it ACKs.</summary>
+    public string? RejectedVersion { get; set; }
+
+    public string? RejectReason { get; set; }
+
+    /// <summary>Applies a request's resource names; true when the subscription changed.</summary>
+    public bool Subscribe(IReadOnlyCollection<string> names, bool isFirst)
+    {
+        // An empty list on the first request, or "*", is a wildcard subscription.
+        IReadOnlySet<string>? next = names.Contains("*") || (names.Count == 0 && (isFirst ? true : Names is null))
+            ? null
+            : names.ToHashSet(StringComparer.Ordinal);
+        var changed = isFirst || !SameNames(Names, next);
+        Names = next;
+        return changed;
+    }
+
+    private static bool SameNames(IReadOnlySet<string>? a, IReadOnlySet<string>? b) =>
+        a is null ? b is null : b is not null && a.SetEquals(b);
+}
