@@ -1,0 +1,29 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Bowline.Cli.Commands;
+
+/// <summary>Options and logging shared by the long-running commands.</summary>
+internal static class CommonOptions
+{
+    public static Option<LogLevel> LogLevel() => new("--log-level")
+    {
+        Description = "Minimum log level: Trace, Debug, Information, Warning, Error.",
+        DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information,
+    };
+
+    /// <summary>One line per event, with a timestamp, to stderr: what <c>bowline up</c> collects into its log folder.</summary>
+    public static Action<ILoggingBuilder> Logging(LogLevel level) => logging => logging
+        .SetMinimumLevel(level)
+        .AddFilter("Microsoft", level > Microsoft.Extensions.Logging.LogLevel.Warning ? level : Microsoft.Extensions.Logging.LogLevel.Warning)
+        .AddFilter("Grpc", Microsoft.Extensions.Logging.LogLevel.Warning)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+            o.ColorBehavior = LoggerColorBehavior.Disabled;
+        })
+        .AddConsole(o => o.LogToStandardErrorThreshold = Microsoft.Extensions.Logging.LogLevel.Trace);
+}

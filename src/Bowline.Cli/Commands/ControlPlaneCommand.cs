@@ -1,0 +1,47 @@
+using System.CommandLine;
+using System.Net;
+using Bowline.ControlPlane;
+
+namespace Bowline.Cli.Commands;
+
+/// <summary><c>bowline controlplane</c>: the registry, config store, translation and xDS server.</summary>
+internal static class ControlPlaneCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string[]>("--config") { Description = "Directory of mesh YAML (Istio networking API, Kubernetes Services, WorkloadEntries), watched. Repeat for several.", Required = true, AllowMultipleArgumentsPerToken = false };
+        var bind = new Option<string>("--bind") { Description = "Address the xDS and monitoring ports bind to.", DefaultValueFactory = _ => "127.0.0.1" };
+        var xdsPort = new Option<int>("--xds-port") { Description = "Plaintext xDS (ADS over gRPC) port; 0 picks a free one.", DefaultValueFactory = _ => 15010 };
+        var monitoringPort = new Option<int>("--monitoring-port") { Description = "Monitoring port (/metrics, /ready, /debug/*); 0 picks a free one.", DefaultValueFactory = _ => 15014 };
+        var debounce = new Option<int>("--debounce-ms") { Description = "How long a burst of config changes must be quiet before it is pushed, in milliseconds.", DefaultValueFactory = _ => 100 };
+        var logLevel = CommonOptions.LogLevel();
+
+        var command = new Command("controlplane", "Run the control plane: watch config, translate it to Envoy xDS v3 and serve it over ADS.")
+        {
+            config, bind, xdsPort, monitoringPort, debounce, logLevel,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            if (!IPAddress.TryParse(result.GetValue(bind), out var address))
+            {
+                await Console.Error.WriteLineAsync($"bowline controlplane: --bind {result.GetValue(bind)} is not an IP address").ConfigureAwait(false);
+                return 2;
+            }
+            var options = new ControlPlaneOptions
+            {
+                ConfigDirectories = result.GetValue(config)!,
+                BindAddress = address,
+                XdsPort = result.GetValue(xdsPort),
+                MonitoringPort = result.GetValue(monitoringPort),
+                Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
+            };
+            await using var host = ControlPlaneHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            // Machine-readable, so a supervisor (bowline up, a test) learns the bound ports when it asked for port 0.
+            Console.WriteLine($"bowline controlplane: xds {host.XdsAddress} monitoring {host.MonitoringAddress}");
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+}

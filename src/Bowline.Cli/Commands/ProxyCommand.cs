@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Bowline.Proxy;
+
+namespace Bowline.Cli.Commands;
+
+/// <summary><c>bowline proxy</c>: the sidecar (or, with <c>--gateway</c>, an ingress gateway), programmed over xDS.</summary>
+internal static class ProxyCommand
+{
+    public static Command Create()
+    {
+        var xds = new Option<string>("--xds") { Description = "Control plane xDS address.", DefaultValueFactory = _ => "http://127.0.0.1:15010" };
+        var nodeId = new Option<string?>("--node-id") { Description = "xDS node id; default sidecar~<bind>~<workload>.<namespace>~<namespace>.svc.cluster.local (router~... with --gateway)." };
+        var workload = new Option<string>("--workload") { Description = "Workload (pod) name.", Required = true };
+        var ns = new Option<string>("--namespace") { Description = "Workload namespace.", DefaultValueFactory = _ => "default" };
+        var labels = new Option<string[]>("--label") { Description = "Workload label key=value; repeat." };
+        var serviceAccount = new Option<string>("--service-account") { Description = "Workload service account.", DefaultValueFactory = _ => "default" };
+        var adminPort = new Option<int>("--admin-port") { Description = "Admin port on loopback; 0 picks a free one.", DefaultValueFactory = _ => 15000 };
+        var bind = new Option<string>("--bind") { Description = "Address the proxy's listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
+        var outbound = new Option<int?>("--outbound-port") { Description = "Explicit mode: the port apps use as their HTTP proxy (HTTP_PROXY)." };
+        var inbound = new Option<string[]>("--inbound") { Description = "Explicit mode: CONTAINERPORT=LISTEN:APP — accept traffic for the workload's container port on LISTEN, forward it to the app on APP. Repeat." };
+        var gateway = new Option<bool>("--gateway") { Description = "Run as an ingress gateway serving Istio Gateway resources." };
+        var gatewayPorts = new Option<string[]>("--gateway-port") { Description = "Gateway: SERVERPORT=LOCALPORT — bind the Gateway server port SERVERPORT on LOCALPORT. Repeat." };
+        var drain = new Option<int>("--drain-seconds") { Description = "How long removed listeners and shutdown let requests finish.", DefaultValueFactory = _ => 5 };
+        var logLevel = CommonOptions.LogLevel();
+
+        var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
+        {
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, drain, logLevel,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            ProxyOptions options;
+            try
+            {
+                var bindAddress = IPAddress.TryParse(result.GetValue(bind), out var b) ? b : throw new FormatException($"--bind {result.GetValue(bind)} is not an IP address");
+                var isGateway = result.GetValue(gateway);
+                var name = result.GetValue(workload)!;
+                var space = result.GetValue(ns)!;
+                options = new ProxyOptions
+                {
+                    XdsAddress = Uri.TryCreate(result.GetValue(xds), UriKind.Absolute, out var uri) ? uri : throw new FormatException($"--xds {result.GetValue(xds)} is not a URL like http://127.0.0.1:15010"),
+                    NodeId = result.GetValue(nodeId) ?? $"{(isGateway ? "router" : "sidecar")}~{bindAddress}~{name}.{space}~{space}.svc.cluster.local",
+                    WorkloadName = name,
+                    Namespace = space,
+                    Labels = ParsePairs(result.GetValue(labels) ?? [], "--label", '=').ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal),
+                    ServiceAccount = result.GetValue(serviceAccount)!,
+                    AdminPort = result.GetValue(adminPort),
+                    BindAddress = bindAddress,
+                    OutboundPort = result.GetValue(outbound),
+                    InboundPorts = (result.GetValue(inbound) ?? []).Select(ParseInbound).ToList(),
+                    Gateway = isGateway,
+                    GatewayPorts = ParsePairs(result.GetValue(gatewayPorts) ?? [], "--gateway-port", '=').ToDictionary(p => Port(p.Key, "--gateway-port"), p => Port(p.Value, "--gateway-port")),
+                    DrainTimeout = TimeSpan.FromSeconds(result.GetValue(drain)),
+                };
+            }
+            catch (FormatException e)
+            {
+                await Console.Error.WriteLineAsync($"bowline proxy: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            await using var host = ProxyHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            Console.WriteLine($"bowline proxy: {options.NodeId} admin {host.AdminAddress} xds {options.XdsAddress}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await host.StopAsync().ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static InboundPortMapping ParseInbound(string text)
+    {
+        // 9080=41000:41001
+        var parts = text.Split('=', ':');
+        if (parts.Length != 3)
+        {
+            throw new FormatException($"--inbound {text}: expected CONTAINERPORT=LISTEN:APP, e.g. 9080=15006:9080");
+        }
+        return new InboundPortMapping(Port(parts[0], "--inbound"), Port(parts[1], "--inbound"), Port(parts[2], "--inbound"));
+    }
+
+    private static IEnumerable<KeyValuePair<string, string>> ParsePairs(string[] values, string option, char separator) =>
+        values.Select(v => v.Split(separator, 2) is [var k, var val] && k.Length > 0 ? KeyValuePair.Create(k, val) : throw new FormatException($"{option} {v}: expected KEY{separator}VALUE"));
+
+    private static int Port(string text, string option) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : throw new FormatException($"{option}: '{text}' is not a port number");
+}

@@ -1,0 +1,132 @@
+namespace Bowline.Cli.LocalMesh;
+
+/// <summary>
+/// The running mesh: control plane, workloads and ingress gateway, each supervised. Owns every child process it starts
+/// and stops all of them in <see cref="StopAsync"/>, whether startup finished or not.
+/// </summary>
+/// <remarks>Thread-safety: status.json is rewritten under one lock from any supervision loop.</remarks>
+internal sealed class MeshSession
+{
+    private readonly UpOptions _options;
+    private readonly IReadOnlyList<WorkloadPlan> _plans;
+    private readonly IngressPlan _ingress;
+    private readonly StateLayout _state;
+    private readonly TimeProvider _time;
+    private readonly TextWriter _console;
+    private readonly BowlineExecutable _self = BowlineExecutable.Current();
+    private readonly SupervisorContext _context;
+    private readonly Lock _statusGate = new();
+    private readonly List<WorkloadUnit> _workloads = [];
+    private readonly ControlPlaneUnit _controlPlane;
+    private GatewayUnit? _gateway;
+    private volatile bool _published;
+
+    public MeshSession(UpOptions options, IReadOnlyList<WorkloadPlan> plans, IngressPlan ingress, StateLayout state, TimeProvider time, TextWriter console)
+    {
+        _options = options;
+        _plans = plans;
+        _ingress = ingress;
+        _state = state;
+        _time = time;
+        _console = console;
+        _context = new SupervisorContext(time, console, OnProcessChanged);
+        _controlPlane = new ControlPlaneUnit(_self, options, state, _context);
+    }
+
+    public async Task StartAsync(CancellationToken stopping)
+    {
+        await _controlPlane.StartAsync(_time, stopping).ConfigureAwait(false);
+        var xds = _controlPlane.Xds;
+        foreach (var plan in _plans)
+        {
+            _workloads.Add(new WorkloadUnit(plan, _self, xds, _state, _context));
+        }
+        await Task.WhenAll(_workloads.Select(w => w.StartAsync(stopping))).ConfigureAwait(false);
+        _gateway = new GatewayUnit(_ingress, _self, xds, _state, _context);
+        await _gateway.StartAsync(stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes status.json now and again whenever a pid changes.</summary>
+    public MeshStatus Publish()
+    {
+        _published = true;
+        return WriteStatus();
+    }
+
+    /// <summary>
+    /// Stops every child: supervision ends first (the token given to <see cref="StartAsync"/> must be cancelled), so nothing restarts
+    /// while SIGTERM, and after <see cref="ProcessTerminator.Grace"/> a kill, go out. Then the registry entries and
+    /// status.json go, so nothing points at the dead processes.
+    /// </summary>
+    public async Task<string> StopAsync()
+    {
+        var supervisors = AllSupervisors().ToList();
+        await Task.WhenAll(supervisors.Select(s => s.Completion)).ConfigureAwait(false);
+        _published = false;
+        var started = _time.GetTimestamp();
+        var running = supervisors.Select(s => s.Current).OfType<ChildProcess>().Where(c => !c.HasExited).ToList();
+        var killed = await ProcessTerminator.StopAllAsync(running, _time).ConfigureAwait(false);
+        foreach (var child in supervisors.Select(s => s.Current).OfType<ChildProcess>())
+        {
+            child.Dispose();
+        }
+        foreach (var workload in _workloads)
+        {
+            workload.Unregister();
+        }
+        File.Delete(_state.StatusFile);
+        var restarts = supervisors.Sum(s => s.Restarts);
+        return $"stopped {running.Count} processes in {_time.GetElapsedTime(started).TotalSeconds:0.0} s"
+            + (killed > 0 ? $" ({killed} killed after ignoring SIGTERM for {ProcessTerminator.Grace.TotalSeconds:0} s)" : "")
+            + (restarts > 0 ? $"; {restarts} restarts while up" : "")
+            + "; registry entries and status.json removed";
+    }
+
+    private IEnumerable<SupervisedProcess> AllSupervisors()
+    {
+        yield return _controlPlane.Process;
+        foreach (var workload in _workloads)
+        {
+            yield return workload.App;
+            yield return workload.Sidecar;
+        }
+        if (_gateway is not null)
+        {
+            yield return _gateway.Process;
+        }
+    }
+
+    private void OnProcessChanged()
+    {
+        if (_published)
+        {
+            WriteStatus();
+        }
+    }
+
+    private MeshStatus WriteStatus()
+    {
+        lock (_statusGate)
+        {
+            var status = Snapshot();
+            try
+            {
+                StatusStore.Write(_state.StatusFile, status);
+            }
+            catch (IOException e)
+            {
+                _console.WriteLine($"warning: could not write {_state.StatusFile}: {e.Message}");
+            }
+            return status;
+        }
+    }
+
+    private MeshStatus Snapshot() => new(
+        _options.Directory,
+        _state.Root,
+        _state.Logs,
+        Environment.ProcessId,
+        new ControlPlaneStatus(_controlPlane.Process.IsRunning ? _controlPlane.Process.Current?.Id : null, _controlPlane.Xds.ToString(), _controlPlane.Monitoring.ToString()),
+        _gateway?.Status() ?? new IngressStatus(_ingress.Url, null, _ingress.Admin),
+        _workloads.Select(w => w.Status()).ToList());
+}

@@ -1,0 +1,28 @@
+using Bowline.ControlPlane.Config;
+
+namespace Bowline.Cli.LocalMesh;
+
+/// <summary>One container port: the app listens on <paramref name="AppPort"/>, its sidecar on <paramref name="InboundPort"/>.</summary>
+internal sealed record PortPlan(int ContainerPort, int AppPort, int InboundPort);
+
+/// <summary>Where one workload and its sidecar run, decided before anything starts.</summary>
+/// <param name="Id">Unique among the workloads: the name, or <c>namespace.name</c> when two namespaces share a name; names log files.</param>
+/// <param name="ServicePorts">The WorkloadEntry <c>ports</c> map: service port name to the sidecar inbound port.</param>
+/// <param name="App">How to start the app, without the mesh environment (see <see cref="AppEnvironment"/>).</param>
+internal sealed record WorkloadPlan(
+    Workload Workload,
+    string Id,
+    IReadOnlyList<PortPlan> Ports,
+    int OutboundPort,
+    int AdminPort,
+    IReadOnlyDictionary<string, int> ServicePorts,
+    LaunchSpec App)
+{
+    public string Name => Workload.Meta.Name;
+
+    public string Namespace => Workload.Meta.Namespace;
+
+    public string ServiceAccount => string.IsNullOrEmpty(Workload.ServiceAccount) ? "default" : Workload.ServiceAccount;
+
+    public string Outbound => $"127.0.0.1:{OutboundPort}";
+}

@@ -1,0 +1,11 @@
+using System.CommandLine;
+using Bowline.Cli.Commands;
+
+var root = new RootCommand("Bowline: a light service mesh. Sidecars programmed over Envoy's xDS, Istio's config API, SPIFFE identities.")
+{
+    ControlPlaneCommand.Create(),
+    ProxyCommand.Create(),
+    UpCommand.Create(),
+    StatusCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

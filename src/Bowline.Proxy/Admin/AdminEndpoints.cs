@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Stats;
+using Bowline.Proxy.Xds;
+using Bowline.Xds;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Bowline.Proxy.Admin;
+
+/// <summary>The admin interface on loopback, with Envoy's paths and formats so an Envoy operator's habits carry over.</summary>
+internal static class AdminEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, SnapshotHolder snapshots, ConfigApplier applier, ProxyStats stats)
+    {
+        app.MapGet("/ready", () => applier.Initialized ? Results.Text("LIVE\n") : Results.Text("PRE_INITIALIZING\n", statusCode: 503));
+        app.MapGet("/healthz/ready", () => applier.Initialized ? Results.Text("ready\n") : Results.Text("not ready: waiting for listeners and clusters from the control plane\n", statusCode: 503));
+        app.MapGet("/config_dump", () => Results.Text(XdsJson.Format(ConfigDumpBuilder.Build(snapshots.Current)), "application/json"));
+        app.MapGet("/stats", () => Results.Text(stats.Render()));
+        app.MapGet("/listeners", () => Results.Text(string.Concat(snapshots.Current.Listeners.Values.OrderBy(l => l.Name, StringComparer.Ordinal)
+            .Select(l => $"{l.Name}::{string.Join(",", l.Addresses)}\n"))));
+        app.MapGet("/clusters", () => Results.Text(Clusters(snapshots.Current)));
+    }
+
+    /// <summary>Envoy's <c>/clusters</c> text: one <c>cluster::host::stat::value</c> line per fact.</summary>
+    private static string Clusters(ProxySnapshot snapshot)
+    {
+        var text = new StringBuilder();
+        foreach (var cluster in snapshot.Clusters.Values.OrderBy(c => c.Name, StringComparer.Ordinal))
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::lb_policy::{cluster.Balancer.Name}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::protocol::{cluster.Protocol}\n");
+            foreach (var endpoint in cluster.Endpoints)
+            {
+                var host = $"{cluster.Name}::{endpoint.Endpoint}";
+                text.Append(CultureInfo.InvariantCulture, $"{host}::rq_active::{endpoint.Endpoint.ActiveRequests}\n");
+                text.Append(CultureInfo.InvariantCulture, $"{host}::weight::{endpoint.Weight}\n");
+                text.Append(CultureInfo.InvariantCulture, $"{host}::health_flags::{(endpoint.Healthy ? "healthy" : "/failed_eds_health")}\n");
+            }
+        }
+        return text.ToString();
+    }
+}

@@ -1,0 +1,69 @@
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Forwarding;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Bowline.Proxy.Listeners;
+
+/// <summary>
+/// One xDS listener's sockets: a Kestrel server of its own, so a listener can be opened and drained independently of
+/// the others. Requests go straight to <see cref="RequestHandler"/>, with no ASP.NET middleware pipeline in between.
+/// </summary>
+internal sealed class ListenerServer : IAsyncDisposable
+{
+    private readonly KestrelServer _server;
+    private readonly Application _application;
+
+    public ListenerServer(CompiledListener listener, RequestHandler handler, IServiceProvider services, ILoggerFactory loggers)
+    {
+        Listener = listener;
+        // AllowAlternateSchemes: h2c connections are marked with a TLS ALPN feature (see Http2PriorKnowledge), so Kestrel would
+        // otherwise insist on :scheme https.
+        var options = new KestrelServerOptions { AddServerHeader = false, ApplicationServices = services, AllowAlternateSchemes = true };
+        options.Limits.MaxRequestBodySize = null;
+        options.Limits.MinRequestBodyDataRate = null;
+        options.Limits.MinResponseDataRate = null;
+        options.Limits.Http2.MaxStreamsPerConnection = 1000;
+        foreach (var address in listener.Addresses)
+        {
+            options.Listen(address, l =>
+            {
+                l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(Http2PriorKnowledge.Middleware);
+            });
+        }
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggers);
+        _server = new KestrelServer(Options.Create(options), transport, loggers);
+        _application = new Application(this, handler);
+    }
+
+    /// <summary>The listener as last configured; serves requests while it drains after removal.</summary>
+    public CompiledListener Listener { get; set; }
+
+    public Task StartAsync(CancellationToken cancellationToken) => _server.StartAsync(_application, cancellationToken);
+
+    /// <summary>Stops accepting, lets in-flight requests finish until <paramref name="cancellationToken"/> fires, then aborts the rest.</summary>
+    public Task StopAsync(CancellationToken cancellationToken) => _server.StopAsync(cancellationToken);
+
+    public ValueTask DisposeAsync()
+    {
+        _server.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class Application(ListenerServer owner, RequestHandler handler) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => handler.HandleAsync(context, owner.Listener);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
+    }
+}

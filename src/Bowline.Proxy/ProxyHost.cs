@@ -1,0 +1,99 @@
+using System.Net;
+using Bowline.Proxy.Admin;
+using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Forwarding;
+using Bowline.Proxy.Listeners;
+using Bowline.Proxy.Stats;
+using Bowline.Proxy.Xds;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.Proxy;
+
+/// <summary>
+/// Composes one proxy process: the admin server (which also hosts the DI container), the xDS client that owns
+/// configuration, and the listeners it opens. Stopping drains listeners before the process exits.
+/// </summary>
+public sealed class ProxyHost : IAsyncDisposable
+{
+    private readonly WebApplication _admin;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _xds;
+
+    private ProxyHost(WebApplication admin) => _admin = admin;
+
+    public Uri AdminAddress { get; private set; } = null!;
+
+    public static ProxyHost Create(ProxyOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, Random? random = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        logging?.Invoke(builder.Logging);
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(time ?? TimeProvider.System);
+        services.AddSingleton(random ?? Random.Shared);
+        services.AddHttpForwarder();
+        services.AddSingleton<ProxyStats>();
+        services.AddSingleton<SnapshotHolder>();
+        services.AddSingleton<ConnectionPools>();
+        services.AddSingleton<ProxyConfigCompiler>();
+        services.AddSingleton<RequestHandler>();
+        services.AddSingleton<ListenerManager>();
+        services.AddSingleton<ConfigApplier>();
+        services.AddSingleton<AdsClient>();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Admin is loopback only: it reveals the whole config.
+            k.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+        });
+
+        var app = builder.Build();
+        AdminEndpoints.Map(app, app.Services.GetRequiredService<SnapshotHolder>(), app.Services.GetRequiredService<ConfigApplier>(), app.Services.GetRequiredService<ProxyStats>());
+        return new ProxyHost(app);
+    }
+
+    internal IServiceProvider Services => _admin.Services;
+
+    internal SnapshotHolder Snapshots => _admin.Services.GetRequiredService<SnapshotHolder>();
+
+    internal ProxyStats Stats => _admin.Services.GetRequiredService<ProxyStats>();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
+        AdminAddress = new Uri(_admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token);
+    }
+
+    /// <summary>Stops the xDS client, drains every listener (bounded by the drain timeout), then stops admin.</summary>
+    public async Task StopAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_xds is not null)
+        {
+            try
+            {
+                await _xds.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        await _admin.Services.GetRequiredService<ListenerManager>().DisposeAsync().ConfigureAwait(false);
+        await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _admin.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,54 @@
+using System.Net;
+
+namespace Bowline.Proxy;
+
+/// <summary>A container port's inbound path in explicit mode: the sidecar accepts on <see cref="ListenPort"/> and forwards to the app on <see cref="AppPort"/>.</summary>
+public sealed record InboundPortMapping(int ContainerPort, int ListenPort, int AppPort);
+
+/// <summary>
+/// The proxy's bootstrap: who it is (sent to the control plane as the xDS node) and where the control plane is.
+/// Everything else — listeners, routes, clusters — arrives over xDS.
+/// </summary>
+public sealed class ProxyOptions
+{
+    /// <summary>The xDS node id, Istio style: <c>sidecar~10.0.0.1~reviews-v1.default~default.svc.cluster.local</c>; <c>router~...</c> for a gateway.</summary>
+    public required string NodeId { get; init; }
+
+    /// <summary>The node's cluster (Envoy's service cluster), Istio sets the workload's app name.</summary>
+    public string NodeCluster { get; init; } = "";
+
+    public required string WorkloadName { get; init; }
+
+    public string Namespace { get; init; } = "default";
+
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public string ServiceAccount { get; init; } = "default";
+
+    /// <summary>The control plane's plaintext xDS address, <c>http://127.0.0.1:15010</c>.</summary>
+    public required Uri XdsAddress { get; init; }
+
+    /// <summary>Admin port on loopback (Envoy's 15000): <c>/ready</c>, <c>/config_dump</c>, <c>/clusters</c>, <c>/stats</c>. 0 picks a free port.</summary>
+    public int AdminPort { get; init; } = 15000;
+
+    /// <summary>The address the control plane should bind this proxy's listeners to.</summary>
+    public IPAddress BindAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Explicit mode: the port apps use as their HTTP proxy (<c>HTTP_PROXY</c>). Null for a gateway.</summary>
+    public int? OutboundPort { get; init; }
+
+    public IReadOnlyList<InboundPortMapping> InboundPorts { get; init; } = [];
+
+    public bool Gateway { get; init; }
+
+    /// <summary>Gateway: a Gateway server port to the local port it binds (<c>8080 → 18080</c>).</summary>
+    public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
+
+    /// <summary>How long a removed listener, or the whole proxy at shutdown, lets in-flight requests finish.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Reconnect backoff to the control plane: starts here, doubles, with full jitter.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(15);
+}

@@ -1,0 +1,78 @@
+namespace Bowline.Proxy.Routing;
+
+/// <summary>A compiled virtual host: its routes in order, first match wins.</summary>
+internal sealed class VirtualHostEntry(string name, RouteEntry[] routes)
+{
+    public string Name { get; } = name;
+
+    public RouteEntry[] Routes { get; } = routes;
+}
+
+/// <summary>
+/// A compiled Envoy <c>RouteConfiguration</c>: virtual hosts by domain with Envoy's precedence — exact, then the longest
+/// suffix wildcard (<c>*.example.com</c>), then the longest prefix wildcard (<c>example.*</c>), then <c>*</c>.
+/// </summary>
+internal sealed class RouteTable
+{
+    private readonly Dictionary<string, VirtualHostEntry> _exact;
+    private readonly (string Suffix, VirtualHostEntry Host)[] _suffixes;
+    private readonly (string Prefix, VirtualHostEntry Host)[] _prefixes;
+    private readonly VirtualHostEntry? _default;
+
+    public RouteTable(string name, IReadOnlyList<(IReadOnlyList<string> Domains, VirtualHostEntry Host)> hosts)
+    {
+        Name = name;
+        _exact = new Dictionary<string, VirtualHostEntry>(StringComparer.OrdinalIgnoreCase);
+        var suffixes = new List<(string, VirtualHostEntry)>();
+        var prefixes = new List<(string, VirtualHostEntry)>();
+        foreach (var (domains, host) in hosts)
+        {
+            foreach (var domain in domains)
+            {
+                if (domain == "*")
+                {
+                    _default ??= host;
+                }
+                else if (domain.StartsWith('*'))
+                {
+                    suffixes.Add((domain[1..], host));
+                }
+                else if (domain.EndsWith('*'))
+                {
+                    prefixes.Add((domain[..^1], host));
+                }
+                else
+                {
+                    _exact.TryAdd(domain, host);
+                }
+            }
+        }
+        _suffixes = [.. suffixes.OrderByDescending(s => s.Item1.Length)];
+        _prefixes = [.. prefixes.OrderByDescending(p => p.Item1.Length)];
+    }
+
+    public string Name { get; }
+
+    public VirtualHostEntry? FindVirtualHost(string host)
+    {
+        if (_exact.TryGetValue(host, out var exact))
+        {
+            return exact;
+        }
+        foreach (var (suffix, entry) in _suffixes)
+        {
+            if (host.Length > suffix.Length && host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
+            {
+                return entry;
+            }
+        }
+        foreach (var (prefix, entry) in _prefixes)
+        {
+            if (host.Length > prefix.Length && host.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+            {
+                return entry;
+            }
+        }
+        return _default;
+    }
+}

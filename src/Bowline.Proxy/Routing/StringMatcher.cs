@@ -1,0 +1,62 @@
+using System.Text.RegularExpressions;
+using Bowline.Proxy.Configuration;
+
+namespace Bowline.Proxy.Routing;
+
+/// <summary>A compiled Envoy <c>StringMatcher</c> (exact, prefix, suffix, contains, safe_regex), immutable.</summary>
+internal sealed class StringMatcher
+{
+    private readonly Kind _kind;
+    private readonly string _value;
+    private readonly Regex? _regex;
+    private readonly StringComparison _comparison;
+
+    private StringMatcher(Kind kind, string value, Regex? regex, bool ignoreCase)
+    {
+        _kind = kind;
+        _value = value;
+        _regex = regex;
+        _comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+    }
+
+    private enum Kind
+    {
+        Exact,
+        Prefix,
+        Suffix,
+        Contains,
+        Regex,
+    }
+
+    public bool Matches(string value) => _kind switch
+    {
+        Kind.Exact => string.Equals(value, _value, _comparison),
+        Kind.Prefix => value.StartsWith(_value, _comparison),
+        Kind.Suffix => value.EndsWith(_value, _comparison),
+        Kind.Contains => value.Contains(_value, _comparison),
+        _ => _regex!.IsMatch(value),
+    };
+
+    public static StringMatcher From(Envoy.Type.Matcher.V3.StringMatcher matcher, string where) => matcher.MatchPatternCase switch
+    {
+        Envoy.Type.Matcher.V3.StringMatcher.MatchPatternOneofCase.Exact => new(Kind.Exact, matcher.Exact, null, matcher.IgnoreCase),
+        Envoy.Type.Matcher.V3.StringMatcher.MatchPatternOneofCase.Prefix => new(Kind.Prefix, matcher.Prefix, null, matcher.IgnoreCase),
+        Envoy.Type.Matcher.V3.StringMatcher.MatchPatternOneofCase.Suffix => new(Kind.Suffix, matcher.Suffix, null, matcher.IgnoreCase),
+        Envoy.Type.Matcher.V3.StringMatcher.MatchPatternOneofCase.Contains => new(Kind.Contains, matcher.Contains, null, matcher.IgnoreCase),
+        Envoy.Type.Matcher.V3.StringMatcher.MatchPatternOneofCase.SafeRegex => new(Kind.Regex, matcher.SafeRegex.Regex, CompileRegex(matcher.SafeRegex.Regex, where), false),
+        _ => throw new ProxyConfigException($"{where}: string matcher {matcher.MatchPatternCase} is not supported"),
+    };
+
+    /// <summary>Envoy's safe_regex must match the whole value; compiled once per config update.</summary>
+    public static Regex CompileRegex(string pattern, string where)
+    {
+        try
+        {
+            return new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant | RegexOptions.Compiled | RegexOptions.NonBacktracking);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            throw new ProxyConfigException($"{where}: invalid regex '{pattern}': {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+using Bowline.Proxy.Configuration;
+using Bowline.Xds;
+using Envoy.Config.Cluster.V3;
+using Envoy.Config.Endpoint.V3;
+using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.Proxy.Xds;
+
+/// <summary>
+/// The proxy's main loop half that owns configuration: takes one xDS response, builds the candidate snapshot, opens
+/// the listeners it needs, and only then swaps it in. Any failure leaves the last good snapshot serving and becomes
+/// the NACK reason. Called from the xDS loop only.
+/// </summary>
+internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
+{
+    private readonly Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> _accepted = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _versions = new(StringComparer.Ordinal);
+    private long _version;
+
+    /// <summary>True once listeners and clusters have arrived and been applied at least once.</summary>
+    public bool Initialized => _versions.ContainsKey(TypeUrls.Listener) && _versions.ContainsKey(TypeUrls.Cluster) && listeners.AllWarm;
+
+    public string? VersionOf(string typeUrl) => _versions.GetValueOrDefault(typeUrl);
+
+    /// <summary>Applies a state-of-the-world response; returns null on success, else why it was rejected.</summary>
+    public async Task<string?> ApplyAsync(string typeUrl, IReadOnlyList<Any> resources, string versionInfo, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var now = time.GetUtcNow();
+            var received = new Dictionary<string, AcceptedResource>(StringComparer.Ordinal);
+            foreach (var any in resources)
+            {
+                var (name, message) = Unpack(typeUrl, any);
+                if (!received.TryAdd(name, new AcceptedResource(name, message, versionInfo, now)))
+                {
+                    throw new ProxyConfigException($"{TypeUrls.ShortName(typeUrl)} response lists {name} twice");
+                }
+            }
+            // LDS and CDS responses are complete sets; RDS and EDS responses update the named resources only.
+            IReadOnlyDictionary<string, AcceptedResource> merged = TypeUrls.IsWildcardType(typeUrl) || !_accepted.TryGetValue(typeUrl, out var current)
+                ? received
+                : current.Where(kv => !received.ContainsKey(kv.Key)).Concat(received).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+
+            var candidate = new Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>>(_accepted, StringComparer.Ordinal) { [typeUrl] = merged };
+            var versions = new Dictionary<string, string>(_versions, StringComparer.Ordinal) { [typeUrl] = versionInfo };
+            var snapshot = compiler.Compile(_version + 1, candidate, versions);
+            var commit = await listeners.PrepareAsync(snapshot, cancellationToken).ConfigureAwait(false);
+
+            holder.Swap(snapshot);
+            commit();
+            _accepted[typeUrl] = merged;
+            _versions[typeUrl] = versionInfo;
+            _version++;
+            LogApplied(logger, TypeUrls.ShortName(typeUrl), versionInfo, received.Count);
+            return null;
+        }
+        catch (ProxyConfigException e)
+        {
+            LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
+            return e.Message;
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
+            return $"{TypeUrls.ShortName(typeUrl)}: undecodable resource: {e.Message}";
+        }
+    }
+
+    /// <summary>The RDS names the current listeners need and the EDS names the current clusters need, so the client subscribes to exactly those.</summary>
+    public (IReadOnlySet<string> Routes, IReadOnlySet<string> Endpoints) Dependencies()
+    {
+        var routes = new HashSet<string>(StringComparer.Ordinal);
+        var endpoints = new HashSet<string>(StringComparer.Ordinal);
+        if (_accepted.TryGetValue(TypeUrls.Listener, out var listeners))
+        {
+            foreach (var resource in listeners.Values)
+            {
+                foreach (var chain in ((Listener)resource.Resource).FilterChains)
+                {
+                    foreach (var filter in chain.Filters)
+                    {
+                        if (filter.TypedConfig is { } config && config.TryUnpack<Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>(out var hcm) && hcm.Rds is { } rds)
+                        {
+                            routes.Add(rds.RouteConfigName);
+                        }
+                    }
+                }
+            }
+        }
+        if (_accepted.TryGetValue(TypeUrls.Cluster, out var clusters))
+        {
+            foreach (var resource in clusters.Values)
+            {
+                var cluster = (Cluster)resource.Resource;
+                if (cluster.Type == Cluster.Types.DiscoveryType.Eds)
+                {
+                    endpoints.Add(string.IsNullOrEmpty(cluster.EdsClusterConfig?.ServiceName) ? cluster.Name : cluster.EdsClusterConfig.ServiceName);
+                }
+            }
+        }
+        return (routes, endpoints);
+    }
+
+    private static (string Name, IMessage Message) Unpack(string typeUrl, Any any)
+    {
+        if (any.TypeUrl != typeUrl)
+        {
+            throw new ProxyConfigException($"a {TypeUrls.ShortName(typeUrl)} response carries a {any.TypeUrl}");
+        }
+        return typeUrl switch
+        {
+            TypeUrls.Listener => Named(any.Unpack<Listener>(), l => l.Name),
+            TypeUrls.RouteConfiguration => Named(any.Unpack<RouteConfiguration>(), r => r.Name),
+            TypeUrls.Cluster => Named(any.Unpack<Cluster>(), c => c.Name),
+            TypeUrls.ClusterLoadAssignment => Named(any.Unpack<ClusterLoadAssignment>(), c => c.ClusterName),
+            _ => throw new ProxyConfigException($"resource type {typeUrl} is not supported"),
+        };
+    }
+
+    private static (string, IMessage) Named<T>(T message, Func<T, string> name) where T : IMessage
+    {
+        var value = name(message);
+        return string.IsNullOrEmpty(value) ? throw new ProxyConfigException($"a {typeof(T).Name} has no name") : (value, message);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "xds: applied {Type} version {Version} ({Count} resources)")]
+    private static partial void LogApplied(ILogger logger, string type, string version, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: rejected {Type} version {Version}, keeping the last good config: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string type, string version, string reason);
+}

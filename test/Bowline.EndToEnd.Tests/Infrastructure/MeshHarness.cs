@@ -1,0 +1,140 @@
+using Bowline.ControlPlane;
+using Bowline.Proxy;
+
+namespace Bowline.EndToEnd.Tests.Infrastructure;
+
+/// <summary>One sidecar under test: its proxy and the ports an app would use.</summary>
+internal sealed record Sidecar(ProxyHost Host, int OutboundPort, IReadOnlyList<InboundPortMapping> Inbound)
+{
+    /// <summary>An HttpClient that uses the sidecar the way an app does: as its HTTP proxy.</summary>
+    public HttpClient Client(TimeSpan? timeout = null) => new(new SocketsHttpHandler
+    {
+        Proxy = new System.Net.WebProxy($"http://127.0.0.1:{OutboundPort}"),
+        UseProxy = true,
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2),
+    })
+    { Timeout = timeout ?? Timeouts.Short };
+
+    /// <summary>An HTTP/2 (h2c) client that keeps <c>:authority</c> while connecting to the sidecar, as gRPC apps do.</summary>
+    public HttpClient H2Client() => new(ConnectVia()) { Timeout = Timeouts.Short, DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+    public SocketsHttpHandler ConnectVia() => new()
+    {
+        UseProxy = false,
+        ConnectCallback = async (_, cancellationToken) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(System.Net.IPAddress.Loopback, OutboundPort, cancellationToken);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    };
+}
+
+/// <summary>
+/// A mesh on loopback: a control plane watching a temporary config directory, and sidecars started on demand. Everything
+/// is real (Kestrel, gRPC, sockets); only the processes are shared with the test runner.
+/// </summary>
+internal sealed class MeshHarness : IAsyncDisposable
+{
+    private readonly List<ProxyHost> _proxies = [];
+    private bool _controlPlaneStopped;
+
+    private MeshHarness(string configDir) => ConfigDir = configDir;
+
+    public string ConfigDir { get; }
+
+    public ControlPlaneHost ControlPlane { get; private set; } = null!;
+
+    public int XdsPort { get; private set; }
+
+    public static async Task<MeshHarness> StartAsync(params (string File, string Yaml)[] files)
+    {
+        var dir = Directory.CreateTempSubdirectory("bowline-e2e-").FullName;
+        var harness = new MeshHarness(dir);
+        foreach (var (file, yaml) in files)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
+        }
+        await harness.StartControlPlaneAsync(0);
+        return harness;
+    }
+
+    /// <summary>Starts (or restarts, on the same port) the control plane, waiting until it has loaded the config.</summary>
+    public async Task StartControlPlaneAsync(int xdsPort)
+    {
+        _controlPlaneStopped = false;
+        ControlPlane = ControlPlaneHost.Create(new ControlPlaneOptions { ConfigDirectories = [ConfigDir], XdsPort = xdsPort, MonitoringPort = 0 });
+        await ControlPlane.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        XdsPort = ControlPlane.XdsAddress.Port;
+        await ControlPlane.Mesh.WaitForChangeAsync(0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+    }
+
+    public async Task StopControlPlaneAsync()
+    {
+        await ControlPlane.StopAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await ControlPlane.DisposeAsync();
+        _controlPlaneStopped = true;
+    }
+
+    /// <summary>Writes a config file and waits until the control plane has published a generation that includes it.</summary>
+    public async Task WriteConfigAsync(string file, string yaml)
+    {
+        var generation = ControlPlane.Mesh.Current.Config.Generation;
+        await File.WriteAllTextAsync(Path.Combine(ConfigDir, file), yaml);
+        await ControlPlane.Mesh.WaitForChangeAsync(generation, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+    }
+
+    /// <summary>
+    /// Starts a sidecar for a workload and registers it (a WorkloadEntry in the config directory, as <c>bowline up</c>
+    /// does); returns once its listeners are open and it has endpoints for <paramref name="waitForClusters"/>.
+    /// </summary>
+    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, params string[] waitForClusters)
+    {
+        var inbound = ports.Select(p => new InboundPortMapping(p.ContainerPort, Ports.Free(), p.AppPort)).ToList();
+        var outbound = Ports.Free();
+        if (inbound.Count > 0)
+        {
+            var portMap = string.Join(", ", ports.Zip(inbound).Select(p => $"{p.First.PortName}: {p.Second.ListenPort}"));
+            var labelMap = string.Join(", ", labels.Select(l => $"{l.Key}: {l.Value}"));
+            await WriteConfigAsync($"zz-registry-{name}.yaml", $$"""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: {{name}}, namespace: default}
+                spec:
+                  address: 127.0.0.1
+                  labels: { {{labelMap}} }
+                  ports: { {{portMap}} }
+                """);
+        }
+        var host = ProxyHost.Create(new ProxyOptions
+        {
+            NodeId = $"sidecar~127.0.0.1~{name}.default~default.svc.cluster.local",
+            WorkloadName = name,
+            Labels = labels,
+            XdsAddress = new Uri($"http://127.0.0.1:{XdsPort}"),
+            AdminPort = 0,
+            OutboundPort = outbound,
+            InboundPorts = inbound,
+            InitialBackoff = TimeSpan.FromMilliseconds(100),
+            MaxBackoff = TimeSpan.FromSeconds(1),
+        });
+        _proxies.Add(host);
+        await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Healthy.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        return new Sidecar(host, outbound, inbound);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var proxy in _proxies)
+        {
+            await proxy.StopAsync().Within(Timeouts.Short);
+            await proxy.DisposeAsync();
+        }
+        if (!_controlPlaneStopped)
+        {
+            await ControlPlane.DisposeAsync();
+        }
+        Directory.Delete(ConfigDir, recursive: true);
+    }
+}

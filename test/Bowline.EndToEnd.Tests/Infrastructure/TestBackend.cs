@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.WebSockets;
+using Bowline.Proxy.Listeners;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// An app behind a sidecar: a real Kestrel server on loopback (HTTP/1.1 and h2c) that says who it is and what it
+/// received, and offers the misbehaviours the error tests need (slow, reset, upload sink, WebSocket echo).
+/// </summary>
+internal sealed class TestBackend : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestBackend(WebApplication app, string name)
+    {
+        _app = app;
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    public int Port { get; private set; }
+
+    public static async Task<TestBackend> StartAsync(string name)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null;
+            k.AllowAlternateSchemes = true;
+            k.Listen(IPAddress.Loopback, 0, l =>
+            {
+                l.Protocols = HttpProtocols.Http1AndHttp2;
+                l.Use(Http2PriorKnowledge.Middleware);
+            });
+        });
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.Run(context => HandleAsync(context, name));
+        var backend = new TestBackend(app, name);
+        await app.StartAsync().Within(Timeouts.Short);
+        backend.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        return backend;
+    }
+
+    private static async Task HandleAsync(HttpContext context, string name)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        if (path == "/ws" && context.WebSockets.IsWebSocketRequest)
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var buffer = new byte[4096];
+            while (true)
+            {
+                var received = await socket.ReceiveAsync(buffer, context.RequestAborted);
+                if (received.MessageType == WebSocketMessageType.Close)
+                {
+                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", context.RequestAborted);
+                    return;
+                }
+                await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, context.RequestAborted);
+            }
+        }
+        if (path.StartsWith("/slow/", StringComparison.Ordinal))
+        {
+            await Task.Delay(int.Parse(path["/slow/".Length..], System.Globalization.CultureInfo.InvariantCulture), context.RequestAborted);
+        }
+        if (path == "/reset")
+        {
+            context.Abort();
+            return;
+        }
+        if (path == "/upload")
+        {
+            long total = 0;
+            var buffer = new byte[64 * 1024];
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                total += read;
+            }
+            await context.Response.WriteAsync($"received={total}");
+            return;
+        }
+        context.Response.Headers["x-backend"] = name;
+        await context.Response.WriteAsync($"backend={name} protocol={context.Request.Protocol} host={context.Request.Host} path={path} end-user={context.Request.Headers["end-user"]} request-id={context.Request.Headers["x-request-id"]}");
+    }
+
+    public ValueTask DisposeAsync() => _app.DisposeAsync();
+}

@@ -1,0 +1,57 @@
+using System.Net;
+using Bowline.EndToEnd.Tests.Infrastructure;
+
+namespace Bowline.EndToEnd.Tests.Mesh;
+
+/// <summary>HTTP/1.1 and h2c through two sidecars: the client's outbound sidecar and the server's inbound sidecar.</summary>
+public sealed class HttpProxyingTests
+{
+    private static readonly Dictionary<string, string> Client = new() { ["app"] = "client" };
+
+    [Fact]
+    public async Task Http11_ThroughTwoSidecars_ReachesTheAppWithHostAndRequestId()
+    {
+        await using var backend = await TestBackend.StartAsync("reviews-v1");
+        await using var mesh = await MeshHarness.StartAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)));
+        await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http", 9080, backend.Port)]);
+        var client = await mesh.StartSidecarAsync("client", Client, [], "outbound|9080||reviews.default.svc.cluster.local");
+
+        using var http = client.Client();
+        var body = await http.GetStringAsync("http://reviews:9080/reviews/0").Within(Timeouts.Short);
+
+        Assert.Contains("backend=reviews-v1", body, StringComparison.Ordinal);
+        Assert.Contains("protocol=HTTP/1.1", body, StringComparison.Ordinal);
+        Assert.Contains("host=reviews:9080", body, StringComparison.Ordinal);
+        Assert.Contains("path=/reviews/0", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("request-id= ", body + " ", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task H2c_ThroughTwoSidecars_StaysHttp2End2End()
+    {
+        await using var backend = await TestBackend.StartAsync("reviews-v1");
+        await using var mesh = await MeshHarness.StartAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)));
+        await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http", 9080, backend.Port)]);
+        var client = await mesh.StartSidecarAsync("client", Client, [], "outbound|9080||reviews.default.svc.cluster.local");
+
+        using var http = client.H2Client();
+        using var response = await http.GetAsync("http://reviews.default.svc.cluster.local:9080/x").Within(Timeouts.Short);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Contains("protocol=HTTP/2", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownHost_Returns404WithResponseFlagNR()
+    {
+        await using var mesh = await MeshHarness.StartAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)));
+        var client = await mesh.StartSidecarAsync("client", Client, []);
+
+        using var http = client.Client();
+        using var response = await http.GetAsync("http://nosuchservice:9080/").Within(Timeouts.Short);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("NR", response.Headers.GetValues("x-bowline-response-flags").Single());
+    }
+}
