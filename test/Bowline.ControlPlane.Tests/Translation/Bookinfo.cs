@@ -1,0 +1,54 @@
+using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Tests.Infrastructure;
+
+namespace Bowline.ControlPlane.Tests.Translation;
+
+/// <summary>
+/// Istio's bookinfo as the translator sees it: the sample's Services, DestinationRules and Gateway, plus one
+/// WorkloadEntry per workload on fixed loopback ports (as <c>bowline up</c> registers them: the port is the workload
+/// sidecar's inbound listener).
+/// </summary>
+internal static class Bookinfo
+{
+    public const string Reviews = "reviews.default.svc.cluster.local";
+
+    /// <summary>Workload name, labels' version, and the sidecar port its WorkloadEntry gives for port name <c>http</c>.</summary>
+    public static readonly IReadOnlyList<(string App, string Version, int Port)> Workloads =
+    [
+        ("details", "v1", 15101),
+        ("productpage", "v1", 15006),
+        ("ratings", "v1", 15201),
+        ("reviews", "v1", 15301),
+        ("reviews", "v2", 15302),
+        ("reviews", "v3", 15303),
+    ];
+
+    public static string WorkloadEntries => string.Join("---\n", Workloads.Select(w => $"""
+        apiVersion: networking.istio.io/v1
+        kind: WorkloadEntry
+        metadata:
+          name: {w.App}-{w.Version}
+          namespace: default
+        spec:
+          address: 127.0.0.1
+          labels: {"{"}app: {w.App}, version: {w.Version}{"}"}
+          ports: {"{"}http: {w.Port}{"}"}
+
+        """));
+
+    /// <summary>The mesh of bookinfo with, optionally, extra YAML documents (a task's VirtualService).</summary>
+    public static ServiceIndex Index(params string[] extraYaml)
+    {
+        var resources = TestFiles.ParseBookinfo("services.yaml", "destination-rule-all.yaml", "bookinfo-gateway.yaml").ToList();
+        resources.AddRange(TestFiles.ParseValid("workload-entries.yaml", WorkloadEntries));
+        for (var i = 0; i < extraYaml.Length; i++)
+        {
+            resources.AddRange(TestFiles.ParseValid($"extra-{i}.yaml", extraYaml[i]));
+        }
+        return new ServiceIndex(new MeshConfig(resources, 1));
+    }
+
+    /// <summary>Bookinfo plus one of the sample's task files.</summary>
+    public static ServiceIndex WithTask(string task) => Index(File.ReadAllText(TestFiles.Bookinfo($"tasks/{task}")));
+}

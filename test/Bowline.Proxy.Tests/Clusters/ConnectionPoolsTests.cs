@@ -1,0 +1,82 @@
+using Bowline.Proxy.Clusters;
+using Microsoft.Extensions.Time.Testing;
+using LbPolicy = Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy;
+
+namespace Bowline.Proxy.Tests.Clusters;
+
+/// <summary>State that must survive config pushes: endpoints (active request counts), balancers (round-robin position), pools (connections).</summary>
+public sealed class ConnectionPoolsTests : IDisposable
+{
+    private const string Reviews = "outbound|9080||reviews.default.svc.cluster.local";
+
+    private readonly FakeTimeProvider _time = new();
+    private readonly ConnectionPools _pools;
+
+    public ConnectionPoolsTests() => _pools = new ConnectionPools(_time, new Random(42));
+
+    [Fact]
+    public void Endpoint_SameClusterAddressAndPort_ReturnsTheSameInstance()
+    {
+        var first = _pools.Endpoint(Reviews, "10.0.0.1", 9080);
+        first.RequestStarted();
+
+        var again = _pools.Endpoint(Reviews, "10.0.0.1", 9080);
+
+        Assert.Same(first, again);
+        Assert.Equal(1, again.ActiveRequests);
+        Assert.NotSame(first, _pools.Endpoint("other", "10.0.0.1", 9080));
+    }
+
+    [Fact]
+    public void Balancer_SamePolicy_KeepsTheInstance()
+    {
+        var first = _pools.Balancer(Reviews, LbPolicy.RoundRobin);
+
+        Assert.Same(first, _pools.Balancer(Reviews, LbPolicy.RoundRobin));
+        Assert.NotSame(first, _pools.Balancer(Reviews, LbPolicy.LeastRequest));
+    }
+
+    [Fact]
+    public void Invoker_ProtocolChanges_ReplacesThePool()
+    {
+        var http1 = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+
+        Assert.Same(http1, _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5)));
+        Assert.NotSame(http1, _pools.Invoker(Reviews, UpstreamProtocol.Http2, TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Prune_RemovedCluster_DisposesItsPoolOnlyAfterTheGracePeriod()
+    {
+        var invoker = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+
+        _pools.Prune(new HashSet<string>(), new HashSet<(string, string, int)>());
+        _time.Advance(TimeSpan.FromSeconds(59));
+        // Still usable by in-flight requests: fails to connect, but is not disposed.
+        var inFlight = await Record.ExceptionAsync(() => SendAsync(invoker));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var afterGrace = await Record.ExceptionAsync(() => SendAsync(invoker));
+
+        Assert.IsNotType<ObjectDisposedException>(inFlight);
+        Assert.IsType<ObjectDisposedException>(afterGrace);
+    }
+
+    [Fact]
+    public void Prune_RemovedEndpoint_IsForgotten()
+    {
+        var first = _pools.Endpoint(Reviews, "10.0.0.1", 9080);
+
+        _pools.Prune(new HashSet<string> { Reviews }, new HashSet<(string, string, int)>());
+
+        Assert.NotSame(first, _pools.Endpoint(Reviews, "10.0.0.1", 9080));
+    }
+
+    public void Dispose() => _pools.Dispose();
+
+    /// <summary>A request to a closed loopback port: fails fast either way, but differently once the pool is disposed.</summary>
+    private static async Task SendAsync(HttpMessageInvoker invoker)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Infrastructure.Ports.Free()}/");
+        using var response = await invoker.SendAsync(request, CancellationToken.None).WaitAsync(Infrastructure.Timeouts.Default);
+    }
+}
