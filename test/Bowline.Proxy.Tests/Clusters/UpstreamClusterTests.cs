@@ -48,7 +48,7 @@ public sealed class UpstreamClusterTests : IDisposable
     [Fact]
     public void PickEndpoint_NoHealthyEndpoint_ReturnsNull()
     {
-        var cluster = Create(new LeastRequestBalancer(new Random(42)), new(new UpstreamEndpoint("10.0.0.1", 9080), 1, false));
+        var cluster = Create(new LeastRequestBalancer(new Random(42)), new WeightedEndpoint(new UpstreamEndpoint("10.0.0.1", 9080), 1, false));
 
         Assert.Null(cluster.PickEndpoint());
     }

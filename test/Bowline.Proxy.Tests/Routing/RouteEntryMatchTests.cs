@@ -3,6 +3,7 @@ using Bowline.Proxy.Routing;
 using Bowline.Proxy.Tests.Infrastructure;
 using Envoy.Config.Route.V3;
 using Envoy.Type.Matcher.V3;
+using StringMatcher = Envoy.Type.Matcher.V3.StringMatcher;
 using Microsoft.AspNetCore.Http;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 

@@ -1,0 +1,248 @@
+using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Tests.Infrastructure;
+using Envoy.Config.Cluster.V3;
+using Filter = Envoy.Config.Listener.V3.Filter;
+using Envoy.Config.Route.V3;
+using Envoy.Extensions.Filters.Http.Fault.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Envoy.Extensions.Filters.Network.TcpProxy.V3;
+using Envoy.Type.Matcher.V3;
+using Google.Protobuf.WellKnownTypes;
+using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
+
+namespace Bowline.Proxy.Tests.Configuration;
+
+/// <summary>
+/// What the compiler accepts and, above all, what it refuses: every refusal becomes a NACK's error_detail, so its message
+/// must name the resource and the field an operator has to fix.
+/// </summary>
+public sealed class ProxyConfigCompilerTests : IDisposable
+{
+    private readonly CompilerHarness _compiler = new();
+
+    [Fact]
+    public void Compile_SidecarConfig_ProducesWarmListenerRoutesAndHttp2ClusterWithEndpoints()
+    {
+        var snapshot = _compiler.Compile(
+            HttpListener("outbound_http", 15001, "http_proxy"),
+            RouteConfig("http_proxy", VirtualHost("reviews.default.svc.cluster.local:9080", ["reviews", "reviews:9080"], ClusterRoute("default", Prefix("/"), ReviewsCluster))),
+            EdsCluster(ReviewsCluster, http2: true),
+            Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1), ("10.0.0.2", 9080, 1)));
+
+        var cluster = snapshot.Clusters[ReviewsCluster];
+        Assert.Equal(UpstreamProtocol.Http2, cluster.Protocol);
+        Assert.Equal(["10.0.0.1:9080", "10.0.0.2:9080"], cluster.Endpoints.Select(e => e.Endpoint.ToString()));
+        Assert.Equal(2, cluster.Healthy.Length);
+
+        var listener = snapshot.Listeners["outbound_http"];
+        Assert.True(listener.IsWarm);
+        Assert.Equal("127.0.0.1:15001", Assert.Single(listener.Addresses).ToString());
+        var chain = listener.ChainFor(15001)!;
+        Assert.Equal("http_proxy", chain.RouteConfigName);
+        var route = Assert.Single(chain.Routes!.FindVirtualHost("reviews:9080")!.Routes);
+        Assert.Same(cluster, Assert.Single(route.Targets).Cluster);
+        Assert.Equal(2, _compiler.Stats.ValueOf($"cluster.{ReviewsCluster}.membership_healthy"));
+    }
+
+    [Fact]
+    public void Compile_ClusterWithoutProtocolOptions_SpeaksHttp1()
+    {
+        var snapshot = _compiler.Compile(EdsCluster(ReviewsCluster), Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1)));
+
+        Assert.Equal(UpstreamProtocol.Http1, snapshot.Clusters[ReviewsCluster].Protocol);
+    }
+
+    [Fact]
+    public void Compile_ListenerBeforeItsRoutes_IsNotWarm()
+    {
+        var snapshot = _compiler.Compile(HttpListener("outbound_http", 15001, "http_proxy"), EdsCluster(ReviewsCluster));
+
+        var listener = snapshot.Listeners["outbound_http"];
+        Assert.False(listener.IsWarm);
+        Assert.Null(listener.ChainFor(15001)!.Routes);
+    }
+
+    [Fact]
+    public void Compile_EdsClusterBeforeItsEndpoints_HasNoEndpoints()
+    {
+        var snapshot = _compiler.Compile(EdsCluster(ReviewsCluster));
+
+        Assert.Empty(snapshot.Clusters[ReviewsCluster].Endpoints);
+        Assert.Null(snapshot.Clusters[ReviewsCluster].PickEndpoint());
+    }
+
+    [Fact]
+    public void Compile_EdsServiceName_TakesEndpointsFromThatAssignment()
+    {
+        var snapshot = _compiler.Compile(EdsCluster(ReviewsCluster, serviceName: "reviews-eds"), Endpoints("reviews-eds", ("10.0.0.7", 9080, 1)));
+
+        Assert.Equal("10.0.0.7:9080", Assert.Single(snapshot.Clusters[ReviewsCluster].Endpoints).Endpoint.ToString());
+    }
+
+    [Fact]
+    public void Compile_SecondPushOfTheSameEndpoint_ReusesItsLiveState()
+    {
+        var first = _compiler.Compile(EdsCluster(ReviewsCluster), Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1)));
+        var endpoint = first.Clusters[ReviewsCluster].Endpoints[0].Endpoint;
+        endpoint.RequestStarted();
+
+        var second = _compiler.Compile(EdsCluster(ReviewsCluster), Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1), ("10.0.0.2", 9080, 1)));
+
+        Assert.Same(endpoint, second.Clusters[ReviewsCluster].Endpoints[0].Endpoint);
+        Assert.Same(first.Clusters[ReviewsCluster].Balancer, second.Clusters[ReviewsCluster].Balancer);
+        Assert.Same(first.Clusters[ReviewsCluster].Invoker, second.Clusters[ReviewsCluster].Invoker);
+    }
+
+    [Fact]
+    public void Compile_TcpProxyNetworkFilter_ThrowsNamingListenerAndFilters()
+    {
+        var tcp = new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = "mysql", Cluster = "mysql" }) };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(Listener("mysql_3306", 3306, "127.0.0.1", tcp)));
+
+        Assert.Contains("listener mysql_3306", error.Message, StringComparison.Ordinal);
+        Assert.Contains("filters [", error.Message, StringComparison.Ordinal);
+        Assert.Contains("TcpProxy", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_FaultHttpFilter_ThrowsNamingListenerAndHttpFilter()
+    {
+        var fault = new HttpFilter { Name = "envoy.filters.http.fault", TypedConfig = Any.Pack(new HTTPFault()) };
+        var listener = Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound_http", "http_proxy", fault)));
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(listener));
+
+        Assert.Contains("listener outbound_http", error.Message, StringComparison.Ordinal);
+        Assert.Contains("http filter envoy.filters.http.fault", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_OptionalFaultHttpFilter_IsSkipped()
+    {
+        var fault = new HttpFilter { Name = "envoy.filters.http.fault", TypedConfig = Any.Pack(new HTTPFault()), IsOptional = true };
+        var listener = Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound_http", "http_proxy", fault)));
+
+        var snapshot = _compiler.Compile(listener);
+
+        Assert.Contains("outbound_http", snapshot.Listeners.Keys);
+    }
+
+    [Fact]
+    public void Compile_RouterNotLast_ThrowsNamingListener()
+    {
+        var hcm = Hcm("outbound_http", "http_proxy");
+        hcm.HttpFilters.Add(new HttpFilter { Name = "envoy.filters.http.fault", TypedConfig = Any.Pack(new HTTPFault()), IsOptional = true });
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(hcm))));
+
+        Assert.Contains("listener outbound_http", error.Message, StringComparison.Ordinal);
+        Assert.Contains("envoy.filters.http.router", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_DirectResponseRoute_ThrowsNamingRouteAndAction()
+    {
+        var route = new Route { Name = "block-admin", Match = Prefix("/admin"), DirectResponse = new DirectResponseAction { Status = 403 } };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(
+            HttpListener("outbound_http", 15001, "http_proxy"),
+            RouteConfig("http_proxy", VirtualHost("reviews", ["*"], route))));
+
+        Assert.Contains("route configuration http_proxy", error.Message, StringComparison.Ordinal);
+        Assert.Contains("route block-admin", error.Message, StringComparison.Ordinal);
+        Assert.Contains("action DirectResponse", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_StrictDnsCluster_ThrowsNamingClusterAndType()
+    {
+        var cluster = new Cluster { Name = "outbound|443||api.example.com", Type = Cluster.Types.DiscoveryType.StrictDns };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(cluster));
+
+        Assert.Contains("cluster outbound|443||api.example.com", error.Message, StringComparison.Ordinal);
+        Assert.Contains("type StrictDns", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("/api/(v1")]
+    [InlineData("/api/[a-")]
+    [InlineData(@"/(a)\1")]
+    public void Compile_BadPathRegex_ThrowsNamingRouteAndField(string regex)
+    {
+        var route = ClusterRoute("versioned", new RouteMatch { SafeRegex = new RegexMatcher { Regex = regex } }, ReviewsCluster);
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(route));
+
+        Assert.Contains("route versioned", error.Message, StringComparison.Ordinal);
+        Assert.Contains("match.safe_regex", error.Message, StringComparison.Ordinal);
+        Assert.Contains(regex, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_BadHeaderRegex_ThrowsNamingRouteAndHeader()
+    {
+        var match = new RouteMatch { Prefix = "/", Headers = { new HeaderMatcher { Name = "x-version", StringMatch = new StringMatcher { SafeRegex = new RegexMatcher { Regex = "v(" } } } } };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(ClusterRoute("versioned", match, ReviewsCluster)));
+
+        Assert.Contains("route versioned", error.Message, StringComparison.Ordinal);
+        Assert.Contains("header x-version", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_EndpointWithHostname_ThrowsNamingClusterAndAddress()
+    {
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(
+            EdsCluster(ReviewsCluster),
+            Endpoints(ReviewsCluster, ("reviews.default.svc.cluster.local", 9080, 1))));
+
+        Assert.Contains($"cluster {ReviewsCluster}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("endpoint address 'reviews.default.svc.cluster.local'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_ListenerAddressIsAHostname_ThrowsNamingListener()
+    {
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(HttpListener("outbound_http", 15001, "http_proxy", ip: "localhost")));
+
+        Assert.Contains("listener outbound_http", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'localhost' is not an IP address", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_TwoListenersOnOneAddress_ThrowsNamingBothAndTheAddress()
+    {
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(
+            HttpListener("first", 15001, "http_proxy"),
+            HttpListener("second", 15001, "http_proxy")));
+
+        Assert.Contains("listener first", error.Message, StringComparison.Ordinal);
+        Assert.Contains("listener second", error.Message, StringComparison.Ordinal);
+        Assert.Contains("address 127.0.0.1:15001", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_UnsupportedLbPolicy_ThrowsNamingThePolicy()
+    {
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(EdsCluster(ReviewsCluster, policy: Cluster.Types.LbPolicy.Maglev)));
+
+        Assert.Contains("lb_policy Maglev", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_UpstreamTls_ThrowsNamingClusterAndTransportSocket()
+    {
+        var cluster = EdsCluster(ReviewsCluster);
+        cluster.TransportSocket = new Envoy.Config.Core.V3.TransportSocket { Name = "envoy.transport_sockets.tls" };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(cluster));
+
+        Assert.Contains($"cluster {ReviewsCluster}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("transport_socket", error.Message, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _compiler.Dispose();
+}
