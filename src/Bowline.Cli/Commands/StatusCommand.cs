@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Bowline.Cli.LocalMesh;
-using Spectre.Console;
 
 namespace Bowline.Cli.Commands;
 
@@ -42,7 +41,7 @@ internal static class StatusCommand
             }
             else
             {
-                MeshTable.Write(AnsiConsole.Console, status);
+                MeshTable.Write(MeshTable.CreateConsole(), status);
             }
             return 0;
         });

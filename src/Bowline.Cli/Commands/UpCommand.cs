@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Net;
 using Bowline.Cli.LocalMesh;
-using Spectre.Console;
 
 namespace Bowline.Cli.Commands;
 
@@ -36,7 +35,7 @@ internal static class UpCommand
                 result.GetValue(monitoringPort),
                 Path.GetFullPath(result.GetValue(state) ?? Path.Combine(dir, ".bowline")),
                 result.GetValue(noBuild));
-            var runner = new LocalMeshRunner(TimeProvider.System, AnsiConsole.Console, Console.Out, Console.Error);
+            var runner = new LocalMeshRunner(TimeProvider.System, MeshTable.CreateConsole(), Console.Out, Console.Error);
             return await runner.RunAsync(options, cancellationToken).ConfigureAwait(false);
         });
         return command;

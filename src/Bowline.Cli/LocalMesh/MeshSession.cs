@@ -35,15 +35,23 @@ internal sealed class MeshSession
 
     public async Task StartAsync(CancellationToken stopping)
     {
+        var started = _time.GetTimestamp();
         await _controlPlane.StartAsync(_time, stopping).ConfigureAwait(false);
         var xds = _controlPlane.Xds;
+        await Progress($"control plane ready: xds {xds} monitoring {_controlPlane.Monitoring}", started).ConfigureAwait(false);
         foreach (var plan in _plans)
         {
             _workloads.Add(new WorkloadUnit(plan, _self, xds, _state, _context));
         }
-        await Task.WhenAll(_workloads.Select(w => w.StartAsync(stopping))).ConfigureAwait(false);
+        await Task.WhenAll(_workloads.Select(async w =>
+        {
+            await w.StartAsync(stopping).ConfigureAwait(false);
+            var inbound = string.Join(", ", w.Plan.Ports.Select(p => $"{p.ContainerPort} on :{p.InboundPort} -> app :{p.AppPort}"));
+            await Progress($"{w.Plan.Id} started: {(inbound.Length > 0 ? inbound : "no ports")}, outbound :{w.Plan.OutboundPort}", started).ConfigureAwait(false);
+        })).ConfigureAwait(false);
         _gateway = new GatewayUnit(_ingress, _self, xds, _state, _context);
         await _gateway.StartAsync(stopping).ConfigureAwait(false);
+        await Progress($"ingress gateway listening on {_ingress.Url}", started).ConfigureAwait(false);
     }
 
     /// <summary>Writes status.json now and again whenever a pid changes.</summary>
@@ -81,6 +89,9 @@ internal sealed class MeshSession
             + (restarts > 0 ? $"; {restarts} restarts while up" : "")
             + "; registry entries and status.json removed";
     }
+
+    private Task Progress(string message, long started) =>
+        _console.WriteLineAsync($"{message} ({_time.GetElapsedTime(started).TotalSeconds:0.0} s)");
 
     private IEnumerable<SupervisedProcess> AllSupervisors()
     {

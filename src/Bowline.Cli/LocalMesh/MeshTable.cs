@@ -6,6 +6,20 @@ namespace Bowline.Cli.LocalMesh;
 /// <summary>Renders a <see cref="MeshStatus"/> for people: one row per workload, then the shared parts.</summary>
 internal static class MeshTable
 {
+    /// <summary>
+    /// The console to render on. Spectre assumes 80 columns when output is not a terminal, which wraps every cell of a
+    /// log file or a pipe; a wide virtual width keeps one line per value there.
+    /// </summary>
+    public static IAnsiConsole CreateConsole()
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings());
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 200;
+        }
+        return console;
+    }
+
     public static void Write(IAnsiConsole console, MeshStatus status)
     {
         var table = new Table().Border(TableBorder.Rounded)
@@ -13,8 +27,8 @@ internal static class MeshTable
         foreach (var workload in status.Workloads)
         {
             table.AddRow(
-                Cell($"{workload.Name}.{workload.Namespace}", workload.State == "running" ? null : workload.State),
-                Cell(string.Join(',', workload.Labels.Select(l => $"{l.Key}={l.Value}"))),
+                Cell(workload.Namespace == "default" ? workload.Name : $"{workload.Namespace}/{workload.Name}", workload.State == "running" ? null : workload.State),
+                Cell(string.Join(Environment.NewLine, workload.Labels.Select(l => $"{l.Key}={l.Value}"))),
                 Cell($"{Pid(workload.App.Pid, workload.App.Alive)}/{Pid(workload.Sidecar.Pid, workload.Sidecar.Alive)}", workload.Restarts > 0 ? $"{workload.Restarts} restarts" : null),
                 Cell(Ports(workload.App.Ports)),
                 Cell($"{Ports(workload.Sidecar.InboundPorts)} / {workload.Sidecar.OutboundPort}"),
@@ -30,7 +44,7 @@ internal static class MeshTable
         note is null ? new Text(text) : new Markup($"{Markup.Escape(text)}\n[grey]{Markup.Escape(note)}[/]");
 
     private static string Ports(IReadOnlyDictionary<string, int> ports) =>
-        string.Join(',', ports.Select(p => $"{p.Key}->{p.Value}"));
+        string.Join(Environment.NewLine, ports.Select(p => $"{p.Key}->{p.Value}"));
 
     /// <summary>The pid, marked when <c>bowline status</c> found it gone; <c>-</c> while the process is down.</summary>
     private static string Pid(int? pid, bool? alive) => pid switch

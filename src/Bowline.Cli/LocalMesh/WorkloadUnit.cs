@@ -9,6 +9,12 @@ internal sealed class WorkloadUnit
     public static readonly TimeSpan AppStartTimeout = TimeSpan.FromSeconds(20);
     public static readonly TimeSpan SidecarStartTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Shorter than the proxy's default: <c>up</c> sends SIGTERM and kills after <see cref="ProcessTerminator.Grace"/>,
+    /// so a drain as long as the grace would always end in a kill. Gateways use it too.
+    /// </summary>
+    public const string DrainSeconds = "2";
+
     private readonly StateLayout _state;
     private readonly SupervisorContext _context;
     private volatile bool _registered;
@@ -113,6 +119,7 @@ internal sealed class WorkloadUnit
             "--admin-port", Key(plan.AdminPort),
             "--bind", "127.0.0.1",
             "--outbound-port", Key(plan.OutboundPort),
+            "--drain-seconds", DrainSeconds,
         ]);
         foreach (var port in plan.Ports)
         {

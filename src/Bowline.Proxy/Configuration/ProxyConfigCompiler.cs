@@ -248,7 +248,7 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
                 _ => throw new ProxyConfigException($"{where}: header {h.Name} match {h.HeaderMatchSpecifierCase} is not supported"),
             },
             h.HeaderMatchSpecifierCase == HeaderMatcher.HeaderMatchSpecifierOneofCase.PresentMatch,
-            h.InvertMatch)).ToArray();
+            h.InvertMatch != (h.HeaderMatchSpecifierCase == HeaderMatcher.HeaderMatchSpecifierOneofCase.PresentMatch && !h.PresentMatch))).ToArray();
 
         if (route.ActionCase != Route.ActionOneofCase.Route_)
         {

@@ -53,7 +53,7 @@ internal sealed class RouteEntry
         }
         foreach (var header in _headers)
         {
-            if (HeaderMatches(request, header) == header.Invert)
+            if (!HeaderMatches(request, header))
             {
                 return false;
             }
@@ -91,8 +91,9 @@ internal sealed class RouteEntry
         };
         if (value is null)
         {
-            return false;
+            // Envoy: an absent header fails every match except an inverted presence check.
+            return header.PresentOnly && header.Invert;
         }
-        return header.PresentOnly || header.Matcher!.Matches(value);
+        return (header.PresentOnly || header.Matcher!.Matches(value)) != header.Invert;
     }
 }

@@ -37,6 +37,7 @@ internal sealed record Sidecar(ProxyHost Host, int OutboundPort, IReadOnlyList<I
 internal sealed class MeshHarness : IAsyncDisposable
 {
     private readonly List<ProxyHost> _proxies = [];
+    private readonly Dictionary<string, int> _inboundPorts = [];
     private bool _controlPlaneStopped;
 
     private MeshHarness(string configDir) => ConfigDir = configDir;
@@ -91,6 +92,10 @@ internal sealed class MeshHarness : IAsyncDisposable
     public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, params string[] waitForClusters)
     {
         var inbound = ports.Select(p => new InboundPortMapping(p.ContainerPort, Ports.Free(), p.AppPort)).ToList();
+        if (inbound.Count > 0)
+        {
+            _inboundPorts[name] = inbound[0].ListenPort;
+        }
         var outbound = Ports.Free();
         if (inbound.Count > 0)
         {
@@ -123,6 +128,9 @@ internal sealed class MeshHarness : IAsyncDisposable
         await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Healthy.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         return new Sidecar(host, outbound, inbound);
     }
+
+    /// <summary>The port a workload's sidecar accepts inbound traffic on (its endpoint address in EDS).</summary>
+    public int InboundPortOf(string workload) => _inboundPorts[workload];
 
     public async ValueTask DisposeAsync()
     {

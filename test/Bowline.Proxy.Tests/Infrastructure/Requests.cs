@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
 
 namespace Bowline.Proxy.Tests.Infrastructure;
 
@@ -15,9 +16,10 @@ internal static class Requests
         request.Host = new HostString(host);
         request.Method = method;
         request.Scheme = "http";
-        foreach (var (name, value) in headers)
+        // TryAdd, not the indexer: the indexer drops empty values, and an empty header is still a present one.
+        foreach (var group in headers.GroupBy(h => h.Name, StringComparer.OrdinalIgnoreCase))
         {
-            request.Headers.Append(name, value);
+            request.Headers.TryAdd(group.Key, new StringValues([.. group.Select(h => h.Value)]));
         }
         return request;
     }
