@@ -35,6 +35,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
+        builder.Services.AddSingleton<IHostLifetime, CommandOwnedLifetime>();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton<MeshState>();
@@ -73,8 +74,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
-
-    public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
 
     public ValueTask DisposeAsync() => _app.DisposeAsync();
 

@@ -30,12 +30,16 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public Uri AdminAddress { get; private set; } = null!;
 
+    /// <param name="random">Used from request threads for weighted picks and balancing: must be thread-safe (the default, <see cref="Random.Shared"/>, is).</param>
     public static ProxyHost Create(ProxyOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, Random? random = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         logging?.Invoke(builder.Logging);
         var services = builder.Services;
+        services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CommandOwnedLifetime>();
+        // Kestrel warns that cleartext Http1AndHttp2 falls back to HTTP/1.1; Http2PriorKnowledge makes that untrue here.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         services.AddSingleton(options);
         services.AddSingleton(time ?? TimeProvider.System);
         services.AddSingleton(random ?? Random.Shared);

@@ -35,11 +35,21 @@ internal static class ControlPlaneCommand
                 MonitoringPort = result.GetValue(monitoringPort),
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
             };
+            var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
+            using var _ = signals;
             await using var host = ControlPlaneHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
-            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.StartAsync(shutdown).ConfigureAwait(false);
             // Machine-readable, so a supervisor (bowline up, a test) learns the bound ports when it asked for port 0.
             Console.WriteLine($"bowline controlplane: xds {host.XdsAddress} monitoring {host.MonitoringAddress}");
-            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, shutdown).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await host.StopAsync(stopping.Token).ConfigureAwait(false);
             return 0;
         });
         return command;

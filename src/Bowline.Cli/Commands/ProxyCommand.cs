@@ -61,12 +61,14 @@ internal static class ProxyCommand
                 return 2;
             }
 
+            var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
+            using var _ = signals;
             await using var host = ProxyHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
-            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.StartAsync(shutdown).ConfigureAwait(false);
             Console.WriteLine($"bowline proxy: {options.NodeId} admin {host.AdminAddress} xds {options.XdsAddress}");
             try
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(Timeout.Infinite, shutdown).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -85,7 +85,7 @@ internal sealed class ChildProcess : IDisposable
         }
         child.Id = process.Id;
         var started = time.GetUtcNow().ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
-        child.Write($"==== bowline up {started}: started pid {process.Id}: {spec.CommandLine}");
+        child.Write($"{LogTail.StartMarker}{started}: started pid {process.Id}: {spec.CommandLine}");
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

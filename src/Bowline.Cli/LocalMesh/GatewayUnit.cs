@@ -6,7 +6,7 @@ namespace Bowline.Cli.LocalMesh;
 /// <summary>The supervised ingress gateway: a <c>bowline proxy --gateway</c> with the labels of Istio's ingress gateway.</summary>
 internal sealed class GatewayUnit
 {
-    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
 
     private readonly StateLayout _state;
     private readonly SupervisorContext _context;
@@ -26,16 +26,24 @@ internal sealed class GatewayUnit
 
     private string LogFile => _state.LogFile("ingressgateway.log");
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <returns>Whether it accepts on the ingress port; when not, a warning with its log tail is already printed.</returns>
+    public async Task<bool> StartAsync(CancellationToken cancellationToken)
     {
         Process.Start(cancellationToken);
+        if (!Plan.HasGateway)
+        {
+            // Nothing to listen on until a Gateway selects it, as in Istio; there is nothing to wait for.
+            return true;
+        }
         var first = Process.Current!;
         var probe = Plan.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : Plan.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback : Plan.Address;
         if (!await Readiness.WaitForTcpAsync(probe, Plan.Port, StartTimeout, () => first.HasExited, _context.Time, cancellationToken).ConfigureAwait(false))
         {
             var why = first.HasExited ? $"exited with code {first.ExitCode}" : $"does not accept on {Plan.Url} after {StartTimeout.TotalSeconds:0} s";
             await _context.Console.WriteLineAsync($"warning: the ingress gateway {why}; {LogFile}:{Environment.NewLine}{LogTail.Read(LogFile)}").ConfigureAwait(false);
+            return false;
         }
+        return true;
     }
 
     public IngressStatus Status() => new(Plan.Url, Process.IsRunning ? Process.Current?.Id : null, Plan.Admin);

@@ -5,8 +5,9 @@ using Bowline.ControlPlane.Registry;
 namespace Bowline.Cli.LocalMesh;
 
 /// <summary>Where the ingress gateway listens: Gateway server port to the port it binds on the ingress address.</summary>
+/// <param name="HasGateway">Whether a Gateway in the directory selects the ingress gateway; without one it has no listener.</param>
 /// <param name="HintPath">A path worth a first curl: the first URI match of a VirtualService bound to a gateway.</param>
-internal sealed record IngressPlan(IPAddress Address, int Port, IReadOnlyDictionary<int, int> GatewayPorts, int AdminPort, string HintPath)
+internal sealed record IngressPlan(IPAddress Address, int Port, IReadOnlyDictionary<int, int> GatewayPorts, int AdminPort, bool HasGateway, string HintPath)
 {
     /// <summary>The labels of the ingress gateway's pod in Istio, which Gateway selectors match.</summary>
     public static readonly IReadOnlyDictionary<string, string> Labels = new Dictionary<string, string>
@@ -39,7 +40,8 @@ internal sealed record IngressPlan(IPAddress Address, int Port, IReadOnlyDiction
             .SelectMany(g => g.Servers.Select(s => s.Port))
             .Distinct()
             .ToList();
-        if (serverPorts.Count == 0)
+        var hasGateway = serverPorts.Count > 0;
+        if (!hasGateway)
         {
             serverPorts.Add(DefaultServerPort);
         }
@@ -51,7 +53,7 @@ internal sealed record IngressPlan(IPAddress Address, int Port, IReadOnlyDiction
             gatewayPorts.TryAdd(other, other);
             ports.Reserve(other);
         }
-        return new IngressPlan(ingress.Address, port, gatewayPorts, ports.Pick(ingress.Address), HintPathOf(mesh.VirtualServices));
+        return new IngressPlan(ingress.Address, port, gatewayPorts, ports.Pick(ingress.Address), hasGateway, HintPathOf(mesh.VirtualServices));
     }
 
     private static string HintPathOf(IReadOnlyList<VirtualService> virtualServices)

@@ -65,7 +65,9 @@ internal sealed class LocalMeshRunner(TimeProvider time, IAnsiConsole console, T
             StatusStore.RememberLastUp(state.Root);
             console.WriteLine();
             MeshTable.Write(console, status);
-            console.WriteLine($"try: curl {ingress.Url}{ingress.HintPath}");
+            console.WriteLine(ingress.HasGateway
+                ? $"try: curl {ingress.Url}{ingress.HintPath}"
+                : $"no Gateway selects istio: ingressgateway; add one (and a VirtualService) to serve on {ingress.Url}");
             console.WriteLine("Ctrl-C stops everything.");
             await Task.Delay(Timeout.InfiniteTimeSpan, time, stopping.Token).ConfigureAwait(false);
         }

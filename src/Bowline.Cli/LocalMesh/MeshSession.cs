@@ -50,8 +50,10 @@ internal sealed class MeshSession
             await Progress($"{w.Plan.Id} started: {(inbound.Length > 0 ? inbound : "no ports")}, outbound :{w.Plan.OutboundPort}", started).ConfigureAwait(false);
         })).ConfigureAwait(false);
         _gateway = new GatewayUnit(_ingress, _self, xds, _state, _context);
-        await _gateway.StartAsync(stopping).ConfigureAwait(false);
-        await Progress($"ingress gateway listening on {_ingress.Url}", started).ConfigureAwait(false);
+        if (await _gateway.StartAsync(stopping).ConfigureAwait(false))
+        {
+            await Progress(_ingress.HasGateway ? $"ingress gateway listening on {_ingress.Url}" : "ingress gateway started", started).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Writes status.json now and again whenever a pid changes.</summary>
@@ -62,9 +64,9 @@ internal sealed class MeshSession
     }
 
     /// <summary>
-    /// Stops every child: supervision ends first (the token given to <see cref="StartAsync"/> must be cancelled), so nothing restarts
-    /// while SIGTERM, and after <see cref="ProcessTerminator.Grace"/> a kill, go out. Then the registry entries and
-    /// status.json go, so nothing points at the dead processes.
+    /// Stops every child. Supervision ends first (the token given to <see cref="StartAsync"/> must be cancelled), so
+    /// nothing restarts while SIGTERM and, after <see cref="ProcessTerminator.Grace"/>, a kill go out. Then the registry
+    /// entries and status.json go, so nothing points at the dead processes.
     /// </summary>
     public async Task<string> StopAsync()
     {

@@ -47,9 +47,10 @@ public sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshStat
                 ControlPlaneMetrics.ConfigGenerations.Add(1);
             }
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
-            LogReloadFailed(logger, e.Message);
+            // Whatever went wrong, the control plane must keep serving the last good config.
+            LogReloadFailed(logger, e.ToString());
         }
         ControlPlaneMetrics.SetConfigErrors(source.Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error));
     }

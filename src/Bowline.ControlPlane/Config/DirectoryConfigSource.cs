@@ -75,15 +75,17 @@ public sealed partial class DirectoryConfigSource : IDisposable
         var all = new List<MeshResource>();
         var seen = new Dictionary<string, ResourceMeta>(StringComparer.Ordinal);
         var diagnostics = new List<ConfigDiagnostic>();
-        foreach (var state in _files.Values.OrderBy(s => s.Path, StringComparer.Ordinal))
+        // The newest file wins a resource defined twice, as a later `kubectl apply` replaces an earlier one: copying
+        // Istio's task files into the directory one after another behaves as applying them one after another.
+        foreach (var state in _files.Values.OrderByDescending(s => s.Written).ThenBy(s => s.Path, StringComparer.Ordinal))
         {
             diagnostics.AddRange(state.Diagnostics);
             foreach (var resource in state.Resources)
             {
-                if (seen.TryGetValue(resource.Meta.Key, out var first))
+                if (seen.TryGetValue(resource.Meta.Key, out var winner))
                 {
-                    var duplicate = new ConfigDiagnostic(DiagnosticSeverity.Error, resource.Meta.File, resource.Meta.Line, resource.Meta.ToString(), "metadata.name",
-                        $"also defined in {first.File}:{first.Line}; the first definition is used. Rename or delete one of them");
+                    var duplicate = new ConfigDiagnostic(DiagnosticSeverity.Warning, resource.Meta.File, resource.Meta.Line, resource.Meta.ToString(), "metadata.name",
+                        $"also defined in {winner.File}:{winner.Line}, a newer file, whose definition is used. Delete one of them to silence this");
                     diagnostics.Add(duplicate);
                     LogDiagnostic(_logger, duplicate.ToString());
                     continue;
@@ -92,6 +94,9 @@ public sealed partial class DirectoryConfigSource : IDisposable
                 all.Add(resource);
             }
         }
+        // Newest-first decided who wins; the published order is by file and line, so it does not depend on mtimes.
+        all.Sort((a, b) => ByLocation(a.Meta.File, a.Meta.Line, b.Meta.File, b.Meta.Line));
+        diagnostics.Sort((a, b) => ByLocation(a.File, a.Line, b.File, b.Line));
         Diagnostics = diagnostics;
         var config = new MeshConfig(all, ++_generation);
         LogLoaded(_logger, config.Generation, all.Count, _files.Count);
@@ -136,8 +141,14 @@ public sealed partial class DirectoryConfigSource : IDisposable
                 }
             }
         }
-        _files[path] = new FileState(path, hash, resources, parsed.Diagnostics);
+        _files[path] = new FileState(path, hash, File.GetLastWriteTimeUtc(path), resources, parsed.Diagnostics);
         return true;
+    }
+
+    private static int ByLocation(string fileA, int lineA, string fileB, int lineB)
+    {
+        var byFile = string.CompareOrdinal(fileA, fileB);
+        return byFile != 0 ? byFile : lineA.CompareTo(lineB);
     }
 
     private static bool IsConfigFile(string path) =>
@@ -152,7 +163,7 @@ public sealed partial class DirectoryConfigSource : IDisposable
         }
     }
 
-    private sealed record FileState(string Path, string Hash, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics);
+    private sealed record FileState(string Path, string Hash, DateTime Written, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "config: {Diagnostic}")]
     private static partial void LogDiagnostic(ILogger logger, string diagnostic);

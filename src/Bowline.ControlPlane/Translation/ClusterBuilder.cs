@@ -78,10 +78,13 @@ internal static class ClusterBuilder
         return cluster;
     }
 
-    /// <summary>gRPC and HTTP/2 ports always speak HTTP/2 upstream; other HTTP ports keep the client's protocol, as Istio does.</summary>
+    /// <summary>
+    /// Istio's protocol selection: gRPC and HTTP/2 ports speak HTTP/2 upstream; plain HTTP ports speak HTTP/1.1 (Istio's
+    /// default h2UpgradePolicy DO_NOT_UPGRADE), so an h2c client reaches an app that only knows HTTP/1.1.
+    /// </summary>
     private static HttpProtocolOptions ProtocolOptions(bool http2) => http2
         ? new HttpProtocolOptions { ExplicitHttpConfig = new HttpProtocolOptions.Types.ExplicitHttpConfig { Http2ProtocolOptions = new() } }
-        : new HttpProtocolOptions { UseDownstreamProtocolConfig = new HttpProtocolOptions.Types.UseDownstreamHttpConfig { HttpProtocolOptions = new(), Http2ProtocolOptions = new() } };
+        : new HttpProtocolOptions { ExplicitHttpConfig = new HttpProtocolOptions.Types.ExplicitHttpConfig { HttpProtocolOptions = new() } };
 
     private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<MeshEndpoint> endpoints)
     {

@@ -122,6 +122,7 @@ internal static class ListenerBuilder
 
             var route = new RouteConfiguration { Name = routeName, ValidateClusters = false };
             var hosts = new Dictionary<string, VirtualHost>(StringComparer.Ordinal);
+            var added = new HashSet<(string, string)>();
             foreach (var gateway in gateways)
             {
                 foreach (var server in gateway.Servers.Where(s => s.Port == port))
@@ -149,7 +150,11 @@ internal static class ListenerBuilder
                                 hosts[vsHost] = virtualHost;
                                 route.VirtualHosts.Add(virtualHost);
                             }
-                            // Istio merges the routes of every VirtualService bound to the same gateway host, in order.
+                            // Istio merges the routes of every VirtualService bound to the same gateway host, in order; once each.
+                            if (!added.Add((vs.Meta.Key, vsHost)))
+                            {
+                                continue;
+                            }
                             virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, snapshot));
                         }
                     }
@@ -165,12 +170,18 @@ internal static class ListenerBuilder
     /// </summary>
     public static void AddProxyless(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
+        // A name two services could claim (a ServiceEntry host equal to a Kubernetes short name) goes to the first.
+        var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (service, servicePort) in HttpPorts(index))
         {
             var routes = RouteBuilder.ForService(index, service, servicePort, ProxyKind.ProxylessGrpc, snapshot).ToList();
             foreach (var form in service.NameForms(node.Namespace))
             {
                 var name = $"{form}:{servicePort.Number}";
+                if (!taken.Add(name))
+                {
+                    continue;
+                }
                 var hcm = new HttpConnectionManager
                 {
                     StatPrefix = name,

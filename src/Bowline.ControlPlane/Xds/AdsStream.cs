@@ -167,7 +167,12 @@ internal sealed partial class AdsStream
 
     private async Task SendAsync(SubscriptionState state, bool force)
     {
-        var set = _snapshot?.Get(state.TypeUrl);
+        if (_snapshot is null)
+        {
+            // Translation has never succeeded for this node: say nothing rather than tell it to delete everything.
+            return;
+        }
+        var set = _snapshot.Get(state.TypeUrl);
         var (resources, version) = set is null ? ([], "empty") : set.Select(state.Names);
         if (!force && (version == state.SentVersion))
         {

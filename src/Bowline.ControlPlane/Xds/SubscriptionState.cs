@@ -25,8 +25,8 @@ internal sealed class SubscriptionState(string typeUrl)
     /// <summary>Applies a request's resource names; true when the subscription changed.</summary>
     public bool Subscribe(IReadOnlyCollection<string> names, bool isFirst)
     {
-        // An empty list on the first request, or "*", is a wildcard subscription.
-        IReadOnlySet<string>? next = names.Contains("*") || (names.Count == 0 && (isFirst ? true : Names is null))
+        // "*", or an empty list on the first LDS or CDS request, is a wildcard subscription; RDS and EDS always name resources.
+        IReadOnlySet<string>? next = names.Contains("*") || (names.Count == 0 && Bowline.Xds.TypeUrls.IsWildcardType(TypeUrl) && (isFirst || Names is null))
             ? null
             : names.ToHashSet(StringComparer.Ordinal);
         var changed = isFirst || !SameNames(Names, next);

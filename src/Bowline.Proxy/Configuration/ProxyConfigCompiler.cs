@@ -239,6 +239,10 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
         {
             throw new ProxyConfigException($"{where}: case_sensitive, query_parameters, runtime_fraction and grpc matches are not supported yet");
         }
+        if (match.Headers.Any(h => h.TreatMissingHeaderAsEmpty))
+        {
+            throw new ProxyConfigException($"{where}: headers[].treat_missing_header_as_empty is not supported yet");
+        }
         var headers = match.Headers.Select(h => new HeaderCondition(
             h.Name.ToLowerInvariant(),
             h.HeaderMatchSpecifierCase switch

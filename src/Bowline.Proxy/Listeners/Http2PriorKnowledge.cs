@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 
@@ -16,9 +17,26 @@ internal static class Http2PriorKnowledge
 {
     private static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
 
+    /// <summary>A client that connects and sends nothing is dropped after this long, as Kestrel's header timeout would.</summary>
+    private static readonly TimeSpan FirstBytesTimeout = TimeSpan.FromSeconds(30);
+
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>
     {
-        if (await StartsWithPrefaceAsync(connection).ConfigureAwait(false))
+        // The peek happens before Kestrel's HTTP layer runs, so its timeouts and graceful close do not apply yet: this
+        // wait honours the close request of a drain and a first-bytes timeout itself.
+        var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, closing);
+        wait.CancelAfter(FirstBytesTimeout);
+        bool http2;
+        try
+        {
+            http2 = await StartsWithPrefaceAsync(connection, wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        if (http2)
         {
             connection.Features.Set<ITlsConnectionFeature>(CleartextMarker.Instance);
             connection.Features.Set<ITlsApplicationProtocolFeature>(CleartextMarker.Instance);
@@ -26,12 +44,12 @@ internal static class Http2PriorKnowledge
         await next(connection).ConfigureAwait(false);
     };
 
-    private static async ValueTask<bool> StartsWithPrefaceAsync(ConnectionContext connection)
+    private static async ValueTask<bool> StartsWithPrefaceAsync(ConnectionContext connection, CancellationToken cancellationToken)
     {
         var input = connection.Transport.Input;
         while (true)
         {
-            var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             var length = (int)Math.Min(buffer.Length, Preface.Length);
             var matchesSoFar = MatchesPreface(buffer.Slice(0, length));

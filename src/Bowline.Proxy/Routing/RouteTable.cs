@@ -41,9 +41,9 @@ internal sealed class RouteTable
                 {
                     prefixes.Add((domain[..^1], host));
                 }
-                else
+                else if (!_exact.TryAdd(domain, host))
                 {
-                    _exact.TryAdd(domain, host);
+                    throw new Configuration.ProxyConfigException($"route configuration {name}: domain {domain} is listed by virtual hosts {_exact[domain].Name} and {host.Name}; Envoy requires each domain once");
                 }
             }
         }

@@ -27,6 +27,9 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             EnableMultipleHttp2Connections = false,
         },
         MaxReceiveMessageSize = 64 * 1024 * 1024,
+        // gRPC's own reconnect backoff (1 s to 120 s by default) sits under ours; bound it by the same options, or MaxBackoff is not the real bound.
+        InitialReconnectBackoff = options.InitialBackoff,
+        MaxReconnectBackoff = options.MaxBackoff,
     });
     private readonly Stat _connected = stats.Get("control_plane.connected_state");
     private readonly Stat _accepted = stats.Get("control_plane.xds.update_success");

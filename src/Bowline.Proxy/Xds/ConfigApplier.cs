@@ -20,9 +20,11 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
     private readonly Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> _accepted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _versions = new(StringComparer.Ordinal);
     private long _version;
+    private bool _initialized;
 
     /// <summary>True once listeners and clusters have arrived and been applied at least once.</summary>
-    public bool Initialized => _versions.ContainsKey(TypeUrls.Listener) && _versions.ContainsKey(TypeUrls.Cluster) && listeners.AllWarm;
+    /// <remarks>Read by admin requests on other threads; written by the xDS loop after each apply.</remarks>
+    public bool Initialized => Volatile.Read(ref _initialized);
 
     public string? VersionOf(string typeUrl) => _versions.GetValueOrDefault(typeUrl);
 
@@ -56,6 +58,7 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             _accepted[typeUrl] = merged;
             _versions[typeUrl] = versionInfo;
             _version++;
+            Volatile.Write(ref _initialized, _versions.ContainsKey(TypeUrls.Listener) && _versions.ContainsKey(TypeUrls.Cluster) && listeners.AllWarm);
             LogApplied(logger, TypeUrls.ShortName(typeUrl), versionInfo, received.Count);
             return null;
         }

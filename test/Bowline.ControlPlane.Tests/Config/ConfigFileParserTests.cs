@@ -304,6 +304,24 @@ public sealed class ConfigFileParserTests
     }
 
     [Fact]
+    public void Parse_ServiceWithARepeatedPortNumber_ErrorNamesTheSecondPort()
+    {
+        var parsed = ConfigFileParser.Parse("svc.yaml", """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: shipping
+            spec:
+              ports:
+              - {port: 8080, name: http}
+              - {port: 8080, name: http-alt}
+            """);
+
+        Assert.Empty(parsed.Resources);
+        Assert.StartsWith("spec.ports[1]", Assert.Single(parsed.Diagnostics).Field, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_WrongApiVersion_ErrorNamesTheAcceptedVersions()
     {
         var parsed = ConfigFileParser.Parse("vs.yaml", """
@@ -369,6 +387,8 @@ public sealed class ConfigFileParserTests
 
     [Theory]
     [InlineData("5 seconds")]
+    [InlineData("999999999h")]
+    [InlineData("88000000h")]
     [InlineData("10")]
     [InlineData("1d")]
     [InlineData("s")]

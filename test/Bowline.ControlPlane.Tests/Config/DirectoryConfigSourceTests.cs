@@ -1,4 +1,5 @@
 using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Tests.Infrastructure;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Bowline.ControlPlane.Tests.Config;
@@ -156,22 +157,24 @@ public sealed class DirectoryConfigSourceTests : IDisposable
     }
 
     [Fact]
-    public void Reload_DuplicateResourceInTwoFiles_FirstFileWinsAndTheSecondIsAnError()
+    public void Reload_DuplicateResourceInTwoFiles_NewerFileWinsAndTheOlderIsAWarning()
     {
-        Write("a.yaml", ReviewsService);
-        Write("b.yaml", ReviewsService.Replace("9080", "9081", StringComparison.Ordinal));
+        Write("a.yaml", ReviewsService.Replace("9080", "9081", StringComparison.Ordinal));
+        Write("b.yaml", ReviewsService);
+        File.SetLastWriteTimeUtc(Path.Combine(_dir, "a.yaml"), new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        File.SetLastWriteTimeUtc(Path.Combine(_dir, "b.yaml"), new DateTime(2026, 1, 2, 0, 0, 0, DateTimeKind.Utc));
 
         var config = Reload();
 
         var service = Assert.Single(config.Services);
         Assert.Equal(9080, service.Ports.Single().Number);
-        Assert.Equal(Path.Combine(_dir, "a.yaml"), service.Meta.File);
-        var error = Assert.Single(_source.Diagnostics);
-        Assert.Equal(DiagnosticSeverity.Error, error.Severity);
-        Assert.Equal(Path.Combine(_dir, "b.yaml"), error.File);
-        Assert.Equal("Service default/reviews", error.Resource);
-        Assert.Equal("metadata.name", error.Field);
-        Assert.Contains($"also defined in {Path.Combine(_dir, "a.yaml")}:1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(Path.Combine(_dir, "b.yaml"), service.Meta.File);
+        var warning = Assert.Single(_source.Diagnostics);
+        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        Assert.Equal(Path.Combine(_dir, "a.yaml"), warning.File);
+        Assert.Equal("Service default/reviews", warning.Resource);
+        Assert.Equal("metadata.name", warning.Field);
+        Assert.Contains($"also defined in {Path.Combine(_dir, "b.yaml")}:1, a newer file", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -185,6 +188,46 @@ public sealed class DirectoryConfigSourceTests : IDisposable
 
         Assert.Equal(3, config.Resources.Count);
         Assert.Empty(_source.Diagnostics);
+    }
+
+    [Fact]
+    public void Reload_TwoBookinfoTasksDefiningReviews_TheNewerCopyWinsAsWithKubectlApply()
+    {
+        // Istio's task flow: apply all-v1, then test-v2, which replaces VirtualService reviews.
+        Write("virtual-service-all-v1.yaml", File.ReadAllText(TestFiles.Bookinfo("tasks/virtual-service-all-v1.yaml")));
+        Write("virtual-service-reviews-test-v2.yaml", File.ReadAllText(TestFiles.Bookinfo("tasks/virtual-service-reviews-test-v2.yaml")));
+        File.SetLastWriteTimeUtc(Path.Combine(_dir, "virtual-service-all-v1.yaml"), new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        File.SetLastWriteTimeUtc(Path.Combine(_dir, "virtual-service-reviews-test-v2.yaml"), new DateTime(2026, 1, 2, 0, 0, 0, DateTimeKind.Utc));
+
+        var config = Reload();
+
+        var reviews = config.VirtualServices.Single(v => v.Meta.Name == "reviews");
+        Assert.EndsWith("virtual-service-reviews-test-v2.yaml", reviews.Meta.File, StringComparison.Ordinal);
+        Assert.Equal(4, config.VirtualServices.Count);
+        Assert.Contains(_source.Diagnostics, d => d is { Severity: DiagnosticSeverity.Warning, Resource: "VirtualService default/reviews" } && d.File.EndsWith("virtual-service-all-v1.yaml", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Reload_TimeoutBeyondAnyDuration_IsADiagnosticNotACrash()
+    {
+        Write("vs.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata:
+              name: reviews
+            spec:
+              hosts: [reviews]
+              http:
+              - timeout: 999999999h
+                route:
+                - destination:
+                    host: reviews
+            """);
+
+        var config = Reload();
+
+        Assert.Empty(config.Resources);
+        Assert.Equal("spec.http[0].timeout", Assert.Single(_source.Diagnostics).Field);
     }
 
     private void Write(string file, string yaml) => File.WriteAllText(Path.Combine(_dir, file), yaml);

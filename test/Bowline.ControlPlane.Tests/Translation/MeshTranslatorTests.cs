@@ -312,6 +312,28 @@ public sealed class MeshTranslatorTests
         Assert.Contains("VirtualService default/reviews-canary", Assert.Single(snapshot.Warnings), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Translate_ProxylessWithAServiceEntryHostEqualToAShortName_DoesNotThrow()
+    {
+        var index = Bookinfo.Index("""
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata:
+              name: reviews-alias
+            spec:
+              hosts: [reviews]
+              ports:
+              - {number: 9080, name: http}
+              resolution: STATIC
+              endpoints:
+              - address: 127.0.0.9
+            """);
+
+        var snapshot = MeshTranslator.Translate(index, Proxyless);
+
+        Assert.Contains("reviews:9080", snapshot.Get(TypeUrls.Listener)!.Resources.Keys);
+    }
+
     private static T Resource<T>(XdsSnapshot snapshot, string typeUrl, string name)
     {
         var resources = snapshot.Get(typeUrl)!.Resources;

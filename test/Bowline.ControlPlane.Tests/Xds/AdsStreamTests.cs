@@ -265,6 +265,20 @@ public sealed class AdsStreamTests
     }
 
     [Fact]
+    public async Task StopAsync_WithAConnectedStream_EndsTheStreamPromptly()
+    {
+        await using var cp = await StartBookinfoAsync();
+        using var ads = cp.Connect();
+        await ads.SubscribeAsync(TypeUrls.Cluster, TestNodes.ProductpageSidecar());
+        await ads.ReceiveAsync();
+
+        // No cancellation token: a stream that kept the server busy would hold shutdown for the host's whole shutdown timeout.
+        await cp.Host.StopAsync(CancellationToken.None).WaitAsync(TestTimeouts.Default);
+
+        Assert.Empty(cp.Host.Proxies.All);
+    }
+
+    [Fact]
     public async Task DeltaAggregatedResources_Any_FailsWithUnimplemented()
     {
         await using var cp = await StartBookinfoAsync();

@@ -56,7 +56,7 @@ internal sealed class ControlPlaneFixture : IAsyncDisposable
     {
         Channel.Dispose();
         await Host.StopAsync(TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
-        await Host.DisposeAsync();
+        await Host.DisposeAsync().AsTask().WaitAsync(TestTimeouts.Default);
         Directory.Delete(ConfigDirectory, recursive: true);
     }
 }

@@ -27,11 +27,27 @@ public sealed class HttpProxyingTests
     }
 
     [Fact]
-    public async Task H2c_ThroughTwoSidecars_StaysHttp2End2End()
+    public async Task H2c_ToAnHttpPort_ReachesAnHttp11App()
     {
         await using var backend = await TestBackend.StartAsync("reviews-v1");
         await using var mesh = await MeshHarness.StartAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)));
         await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http", 9080, backend.Port)]);
+        var client = await mesh.StartSidecarAsync("client", Client, [], "outbound|9080||reviews.default.svc.cluster.local");
+
+        using var http = client.H2Client();
+        using var response = await http.GetAsync("http://reviews:9080/x").Within(Timeouts.Short);
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Contains("protocol=HTTP/1.1", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task H2c_ToAnHttp2Port_StaysHttp2End2End()
+    {
+        await using var backend = await TestBackend.StartAsync("reviews-v1");
+        await using var mesh = await MeshHarness.StartAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080, "http2")));
+        await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http2", 9080, backend.Port)]);
         var client = await mesh.StartSidecarAsync("client", Client, [], "outbound|9080||reviews.default.svc.cluster.local");
 
         using var http = client.H2Client();

@@ -52,6 +52,11 @@ internal static class DurationParser
             totalSeconds += number * scale.Value;
             span = span[unitLength..];
         }
+        // Past protobuf's Duration range (about 10,000 years) Envoy rejects it, and further on TimeSpan overflows.
+        if (totalSeconds > Google.Protobuf.WellKnownTypes.Duration.MaxSeconds)
+        {
+            return false;
+        }
         duration = TimeSpan.FromSeconds(totalSeconds);
         return true;
     }

@@ -19,9 +19,13 @@ internal static class ServiceEntryParser
             var protocol = port.String("protocol");
             var target = port.Int("targetPort", min: 1, max: 65535);
             port.Finish();
-            if (number is { } n)
+            if (number is { } n && ports.Any(p => p.Number == n))
             {
-                ports.Add(new ServicePort(n, name, target, ServicePort.ProtocolFrom(protocol, name)));
+                port.Error("number", $"port {n} is listed twice; each port number may appear once");
+            }
+            else if (number is { } n2)
+            {
+                ports.Add(new ServicePort(n2, name, target, ServicePort.ProtocolFrom(protocol, name)));
             }
         }
         var location = spec.String("location");

@@ -31,9 +31,13 @@ internal static class ServiceParser
             }
             port.Int("nodePort");
             port.Finish();
-            if (number is { } n)
+            if (number is { } n && ports.Any(p => p.Number == n))
             {
-                ports.Add(new ServicePort(n, name, target, ServicePort.ProtocolFrom(appProtocol, name)));
+                port.Error("port", $"port {n} is listed twice; each port number may appear once");
+            }
+            else if (number is { } n2)
+            {
+                ports.Add(new ServicePort(n2, name, target, ServicePort.ProtocolFrom(appProtocol, name)));
             }
         }
         var selector = spec.StringMap("selector");

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Bowline.EndToEnd.Tests.Infrastructure;
+
+namespace Bowline.EndToEnd.Tests.LocalMesh;
+
+/// <summary>
+/// The README's main job: <c>bowline up</c> on the bundled bookinfo sample, as real processes. The page is served
+/// through the ingress gateway, Istio's request-routing task applies by copying its file in, and Ctrl-C leaves no
+/// process behind.
+/// </summary>
+public sealed class BookinfoUpTests
+{
+    [Fact]
+    public async Task Up_Bookinfo_ServesThePage_RoutesJasonToV2_AndStopsCleanlyOnSigint()
+    {
+        var work = Directory.CreateTempSubdirectory("bowline-up-").FullName;
+        var sample = Path.Combine(RepoPaths.Root, "samples", "bookinfo");
+        foreach (var file in new[] { "services.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml" })
+        {
+            File.Copy(Path.Combine(sample, file), Path.Combine(work, file));
+        }
+        // The sample names its project relative to itself; the copy points back at it.
+        var workloads = await File.ReadAllTextAsync(Path.Combine(sample, "workloads.yaml"));
+        await File.WriteAllTextAsync(Path.Combine(work, "workloads.yaml"), workloads.Replace("project: src/Bookinfo.csproj", $"project: {Path.Combine(sample, "src", "Bookinfo.csproj")}", StringComparison.Ordinal));
+        var state = Path.Combine(work, ".bowline");
+        var ingressPort = Ports.Free();
+
+        var started = Stopwatch.StartNew();
+        await using var up = ChildProcess.Dotnet("bowline.dll", ["up", work, "--ingress", $"127.0.0.1:{ingressPort}", "--xds-port", "0", "--monitoring-port", "0", "--state", state]);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingressPort}"), Timeout = Timeouts.Short };
+        var page = await PollAsync(http, "/productpage", null, p => p.Contains("reviews-v", StringComparison.Ordinal), TimeSpan.FromMinutes(3), up);
+        var firstPage = started.Elapsed;
+
+        Assert.Contains("The Comedy of Errors", page, StringComparison.Ordinal);
+        var status = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(state, "status.json")));
+        var pids = Pids(status.RootElement).ToList();
+        Assert.Equal(6, status.RootElement.GetProperty("workloads").GetArrayLength());
+
+        File.Copy(Path.Combine(sample, "tasks", "virtual-service-reviews-test-v2.yaml"), Path.Combine(work, "virtual-service-reviews-test-v2.yaml"));
+        await PollAsync(http, "/productpage", "jason", p => p.Contains("reviews-v2", StringComparison.Ordinal), Timeouts.Short, up);
+        var anonymous = await PollAsync(http, "/productpage", null, p => p.Contains("reviews-v1", StringComparison.Ordinal), Timeouts.Short, up);
+        Assert.DoesNotContain("reviews-v2", anonymous, StringComparison.Ordinal);
+
+        using (var kill = Process.Start("kill", ["-INT", up.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync().Within(Timeouts.Short);
+        }
+        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.True(exit == 0, up.Output);
+        Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} survived bowline up's shutdown"));
+        Assert.False(File.Exists(Path.Combine(state, "status.json")));
+        Console.WriteLine($"bowline up: first page after {firstPage.TotalSeconds:F1} s (including the sample's build)");
+        Directory.Delete(work, recursive: true);
+    }
+
+    private static async Task<string> PollAsync(HttpClient http, string path, string? user, Func<string, bool> done, TimeSpan timeout, ChildProcess up)
+    {
+        // bowline up is a separate process: polling its public page, bounded, is the only way to observe it.
+        var deadline = DateTime.UtcNow + timeout;
+        var last = "";
+        while (DateTime.UtcNow < deadline)
+        {
+            Assert.False(up.Process.HasExited, up.Output);
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, path);
+                if (user is not null)
+                {
+                    request.Headers.Add("end-user", user);
+                }
+                using var response = await http.SendAsync(request);
+                last = $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}";
+                if (response.IsSuccessStatusCode && done(last))
+                {
+                    return last;
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"{path} did not become ready in {timeout}; last answer: {last[..Math.Min(500, last.Length)]}\n{up.Output}");
+    }
+
+    private static IEnumerable<int> Pids(JsonElement status)
+    {
+        foreach (var property in new[] { "controlPlane", "ingress" })
+        {
+            if (status.TryGetProperty(property, out var part) && part.TryGetProperty("pid", out var pid) && pid.ValueKind == JsonValueKind.Number)
+            {
+                yield return pid.GetInt32();
+            }
+        }
+        foreach (var workload in status.GetProperty("workloads").EnumerateArray())
+        {
+            yield return workload.GetProperty("app").GetProperty("pid").GetInt32();
+            yield return workload.GetProperty("sidecar").GetProperty("pid").GetInt32();
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}
