@@ -14,7 +14,7 @@ HEY_SECONDS="${HEY_SECONDS:-15}"
 HEY_WORKERS="${HEY_WORKERS:-20}"
 HEY_QPS="${HEY_QPS:-50}"                 # per worker: 20 × 50 = 1000 rps
 READY_SECONDS="${READY_SECONDS:-20}"     # how long the sidecar may take to route its first request
-TARGETS=(direct bowline nginx haproxy)
+read -r -a TARGETS <<< "${TARGETS:-direct bowline nginx haproxy}"   # a subset, for quick experiments
 
 export DOTNET_TieredPGO=1
 export DOTNET_gcServer=0
