@@ -59,6 +59,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         {
             generation = mesh.Current.Config.Generation,
             resources = mesh.Current.Config.Resources.Select(r => new { kind = r.Meta.Kind, name = r.Meta.Name, @namespace = r.Meta.Namespace, file = r.Meta.File }),
+            translationWarnings = mesh.Warnings,
             diagnostics = source.Diagnostics.Select(d => new { severity = d.Severity.ToString(), file = d.File, line = d.Line, resource = d.Resource, field = d.Field, message = d.Message, text = d.ToString() }),
         }, Json), "application/json"));
         return new ControlPlaneHost(app);
@@ -74,6 +75,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
+
+    /// <summary>Cancelled when the host stops itself (a background service failed), so the command can exit instead of lingering.</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
     public ValueTask DisposeAsync() => _app.DisposeAsync();
 

@@ -21,6 +21,8 @@ public static class ControlPlaneMetrics
 
     public static Counter InvalidNodes { get; } = new();
 
+    public static Counter TranslationWarnings { get; } = new();
+
     public static void Connected() => Interlocked.Increment(ref s_connected);
 
     public static void Disconnected() => Interlocked.Decrement(ref s_connected);
@@ -38,6 +40,7 @@ public static class ControlPlaneMetrics
         Gauge(text, "bowline_config_errors", "Config errors in the current files (resources rejected; their last good version serves).", Interlocked.Read(ref s_configErrors));
         CounterLine(text, "bowline_config_generations_total", "Accepted config generations.", ConfigGenerations.Value);
         CounterLine(text, "bowline_translation_failures_total", "Snapshots that failed translation or the consistency check; the proxy kept its last good snapshot.", TranslationFailures.Value);
+        CounterLine(text, "bowline_translation_warnings_total", "Distinct problems translation worked around (routes to unknown hosts or subsets, conflicting VirtualServices), per generation.", TranslationWarnings.Value);
         CounterLine(text, "bowline_xds_invalid_nodes_total", "Streams refused because the node was invalid.", InvalidNodes.Value);
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)

@@ -66,6 +66,9 @@ public sealed class ProxyHost : IAsyncDisposable
 
     internal IServiceProvider Services => _admin.Services;
 
+    /// <summary>Cancelled when the host stops itself, so the command can exit instead of lingering.</summary>
+    public CancellationToken Stopping => _admin.Lifetime.ApplicationStopping;
+
     internal SnapshotHolder Snapshots => _admin.Services.GetRequiredService<SnapshotHolder>();
 
     internal ProxyStats Stats => _admin.Services.GetRequiredService<ProxyStats>();
@@ -74,25 +77,35 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
         AdminAddress = new Uri(_admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token);
+        var log = _admin.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyHost>();
+        var crashes = Stats.Get("control_plane.xds.loop_crashed");
+        _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token).ContinueWith(t =>
+        {
+            if (t.IsFaulted)
+            {
+                // The last good config keeps serving, but nothing will update it: make that loud.
+                crashes.Increment();
+                Log.XdsLoopCrashed(log, t.Exception!.InnerException!);
+            }
+        }, TaskScheduler.Default);
     }
 
     /// <summary>Stops the xDS client, drains every listener (bounded by the drain timeout), then stops admin.</summary>
     public async Task StopAsync()
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_xds is not null)
+        try
         {
-            try
+            if (_xds is not null)
             {
                 await _xds.ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
-            {
-            }
         }
-        await _admin.Services.GetRequiredService<ListenerManager>().DisposeAsync().ConfigureAwait(false);
-        await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        finally
+        {
+            await _admin.Services.GetRequiredService<ListenerManager>().DisposeAsync().ConfigureAwait(false);
+            await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -100,4 +113,10 @@ public sealed class ProxyHost : IAsyncDisposable
         await _admin.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }
+}
+
+internal static partial class Log
+{
+    [LoggerMessage(Level = LogLevel.Critical, Message = "xds: the xDS client stopped on an unexpected error; the proxy keeps serving its last config but will not receive updates. Restart it")]
+    public static partial void XdsLoopCrashed(ILogger logger, Exception exception);
 }

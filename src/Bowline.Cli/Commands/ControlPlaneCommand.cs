@@ -27,6 +27,16 @@ internal static class ControlPlaneCommand
                 await Console.Error.WriteLineAsync($"bowline controlplane: --bind {result.GetValue(bind)} is not an IP address").ConfigureAwait(false);
                 return 2;
             }
+            if (result.GetValue(config)!.FirstOrDefault(d => !Directory.Exists(d)) is { } missing)
+            {
+                await Console.Error.WriteLineAsync($"bowline controlplane: --config {missing} does not exist; create it or point at your mesh YAML").ConfigureAwait(false);
+                return 2;
+            }
+            if (result.GetValue(debounce) < 0)
+            {
+                await Console.Error.WriteLineAsync("bowline controlplane: --debounce-ms must be 0 or more").ConfigureAwait(false);
+                return 2;
+            }
             var options = new ControlPlaneOptions
             {
                 ConfigDirectories = result.GetValue(config)!,
@@ -38,12 +48,21 @@ internal static class ControlPlaneCommand
             var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
             using var _ = signals;
             await using var host = ControlPlaneHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
-            await host.StartAsync(shutdown).ConfigureAwait(false);
+            try
+            {
+                await host.StartAsync(shutdown).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                await Console.Error.WriteLineAsync($"bowline controlplane: cannot listen: {e.Message}. Another control plane may be running; pass --xds-port 0 --monitoring-port 0 for free ports").ConfigureAwait(false);
+                return 1;
+            }
             // Machine-readable, so a supervisor (bowline up, a test) learns the bound ports when it asked for port 0.
             Console.WriteLine($"bowline controlplane: xds {host.XdsAddress} monitoring {host.MonitoringAddress}");
             try
             {
-                await Task.Delay(Timeout.Infinite, shutdown).ConfigureAwait(false);
+                using var either = CancellationTokenSource.CreateLinkedTokenSource(shutdown, host.Stopping);
+                await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -64,11 +64,20 @@ internal static class ProxyCommand
             var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
             using var _ = signals;
             await using var host = ProxyHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
-            await host.StartAsync(shutdown).ConfigureAwait(false);
+            try
+            {
+                await host.StartAsync(shutdown).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                await Console.Error.WriteLineAsync($"bowline proxy: cannot listen on admin port {options.AdminPort}: {e.Message}. Pass --admin-port 0 for a free port").ConfigureAwait(false);
+                return 1;
+            }
             Console.WriteLine($"bowline proxy: {options.NodeId} admin {host.AdminAddress} xds {options.XdsAddress}");
             try
             {
-                await Task.Delay(Timeout.Infinite, shutdown).ConfigureAwait(false);
+                using var either = CancellationTokenSource.CreateLinkedTokenSource(shutdown, host.Stopping);
+                await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

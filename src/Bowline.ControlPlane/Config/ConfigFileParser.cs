@@ -71,6 +71,12 @@ public static class ConfigFileParser
         }
         context.Resource = metadata.ToString();
 
+        if (NotYetSupported.Contains(kind))
+        {
+            // An operator who applies a DENY policy or STRICT mTLS must not believe it is in force.
+            context.Error(root, "kind", $"{kind} is not supported by Bowline yet and is NOT enforced: traffic is neither authorized nor encrypted by it");
+            return null;
+        }
         if (!Kinds.TryGetValue(kind, out var known))
         {
             context.Warning(root, "kind", $"kind {kind} is not used by Bowline; the object is ignored");
@@ -104,9 +110,9 @@ public static class ConfigFileParser
         var ns = metadata.String("namespace") ?? "default";
         var labels = metadata.StringMap("labels");
         // Kubernetes bookkeeping fields that carry no meaning for the mesh.
-        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences", "finalizers" })
+        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "selfLink" })
         {
-            metadata.String(ignored);
+            metadata.Skip(ignored);
         }
         metadata.Finish();
         if (name is null)
@@ -132,6 +138,11 @@ public static class ConfigFileParser
         ["DestinationRule"] = new(IstioNetworking, DestinationRuleParser.Parse),
         ["Gateway"] = new(IstioNetworking, GatewayParser.Parse),
         ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
+    };
+
+    private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
+    {
+        "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
     };
 
     private static string[] IstioNetworking => ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];

@@ -1,7 +1,6 @@
 using Bowline.Xds;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Listener.V3;
-using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Google.Protobuf;
 
 namespace Bowline.ControlPlane.Snapshots;
@@ -19,7 +18,7 @@ internal static class SnapshotConsistency
         var routes = byType[TypeUrls.RouteConfiguration];
         foreach (Listener listener in byType[TypeUrls.Listener].Values)
         {
-            foreach (var name in RdsNames(listener))
+            foreach (var name in ResourceReferences.RouteConfigNames(listener))
             {
                 if (!routes.ContainsKey(name))
                 {
@@ -30,34 +29,11 @@ internal static class SnapshotConsistency
         var endpoints = byType[TypeUrls.ClusterLoadAssignment];
         foreach (Cluster cluster in byType[TypeUrls.Cluster].Values)
         {
-            if (cluster.Type == Cluster.Types.DiscoveryType.Eds)
+            if (ResourceReferences.EndpointsName(cluster) is { } name && !endpoints.ContainsKey(name))
             {
-                var name = string.IsNullOrEmpty(cluster.EdsClusterConfig?.ServiceName) ? cluster.Name : cluster.EdsClusterConfig.ServiceName;
-                if (!endpoints.ContainsKey(name))
-                {
-                    problems.Add($"EDS cluster {cluster.Name} has no load assignment {name}");
-                }
+                problems.Add($"EDS cluster {cluster.Name} has no load assignment {name}");
             }
         }
         return problems;
-    }
-
-    /// <summary>The RDS route configuration names of a listener's HTTP connection managers (filter chains and API listener).</summary>
-    public static IEnumerable<string> RdsNames(Listener listener)
-    {
-        if (listener.ApiListener?.ApiListener_ is { } api && api.TryUnpack<HttpConnectionManager>(out var apiHcm) && apiHcm.Rds is { } apiRds)
-        {
-            yield return apiRds.RouteConfigName;
-        }
-        foreach (var chain in listener.FilterChains)
-        {
-            foreach (var filter in chain.Filters)
-            {
-                if (filter.TypedConfig is { } config && config.TryUnpack<HttpConnectionManager>(out var hcm) && hcm.Rds is { } rds)
-                {
-                    yield return rds.RouteConfigName;
-                }
-            }
-        }
     }
 }

@@ -11,7 +11,7 @@ internal static class EnvoyBuilders
 {
     public const string HttpConnectionManagerFilter = "envoy.filters.network.http_connection_manager";
     public const string RouterFilter = "envoy.filters.http.router";
-    public const string HttpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    public const string HttpProtocolOptionsKey = Bowline.Xds.ResourceReferences.HttpProtocolOptionsKey;
 
     public static Address SocketAddress(string ip, int port) => new()
     {

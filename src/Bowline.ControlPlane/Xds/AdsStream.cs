@@ -156,8 +156,9 @@ internal sealed partial class AdsStream
         try
         {
             _snapshot = MeshTranslator.Translate(index, _node!);
+            _mesh.ReportWarnings(_generation, _snapshot.Warnings);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             // A broken invariant in translation: keep serving the last good snapshot, loudly.
             ControlPlaneMetrics.TranslationFailures.Add(1);

@@ -27,6 +27,15 @@ internal sealed class ClusterStats(ProxyStats stats, string cluster)
     public Stat NoHealthyUpstream { get; } = stats.Get($"cluster.{cluster}.upstream_cx_none_healthy");
     public Stat MembershipHealthy { get; } = stats.Get($"cluster.{cluster}.membership_healthy");
     public Stat MembershipTotal { get; } = stats.Get($"cluster.{cluster}.membership_total");
+
+    private long _lastLogged = long.MinValue;
+
+    /// <summary>True at most once per 5 s (per stats object): the log rate limit for this cluster's failures.</summary>
+    public bool ShouldLog(long timestamp, long frequency)
+    {
+        var last = Interlocked.Read(ref _lastLogged);
+        return (last == long.MinValue || timestamp - last >= 5 * frequency) && Interlocked.CompareExchange(ref _lastLogged, timestamp, last) == last;
+    }
 }
 
 /// <summary>

@@ -19,9 +19,12 @@ namespace Bowline.Proxy.Configuration;
 /// </summary>
 internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stats)
 {
-    private const string HttpConnectionManagerType = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
-    private const string RouterType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-    private const string HttpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    private const string HttpConnectionManagerType = ResourceReferences.HttpConnectionManagerTypeUrl;
+    private const string RouterType = ResourceReferences.RouterTypeUrl;
+    private const string HttpProtocolOptionsKey = ResourceReferences.HttpProtocolOptionsKey;
+
+    /// <summary>The longest timer .NET supports; a longer route or connect timeout means "effectively none".</summary>
+    private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     public ProxySnapshot Compile(long version, IReadOnlyDictionary<string, IReadOnlyDictionary<string, AcceptedResource>> accepted, IReadOnlyDictionary<string, string> versionInfo)
     {
@@ -70,7 +73,7 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
         }
         ClusterLoadAssignment? assignment = cluster.Type switch
         {
-            Cluster.Types.DiscoveryType.Eds => assignments.GetValueOrDefault(string.IsNullOrEmpty(cluster.EdsClusterConfig?.ServiceName) ? cluster.Name : cluster.EdsClusterConfig.ServiceName)?.Resource as ClusterLoadAssignment,
+            Cluster.Types.DiscoveryType.Eds => assignments.GetValueOrDefault(ResourceReferences.EndpointsName(cluster)!)?.Resource as ClusterLoadAssignment,
             Cluster.Types.DiscoveryType.Static => cluster.LoadAssignment,
             _ => throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS or STATIC"),
         };
@@ -105,13 +108,17 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
                 {
                     throw new ProxyConfigException($"{where}: endpoint address '{socket.Address}' is not an IP address");
                 }
+                if (socket.PortValue is 0 or > 65535)
+                {
+                    throw new ProxyConfigException($"{where}: endpoint port {socket.PortValue} is not a TCP port");
+                }
                 var healthy = lbEndpoint.HealthStatus is Envoy.Config.Core.V3.HealthStatus.Unknown or Envoy.Config.Core.V3.HealthStatus.Healthy or Envoy.Config.Core.V3.HealthStatus.Degraded;
                 var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
                 endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster.Name, socket.Address, (int)socket.PortValue), weight, healthy));
             }
         }
 
-        var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() is { Ticks: > 0 } t ? t : TimeSpan.FromSeconds(5);
+        var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() is { Ticks: > 0 } t ? (t > MaxTimer ? Timeout.InfiniteTimeSpan : t) : TimeSpan.FromSeconds(5);
         var clusterStats = new ClusterStats(stats, cluster.Name);
         clusterStats.MembershipTotal.Set(endpoints.Count);
         clusterStats.MembershipHealthy.Set(endpoints.Count(e => e.Healthy));
@@ -267,6 +274,10 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
                 break;
             case RouteAction.ClusterSpecifierOneofCase.WeightedClusters:
                 var cumulative = 0;
+                if (action.WeightedClusters.Clusters.Sum(c => (long)(c.Weight ?? 0)) > int.MaxValue)
+                {
+                    throw new ProxyConfigException($"{where}: weighted_clusters weights sum past {int.MaxValue}");
+                }
                 foreach (var weighted in action.WeightedClusters.Clusters)
                 {
                     var weight = (int)(weighted.Weight ?? 0);
@@ -285,9 +296,9 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
             default:
                 throw new ProxyConfigException($"{where}: cluster specifier {action.ClusterSpecifierCase} is not supported; use cluster or weighted_clusters");
         }
-        var timeout = action.Timeout?.ToTimeSpan();
-        return new RouteEntry(route.Name, exact, prefix, regex, headers, [.. targets],
-            action.Timeout is null ? TimeSpan.FromSeconds(15) : timeout > TimeSpan.Zero ? timeout : null);
+        // Envoy's default route timeout is 15 s; zero disables it, and so does one longer than a timer can run.
+        var timeout = action.Timeout is null ? TimeSpan.FromSeconds(15) : action.Timeout.ToTimeSpan();
+        return new RouteEntry(route.Name, exact, prefix, regex, headers, [.. targets], timeout > TimeSpan.Zero && timeout <= MaxTimer ? timeout : null);
     }
 
     private static IPEndPoint Endpoint(Envoy.Config.Core.V3.Address? address, string where)
@@ -296,6 +307,10 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
         if (!IPAddress.TryParse(socket.Address, out var ip))
         {
             throw new ProxyConfigException($"{where}: '{socket.Address}' is not an IP address");
+        }
+        if (socket.PortValue > 65535)
+        {
+            throw new ProxyConfigException($"{where}: port {socket.PortValue} is not a TCP port");
         }
         return new IPEndPoint(ip, (int)socket.PortValue);
     }

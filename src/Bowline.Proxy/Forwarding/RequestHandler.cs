@@ -46,7 +46,7 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
             await LocalReplyAsync(context, chain, StatusCodes.Status404NotFound, ResponseFlags.NoRoute, _flagNoRoute, "route not found").ConfigureAwait(false);
             return;
         }
-        if (context.WebSockets.IsWebSocketRequest && !chain.WebSocket)
+        if (!chain.WebSocket && IsWebSocketUpgrade(context))
         {
             await LocalReplyAsync(context, chain, StatusCodes.Status403Forbidden, ResponseFlags.NoRoute, _flagNoRoute, "upgrade not allowed").ConfigureAwait(false);
             return;
@@ -105,7 +105,7 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
         if (timeout?.IsCancellationRequested == true && !context.RequestAborted.IsCancellationRequested)
         {
             cluster.Stats.Timeouts.Increment();
-            LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), ResponseFlags.UpstreamRequestTimeout, "route timeout");
+            LogUpstreamFailure(cluster, endpoint, ResponseFlags.UpstreamRequestTimeout, "route timeout");
             await LocalReplyAsync(context, chain, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, _flagTimeout, "upstream request timeout").ConfigureAwait(false);
             return;
         }
@@ -119,7 +119,7 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
                 return;
             case ForwarderError.Request when IsConnectFailure(exception):
                 cluster.Stats.ConnectFailures.Increment();
-                LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), ResponseFlags.UpstreamConnectionFailure, exception?.Message ?? "");
+                LogUpstreamFailure(cluster, endpoint, ResponseFlags.UpstreamConnectionFailure, exception?.Message ?? "");
                 await LocalReplyAsync(context, chain, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamConnectionFailure, _flagConnectFailure,
                     "upstream connect error or disconnect/reset before headers. reset reason: connection failure").ConfigureAwait(false);
                 return;
@@ -129,7 +129,7 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
                 return;
             default:
                 cluster.Stats.Resets.Increment();
-                LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), ResponseFlags.UpstreamRemoteReset, $"{error}: {exception?.Message}");
+                LogUpstreamFailure(cluster, endpoint, ResponseFlags.UpstreamRemoteReset, $"{error}: {exception?.Message}");
                 await LocalReplyAsync(context, chain, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamRemoteReset, _flagReset,
                     "upstream connect error or disconnect/reset before headers. reset reason: remote reset").ConfigureAwait(false);
                 return;
@@ -152,6 +152,11 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
         }
         return null;
     }
+
+    /// <summary>An HTTP/1.1 <c>Upgrade: websocket</c> (no WebSocket middleware runs here, so the raw upgrade feature is read).</summary>
+    private static bool IsWebSocketUpgrade(HttpContext context) =>
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        && context.Request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsConnectFailure(Exception? exception) => exception switch
     {
@@ -194,6 +199,15 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
         return context.Response.WriteAsync(body);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "upstream {Cluster} endpoint {Endpoint} failed ({Flag}): {Reason}")]
+    /// <summary>At most one line per cluster every few seconds: an outage at 1,000 rps must not become 1,000 log lines a second (the counters count every one).</summary>
+    private void LogUpstreamFailure(UpstreamCluster cluster, UpstreamEndpoint endpoint, string flag, string reason)
+    {
+        if (cluster.Stats.ShouldLog(time.GetTimestamp(), time.TimestampFrequency))
+        {
+            LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), flag, reason);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "upstream {Cluster} endpoint {Endpoint} failed ({Flag}): {Reason}; further failures of this cluster are counted in its stats and logged at most every 5 s")]
     private static partial void LogUpstreamFailure(ILogger logger, string cluster, string endpoint, string flag, string reason);
 }

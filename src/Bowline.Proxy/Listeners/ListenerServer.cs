@@ -3,6 +3,7 @@ using Bowline.Proxy.Forwarding;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging;
@@ -18,10 +19,11 @@ internal sealed class ListenerServer : IAsyncDisposable
 {
     private readonly KestrelServer _server;
     private readonly Application _application;
+    private CompiledListener _listener;
 
     public ListenerServer(CompiledListener listener, RequestHandler handler, IServiceProvider services, ILoggerFactory loggers)
     {
-        Listener = listener;
+        _listener = listener;
         // AllowAlternateSchemes: h2c connections are marked with a TLS ALPN feature (see Http2PriorKnowledge), so Kestrel would
         // otherwise insist on :scheme https.
         var options = new KestrelServerOptions { AddServerHeader = false, ApplicationServices = services, AllowAlternateSchemes = true };
@@ -43,7 +45,12 @@ internal sealed class ListenerServer : IAsyncDisposable
     }
 
     /// <summary>The listener as last configured; serves requests while it drains after removal.</summary>
-    public CompiledListener Listener { get; set; }
+    /// <remarks>Written by the xDS loop, read by every request.</remarks>
+    public CompiledListener Listener
+    {
+        get => Volatile.Read(ref _listener);
+        set => Volatile.Write(ref _listener, value);
+    }
 
     public Task StartAsync(CancellationToken cancellationToken) => _server.StartAsync(_application, cancellationToken);
 
@@ -58,12 +65,31 @@ internal sealed class ListenerServer : IAsyncDisposable
 
     private sealed class Application(ListenerServer owner, RequestHandler handler) : IHttpApplication<HttpContext>
     {
-        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+        /// <summary>Reuses the connection's context object across its requests, as ASP.NET's own hosting layer does.</summary>
+        public HttpContext CreateContext(IFeatureCollection contextFeatures)
+        {
+            if (contextFeatures is IHostContextContainer<HttpContext> container)
+            {
+                if (container.HostContext is DefaultHttpContext reused)
+                {
+                    reused.Initialize(contextFeatures);
+                    return reused;
+                }
+                var created = new DefaultHttpContext(contextFeatures);
+                container.HostContext = created;
+                return created;
+            }
+            return new DefaultHttpContext(contextFeatures);
+        }
 
         public Task ProcessRequestAsync(HttpContext context) => handler.HandleAsync(context, owner.Listener);
 
         public void DisposeContext(HttpContext context, Exception? exception)
         {
+            if (context is DefaultHttpContext defaultContext)
+            {
+                defaultContext.Uninitialize();
+            }
         }
     }
 }

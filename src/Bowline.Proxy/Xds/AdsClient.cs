@@ -21,6 +21,8 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
     {
         HttpHandler = new SocketsHttpHandler
         {
+            // A sidecar is often started from a shell whose HTTP_PROXY points at a sidecar; xDS must never go through it.
+            UseProxy = false,
             ConnectTimeout = TimeSpan.FromSeconds(5),
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
@@ -48,6 +50,10 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 LogStreamClosed(logger, options.XdsAddress, "the control plane closed the stream");
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
             {
                 return;
             }

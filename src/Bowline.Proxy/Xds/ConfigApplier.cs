@@ -1,3 +1,4 @@
+using Bowline.Proxy.Clusters;
 using Bowline.Proxy.Configuration;
 using Bowline.Xds;
 using Envoy.Config.Cluster.V3;
@@ -15,7 +16,7 @@ namespace Bowline.Proxy.Xds;
 /// the listeners it needs, and only then swaps it in. Any failure leaves the last good snapshot serving and becomes
 /// the NACK reason. Called from the xDS loop only.
 /// </summary>
-internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
+internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, ConnectionPools pools, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
 {
     private readonly Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> _accepted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _versions = new(StringComparer.Ordinal);
@@ -49,13 +50,22 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
                 : current.Where(kv => !received.ContainsKey(kv.Key)).Concat(received).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
             var candidate = new Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>>(_accepted, StringComparer.Ordinal) { [typeUrl] = merged };
+            if (typeUrl is TypeUrls.Listener or TypeUrls.Cluster)
+            {
+                PruneUnreferenced(candidate);
+            }
             var versions = new Dictionary<string, string>(_versions, StringComparer.Ordinal) { [typeUrl] = versionInfo };
-            var snapshot = compiler.Compile(_version + 1, candidate, versions);
+            var snapshot = KeepWarmListeners(compiler.Compile(_version + 1, candidate, versions), holder.Current);
             var commit = await listeners.PrepareAsync(snapshot, cancellationToken).ConfigureAwait(false);
 
             holder.Swap(snapshot);
             commit();
-            _accepted[typeUrl] = merged;
+            pools.Commit();
+            _accepted.Clear();
+            foreach (var (type, set) in candidate)
+            {
+                _accepted[type] = set;
+            }
             _versions[typeUrl] = versionInfo;
             _version++;
             Volatile.Write(ref _initialized, _versions.ContainsKey(TypeUrls.Listener) && _versions.ContainsKey(TypeUrls.Cluster) && listeners.AllWarm);
@@ -64,47 +74,71 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
         }
         catch (ProxyConfigException e)
         {
+            pools.Rollback();
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
             return e.Message;
         }
         catch (InvalidProtocolBufferException e)
         {
+            pools.Rollback();
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
             return $"{TypeUrls.ShortName(typeUrl)}: undecodable resource: {e.Message}";
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Config we failed to anticipate must still be a NACK, never a dead xDS loop.
+            pools.Rollback();
+            LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.ToString());
+            return $"{TypeUrls.ShortName(typeUrl)}: cannot apply: {e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    /// <summary>
+    /// Envoy's warming for a listener already serving: while the routes its update names have not arrived, it keeps
+    /// serving with its previous compiled form instead of answering 404.
+    /// </summary>
+    private static ProxySnapshot KeepWarmListeners(ProxySnapshot next, ProxySnapshot current)
+    {
+        var cold = next.Listeners.Values.Where(l => !l.IsWarm && current.Listeners.TryGetValue(l.Name, out var live) && live.IsWarm && live.AddressKey == l.AddressKey).ToList();
+        if (cold.Count == 0)
+        {
+            return next;
+        }
+        var listeners = next.Listeners.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        foreach (var listener in cold)
+        {
+            listeners[listener.Name] = current.Listeners[listener.Name];
+        }
+        return new ProxySnapshot(next.Version, listeners, next.Clusters, next.Accepted, next.VersionInfo);
+    }
+
+    /// <summary>Drops route configurations and endpoints that no listener or cluster refers to any more.</summary>
+    private static void PruneUnreferenced(Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> candidate)
+    {
+        var (routes, endpoints) = Dependencies(candidate);
+        foreach (var (type, keep) in new[] { (TypeUrls.RouteConfiguration, routes), (TypeUrls.ClusterLoadAssignment, endpoints) })
+        {
+            if (candidate.TryGetValue(type, out var set) && set.Keys.Any(k => !keep.Contains(k)))
+            {
+                candidate[type] = set.Where(kv => keep.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            }
         }
     }
 
     /// <summary>The RDS names the current listeners need and the EDS names the current clusters need, so the client subscribes to exactly those.</summary>
-    public (IReadOnlySet<string> Routes, IReadOnlySet<string> Endpoints) Dependencies()
+    public (IReadOnlySet<string> Routes, IReadOnlySet<string> Endpoints) Dependencies() => Dependencies(_accepted);
+
+    private static (IReadOnlySet<string> Routes, IReadOnlySet<string> Endpoints) Dependencies(IReadOnlyDictionary<string, IReadOnlyDictionary<string, AcceptedResource>> accepted)
     {
         var routes = new HashSet<string>(StringComparer.Ordinal);
         var endpoints = new HashSet<string>(StringComparer.Ordinal);
-        if (_accepted.TryGetValue(TypeUrls.Listener, out var listeners))
+        if (accepted.TryGetValue(TypeUrls.Listener, out var listeners))
         {
-            foreach (var resource in listeners.Values)
-            {
-                foreach (var chain in ((Listener)resource.Resource).FilterChains)
-                {
-                    foreach (var filter in chain.Filters)
-                    {
-                        if (filter.TypedConfig is { } config && config.TryUnpack<Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>(out var hcm) && hcm.Rds is { } rds)
-                        {
-                            routes.Add(rds.RouteConfigName);
-                        }
-                    }
-                }
-            }
+            routes.UnionWith(listeners.Values.SelectMany(r => ResourceReferences.RouteConfigNames((Listener)r.Resource)));
         }
-        if (_accepted.TryGetValue(TypeUrls.Cluster, out var clusters))
+        if (accepted.TryGetValue(TypeUrls.Cluster, out var clusters))
         {
-            foreach (var resource in clusters.Values)
-            {
-                var cluster = (Cluster)resource.Resource;
-                if (cluster.Type == Cluster.Types.DiscoveryType.Eds)
-                {
-                    endpoints.Add(string.IsNullOrEmpty(cluster.EdsClusterConfig?.ServiceName) ? cluster.Name : cluster.EdsClusterConfig.ServiceName);
-                }
-            }
+            endpoints.UnionWith(clusters.Values.Select(r => ResourceReferences.EndpointsName((Cluster)r.Resource)).OfType<string>());
         }
         return (routes, endpoints);
     }

@@ -49,8 +49,10 @@ public sealed class ConnectionPoolsTests : IDisposable
     public async Task Prune_RemovedCluster_DisposesItsPoolOnlyAfterTheGracePeriod()
     {
         var invoker = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+        _pools.Commit();
 
         _pools.Prune(new HashSet<string>(), new HashSet<(string, string, int)>());
+        _pools.Commit();
         _time.Advance(TimeSpan.FromSeconds(59));
         // Still usable by in-flight requests: fails to connect, but is not disposed.
         var inFlight = await Record.ExceptionAsync(() => SendAsync(invoker));
@@ -59,6 +61,21 @@ public sealed class ConnectionPoolsTests : IDisposable
 
         Assert.IsNotType<ObjectDisposedException>(inFlight);
         Assert.IsType<ObjectDisposedException>(afterGrace);
+    }
+
+    [Fact]
+    public async Task Rollback_AfterAReplacedPool_KeepsTheLivePoolOpenAndClosesTheCandidate()
+    {
+        var live = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+        _pools.Commit();
+
+        var candidate = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(9));
+        _pools.Rollback();
+        _time.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.Same(live, _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5)));
+        Assert.IsNotType<ObjectDisposedException>(await Record.ExceptionAsync(() => SendAsync(live)));
+        Assert.IsType<ObjectDisposedException>(await Record.ExceptionAsync(() => SendAsync(candidate)));
     }
 
     [Fact]

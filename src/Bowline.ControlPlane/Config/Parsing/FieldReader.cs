@@ -202,6 +202,9 @@ internal sealed class FieldReader
         return result;
     }
 
+    /// <summary>Accepts a field of any shape without reading it: Kubernetes bookkeeping that means nothing to the mesh.</summary>
+    public void Skip(string key) => _read.Add(key);
+
     /// <summary>The keys of a child mapping whose keys are data (header names), not field names.</summary>
     public IEnumerable<string> HeaderKeys()
     {

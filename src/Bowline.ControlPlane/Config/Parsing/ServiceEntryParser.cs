@@ -53,7 +53,11 @@ internal static class ServiceEntryParser
             endpoint.String("network");
             endpoint.String("locality");
             endpoint.Finish();
-            if (address is not null)
+            if (address is not null && !System.Net.IPAddress.TryParse(address, out _))
+            {
+                endpoint.Error("address", $"'{address}' is not an IP address; resolution DNS is not supported yet");
+            }
+            else if (address is not null)
             {
                 endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight));
             }

@@ -143,9 +143,10 @@ internal static class VirtualServiceParser
         {
             try
             {
-                _ = new Regex(result.Value, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+                // The same engine and anchoring the proxy uses, so what passes here cannot be NACKed there.
+                _ = new Regex($"^(?:{result.Value})$", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
             {
                 reader.Error(StringMatch.Regex, $"'{result.Value}' is not a valid regular expression: {e.Message}");
                 return null;

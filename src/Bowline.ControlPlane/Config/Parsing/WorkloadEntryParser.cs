@@ -12,6 +12,11 @@ internal static class WorkloadEntryParser
         var weight = spec.Int("weight", min: 0, max: 1 << 24) ?? 1;
         spec.String("network");
         spec.String("locality");
+        if (address is not null && !System.Net.IPAddress.TryParse(address, out _))
+        {
+            spec.Error("address", $"'{address}' is not an IP address; Bowline does not resolve host names for WorkloadEntries yet");
+            return null;
+        }
         return address is null ? null : new WorkloadEntry(meta, address, ports, labels, serviceAccount, weight == 0 ? 1 : weight);
     }
 }

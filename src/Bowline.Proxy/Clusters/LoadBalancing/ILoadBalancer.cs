@@ -22,11 +22,11 @@ internal static class LoadBalancers
     /// <summary>Uniformly random; no shared state at all.</summary>
     public const string Random = "RANDOM";
 
-    public static ILoadBalancer Create(Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy policy, System.Random random) => policy switch
+    public static ILoadBalancer Create(Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy policy, System.Random random, string cluster) => policy switch
     {
         Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy.RoundRobin => new RoundRobinBalancer(),
         Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy.Random => new RandomBalancer(random),
         Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy.LeastRequest => new LeastRequestBalancer(random),
-        _ => throw new Configuration.ProxyConfigException($"lb_policy {policy} is not supported; use ROUND_ROBIN, LEAST_REQUEST or RANDOM"),
+        _ => throw new Configuration.ProxyConfigException($"cluster {cluster}: lb_policy {policy} is not supported; use ROUND_ROBIN, LEAST_REQUEST or RANDOM"),
     };
 }

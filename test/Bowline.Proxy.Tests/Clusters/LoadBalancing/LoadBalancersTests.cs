@@ -12,13 +12,13 @@ public sealed class LoadBalancersTests
     [InlineData(LbPolicy.Random, LoadBalancers.Random)]
     public void Create_SupportedPolicy_ReturnsBalancerWithEnvoyName(LbPolicy policy, string expected)
     {
-        Assert.Equal(expected, LoadBalancers.Create(policy, new Random(42)).Name);
+        Assert.Equal(expected, LoadBalancers.Create(policy, new Random(42), "c").Name);
     }
 
     [Fact]
     public void Create_RingHash_ThrowsNamingThePolicy()
     {
-        var error = Assert.Throws<ProxyConfigException>(() => LoadBalancers.Create(LbPolicy.RingHash, new Random(42)));
+        var error = Assert.Throws<ProxyConfigException>(() => LoadBalancers.Create(LbPolicy.RingHash, new Random(42), "c"));
 
         Assert.Contains("lb_policy", error.Message, StringComparison.Ordinal);
     }
