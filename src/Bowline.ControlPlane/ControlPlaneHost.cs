@@ -26,9 +26,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
     public Uri MonitoringAddress { get; private set; } = null!;
 
-    public MeshState Mesh => _app.Services.GetRequiredService<MeshState>();
+    internal MeshState Mesh => _app.Services.GetRequiredService<MeshState>();
 
-    public ConnectedProxies Proxies => _app.Services.GetRequiredService<ConnectedProxies>();
+    internal ConnectedProxies Proxies => _app.Services.GetRequiredService<ConnectedProxies>();
 
     public static ControlPlaneHost Create(ControlPlaneOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
     {

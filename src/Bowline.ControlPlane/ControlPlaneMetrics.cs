@@ -8,7 +8,7 @@ namespace Bowline.ControlPlane;
 /// Istio's pilot names where Istio has one (<c>pilot_xds_pushes</c>, <c>pilot_total_xds_rejects</c>, <c>pilot_xds</c>).
 /// Plain atomics: a handful of counters do not justify an exporter dependency on this side.
 /// </summary>
-public static class ControlPlaneMetrics
+internal static class ControlPlaneMetrics
 {
     private static long s_connected;
     private static long s_configErrors;
@@ -67,7 +67,7 @@ public static class ControlPlaneMetrics
     };
 
     /// <summary>A monotonically increasing count, safe from any thread.</summary>
-    public sealed class Counter
+    internal sealed class Counter
     {
         private long _value;
 

@@ -45,8 +45,9 @@ internal static class ControlPlaneCommand
                 MonitoringPort = result.GetValue(monitoringPort),
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
             };
-            var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
-            using var _ = signals;
+            using var signals = new ShutdownSignals();
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals.Token);
+            var shutdown = linked.Token;
             await using var host = ControlPlaneHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
             try
             {

@@ -61,8 +61,9 @@ internal static class ProxyCommand
                 return 2;
             }
 
-            var shutdown = CommonOptions.ShutdownSignal(cancellationToken, out var signals);
-            using var _ = signals;
+            using var signals = new ShutdownSignals();
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals.Token);
+            var shutdown = linked.Token;
             await using var host = ProxyHost.Create(options, CommonOptions.Logging(result.GetValue(logLevel)));
             try
             {

@@ -71,7 +71,15 @@ internal sealed class MeshSession
     public async Task<string> StopAsync()
     {
         var supervisors = AllSupervisors().ToList();
-        await Task.WhenAll(supervisors.Select(s => s.Completion)).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(supervisors.Select(s => s.Completion)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A supervisor that failed must not keep the others' processes from being terminated below.
+            await Console.Error.WriteLineAsync($"bowline up: a supervisor failed: {e.Message}").ConfigureAwait(false);
+        }
         _published = false;
         var started = _time.GetTimestamp();
         var running = supervisors.Select(s => s.Current).OfType<ChildProcess>().Where(c => !c.HasExited).ToList();

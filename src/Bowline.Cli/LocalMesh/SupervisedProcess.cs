@@ -79,8 +79,9 @@ internal sealed class SupervisedProcess(string name, Func<LaunchSpec> launch, Su
             {
                 Launch();
             }
-            catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // Whatever kept it from starting, supervision goes on (and `up` can still stop everything cleanly).
                 _current = null;
                 _startedAt = context.Time.GetTimestamp();
                 await context.Console.WriteLineAsync($"{name}: {e.Message}").ConfigureAwait(false);

@@ -1,6 +1,6 @@
 namespace Bowline.ControlPlane.Config;
 
-public enum DiagnosticSeverity
+internal enum DiagnosticSeverity
 {
     /// <summary>The resource is accepted, but part of it has no effect in Bowline yet; the message says which part.</summary>
     Warning,
@@ -10,7 +10,7 @@ public enum DiagnosticSeverity
 }
 
 /// <summary>One finding about a config file: where (file, line, resource, field), what is wrong, and how to fix it.</summary>
-public sealed record ConfigDiagnostic(DiagnosticSeverity Severity, string File, int Line, string? Resource, string? Field, string Message)
+internal sealed record ConfigDiagnostic(DiagnosticSeverity Severity, string File, int Line, string? Resource, string? Field, string Message)
 {
     public override string ToString()
     {

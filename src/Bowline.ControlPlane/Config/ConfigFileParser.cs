@@ -5,7 +5,7 @@ using YamlDotNet.RepresentationModel;
 namespace Bowline.ControlPlane.Config;
 
 /// <summary>The outcome of reading one YAML file: the resources that passed validation, and every finding.</summary>
-public sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics)
+internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics)
 {
     public bool HasErrors => Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error);
 }
@@ -15,7 +15,7 @@ public sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resourc
 /// Kubernetes Services and Bowline Workloads. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
-public static class ConfigFileParser
+internal static class ConfigFileParser
 {
     public static ParsedFile Parse(string file, string yaml)
     {

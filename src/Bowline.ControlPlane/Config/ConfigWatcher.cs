@@ -8,7 +8,7 @@ namespace Bowline.ControlPlane.Config;
 /// The control plane's config loop: waits for file changes, lets a burst settle (the debounce), reloads and publishes
 /// the new mesh. The only writer of <see cref="MeshState"/>.
 /// </summary>
-public sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshState state, ControlPlaneOptions options, TimeProvider time, ILogger<ConfigWatcher> logger)
+internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshState state, ControlPlaneOptions options, TimeProvider time, ILogger<ConfigWatcher> logger)
     : BackgroundService
 {
     private readonly SemaphoreSlim _dirty = new(0);

@@ -9,7 +9,7 @@ namespace Bowline.ControlPlane.Config;
 /// syntax error keeps the whole file's previous resources, an invalid resource keeps that resource's previous version.
 /// </summary>
 /// <remarks>Thread-safety: <see cref="Reload"/> is called from one loop at a time; the result is an immutable <see cref="MeshConfig"/>.</remarks>
-public sealed partial class DirectoryConfigSource : IDisposable
+internal sealed partial class DirectoryConfigSource : IDisposable
 {
     private readonly IReadOnlyList<string> _directories;
     private readonly ILogger _logger;

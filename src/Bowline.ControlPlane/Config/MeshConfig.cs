@@ -4,7 +4,7 @@ namespace Bowline.ControlPlane.Config;
 /// An immutable, validated set of every config object the control plane serves from. A new instance is built for every
 /// accepted change; readers hold on to the one they started with.
 /// </summary>
-public sealed class MeshConfig
+internal sealed class MeshConfig
 {
     public static readonly MeshConfig Empty = new([], 0);
 

@@ -1,7 +1,7 @@
 namespace Bowline.ControlPlane.Config;
 
 /// <summary>Identity shared by every config object: kind, namespace/name, and where it came from.</summary>
-public sealed record ResourceMeta(string Kind, string Name, string Namespace, IReadOnlyDictionary<string, string> Labels, string File, int Line)
+internal sealed record ResourceMeta(string Kind, string Name, string Namespace, IReadOnlyDictionary<string, string> Labels, string File, int Line)
 {
     public string Key => $"{Kind}/{Namespace}/{Name}";
 
@@ -9,4 +9,4 @@ public sealed record ResourceMeta(string Kind, string Name, string Namespace, IR
 }
 
 /// <summary>A parsed, field-validated config object.</summary>
-public abstract record MeshResource(ResourceMeta Meta);
+internal abstract record MeshResource(ResourceMeta Meta);

@@ -1,7 +1,7 @@
 namespace Bowline.ControlPlane.Config;
 
 /// <summary>Kubernetes and Istio name rules and host-name forms.</summary>
-public static class Names
+internal static class Names
 {
     public const string ClusterDomain = "svc.cluster.local";
 

@@ -1,7 +1,7 @@
 namespace Bowline.ControlPlane.Config;
 
 /// <summary>Istio's <c>StringMatch</c>: exactly one of exact, prefix or regex (RE2 syntax; .NET's engine is used, anchored like Envoy).</summary>
-public sealed record StringMatch(string Kind, string Value)
+internal sealed record StringMatch(string Kind, string Value)
 {
     public const string Exact = "exact";
     public const string Prefix = "prefix";
@@ -9,7 +9,7 @@ public sealed record StringMatch(string Kind, string Value)
 }
 
 /// <summary>One <c>HTTPMatchRequest</c>; every condition present must hold.</summary>
-public sealed record HttpMatch(
+internal sealed record HttpMatch(
     string? Name,
     StringMatch? Uri,
     StringMatch? Method,
@@ -18,14 +18,14 @@ public sealed record HttpMatch(
     int? Port);
 
 /// <summary>One weighted <c>HTTPRouteDestination</c>.</summary>
-public sealed record RouteDestination(string Host, string? Subset, int? Port, int Weight);
+internal sealed record RouteDestination(string Host, string? Subset, int? Port, int Weight);
 
 /// <summary>One <c>HTTPRoute</c> of a VirtualService.</summary>
 /// <param name="Timeout">Null: Istio's default, no timeout.</param>
-public sealed record HttpRoute(string? Name, IReadOnlyList<HttpMatch> Matches, IReadOnlyList<RouteDestination> Destinations, TimeSpan? Timeout);
+internal sealed record HttpRoute(string? Name, IReadOnlyList<HttpMatch> Matches, IReadOnlyList<RouteDestination> Destinations, TimeSpan? Timeout);
 
 /// <summary>An Istio <c>networking.istio.io/v1 VirtualService</c>.</summary>
-public sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> Hosts, IReadOnlyList<string> Gateways, IReadOnlyList<HttpRoute> Http)
+internal sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> Hosts, IReadOnlyList<string> Gateways, IReadOnlyList<HttpRoute> Http)
     : MeshResource(Meta)
 {
     /// <summary>Istio's rule: with no gateways listed, a VirtualService applies to sidecars only (the reserved gateway <c>mesh</c>).</summary>
@@ -33,27 +33,27 @@ public sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> Hos
 }
 
 /// <summary>A named subset of a service's endpoints, selected by labels.</summary>
-public sealed record Subset(string Name, IReadOnlyDictionary<string, string> Labels, string? LoadBalancer);
+internal sealed record Subset(string Name, IReadOnlyDictionary<string, string> Labels, string? LoadBalancer);
 
 /// <summary>An Istio <c>networking.istio.io/v1 DestinationRule</c>.</summary>
 /// <param name="LoadBalancer">trafficPolicy.loadBalancer.simple: ROUND_ROBIN, LEAST_REQUEST (Istio's default), RANDOM, PASSTHROUGH.</param>
-public sealed record DestinationRule(ResourceMeta Meta, string Host, IReadOnlyList<Subset> Subsets, string? LoadBalancer) : MeshResource(Meta);
+internal sealed record DestinationRule(ResourceMeta Meta, string Host, IReadOnlyList<Subset> Subsets, string? LoadBalancer) : MeshResource(Meta);
 
 /// <summary>One server of a Gateway: a port and the hosts it exposes.</summary>
-public sealed record GatewayServer(int Port, string PortName, string Protocol, IReadOnlyList<string> Hosts);
+internal sealed record GatewayServer(int Port, string PortName, string Protocol, IReadOnlyList<string> Hosts);
 
 /// <summary>An Istio <c>networking.istio.io/v1 Gateway</c>.</summary>
-public sealed record Gateway(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<GatewayServer> Servers) : MeshResource(Meta);
+internal sealed record Gateway(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<GatewayServer> Servers) : MeshResource(Meta);
 
 /// <summary>An environment variable of a Workload.</summary>
-public sealed record WorkloadEnv(string Name, string Value);
+internal sealed record WorkloadEnv(string Name, string Value);
 
 /// <summary>
 /// Bowline's <c>bowline.io/v1alpha1 Workload</c>: a process that <c>bowline up</c> runs beside its sidecar, shaped like a pod
 /// template (labels, service account, container ports). Either <see cref="Project"/> (a .NET project that <c>bowline up</c>
 /// builds and runs) or <see cref="Command"/> (any executable) says what to run.
 /// </summary>
-public sealed record Workload(
+internal sealed record Workload(
     ResourceMeta Meta,
     string? ServiceAccount,
     string? Project,

@@ -5,7 +5,7 @@ namespace Bowline.ControlPlane.Config;
 /// <param name="Name">The port name; Istio derives the protocol from its prefix (<c>http</c>, <c>grpc</c>, <c>http2</c>, <c>tcp</c>).</param>
 /// <param name="TargetPort">The port on the workload, when it differs from <paramref name="Number"/>.</param>
 /// <param name="Protocol">HTTP, HTTP2, GRPC or TCP, resolved from appProtocol, the ServiceEntry protocol or the name prefix.</param>
-public sealed record ServicePort(int Number, string Name, int? TargetPort, string Protocol)
+internal sealed record ServicePort(int Number, string Name, int? TargetPort, string Protocol)
 {
     public bool IsHttp2 => Protocol is "HTTP2" or "GRPC";
 
@@ -29,14 +29,14 @@ public sealed record ServicePort(int Number, string Name, int? TargetPort, strin
 }
 
 /// <summary>A Kubernetes <c>v1 Service</c>: a name, ports and a label selector over workloads.</summary>
-public sealed record KubernetesService(ResourceMeta Meta, IReadOnlyList<ServicePort> Ports, IReadOnlyDictionary<string, string> Selector)
+internal sealed record KubernetesService(ResourceMeta Meta, IReadOnlyList<ServicePort> Ports, IReadOnlyDictionary<string, string> Selector)
     : MeshResource(Meta);
 
 /// <summary>An inline endpoint of a ServiceEntry (Istio's WorkloadEntry shape).</summary>
-public sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<string, int> Ports, IReadOnlyDictionary<string, string> Labels, int Weight);
+internal sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<string, int> Ports, IReadOnlyDictionary<string, string> Labels, int Weight);
 
 /// <summary>An Istio <c>networking.istio.io/v1 ServiceEntry</c>.</summary>
-public sealed record ServiceEntry(
+internal sealed record ServiceEntry(
     ResourceMeta Meta,
     IReadOnlyList<string> Hosts,
     IReadOnlyList<ServicePort> Ports,
@@ -46,7 +46,7 @@ public sealed record ServiceEntry(
 
 /// <summary>An Istio <c>networking.istio.io/v1 WorkloadEntry</c>: one workload instance outside Kubernetes.</summary>
 /// <param name="Ports">Port name to the port the workload (or, in Bowline's explicit mode, its sidecar) accepts on.</param>
-public sealed record WorkloadEntry(
+internal sealed record WorkloadEntry(
     ResourceMeta Meta,
     string Address,
     IReadOnlyDictionary<string, int> Ports,

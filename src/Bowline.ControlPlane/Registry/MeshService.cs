@@ -6,7 +6,7 @@ namespace Bowline.ControlPlane.Registry;
 /// <param name="Hostname">The fully qualified name, <c>reviews.default.svc.cluster.local</c>.</param>
 /// <param name="ShortName">The Kubernetes name (<c>reviews</c>), or null for a ServiceEntry host.</param>
 /// <param name="Selector">Labels that select the workloads behind it; null when its endpoints are listed inline.</param>
-public sealed record MeshService(
+internal sealed record MeshService(
     string Hostname,
     string? ShortName,
     string Namespace,
@@ -32,4 +32,4 @@ public sealed record MeshService(
 }
 
 /// <summary>One endpoint of a service port, resolved to the address and port traffic is sent to.</summary>
-public sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionary<string, string> Labels, int Weight);
+internal sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionary<string, string> Labels, int Weight);

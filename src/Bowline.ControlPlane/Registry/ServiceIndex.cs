@@ -6,7 +6,7 @@ namespace Bowline.ControlPlane.Registry;
 /// The service registry computed from one <see cref="MeshConfig"/>: services by host, their endpoints per port, and the
 /// routing rules that apply to each. Immutable; built once per config generation and shared by every proxy's translation.
 /// </summary>
-public sealed class ServiceIndex
+internal sealed class ServiceIndex
 {
     private readonly Dictionary<string, MeshService> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DestinationRule> _destinationRules = new(StringComparer.Ordinal);

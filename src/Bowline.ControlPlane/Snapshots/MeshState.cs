@@ -7,7 +7,7 @@ namespace Bowline.ControlPlane.Snapshots;
 /// The current mesh (one immutable <see cref="ServiceIndex"/>), swapped atomically when config changes. Streams read
 /// <see cref="Current"/> and await <see cref="WaitForChangeAsync"/>; nothing here blocks a reader.
 /// </summary>
-public sealed partial class MeshState(Microsoft.Extensions.Logging.ILogger<MeshState> logger)
+internal sealed partial class MeshState(Microsoft.Extensions.Logging.ILogger<MeshState> logger)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _warnings = new(StringComparer.Ordinal);
     private long _warningsGeneration;

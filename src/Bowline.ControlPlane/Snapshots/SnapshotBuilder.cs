@@ -8,7 +8,7 @@ using Google.Protobuf;
 namespace Bowline.ControlPlane.Snapshots;
 
 /// <summary>Collects the resources of one proxy's snapshot as translation produces them, then checks and freezes them.</summary>
-public sealed class SnapshotBuilder
+internal sealed class SnapshotBuilder
 {
     private readonly Dictionary<string, Dictionary<string, IMessage>> _byType = new(StringComparer.Ordinal)
     {

@@ -5,10 +5,10 @@ using Google.Protobuf.WellKnownTypes;
 namespace Bowline.ControlPlane.Snapshots;
 
 /// <summary>One resource as served: its name, its packed form and its content version.</summary>
-public sealed record NamedResource(string Name, IMessage Message, Any Packed, string Version);
+internal sealed record NamedResource(string Name, IMessage Message, Any Packed, string Version);
 
 /// <summary>The resources of one type in a snapshot, by name.</summary>
-public sealed class ResourceSet
+internal sealed class ResourceSet
 {
     private ResourceSet(IReadOnlyDictionary<string, NamedResource> resources) => Resources = resources;
 
@@ -31,7 +31,7 @@ public sealed class ResourceSet
 /// Everything one proxy is served, per type, immutable and checked for consistency. Built by translation from a config
 /// generation and a node; streams read it and never change it.
 /// </summary>
-public sealed class XdsSnapshot(IReadOnlyDictionary<string, ResourceSet> byType, IReadOnlyList<string> warnings)
+internal sealed class XdsSnapshot(IReadOnlyDictionary<string, ResourceSet> byType, IReadOnlyList<string> warnings)
 {
     public IReadOnlyDictionary<string, ResourceSet> ByType { get; } = byType;
 

@@ -1,7 +1,7 @@
 namespace Bowline.ControlPlane.Translation;
 
 /// <summary>Istio's resource names, which operators already read fluently in <c>proxy-config</c> output.</summary>
-public static class IstioNames
+internal static class IstioNames
 {
     public const string VirtualInbound = "virtualInbound";
 

@@ -4,7 +4,7 @@ using Bowline.ControlPlane.Snapshots;
 namespace Bowline.ControlPlane.Translation;
 
 /// <summary>Translates the mesh (one config generation's service index) into the xDS snapshot of one proxy.</summary>
-public static class MeshTranslator
+internal static class MeshTranslator
 {
     public static XdsSnapshot Translate(ServiceIndex index, ProxyNode node)
     {

@@ -4,7 +4,7 @@ using Google.Protobuf.WellKnownTypes;
 namespace Bowline.ControlPlane.Translation;
 
 /// <summary>What kind of xDS client a node is; each gets a different set of resources.</summary>
-public enum ProxyKind
+internal enum ProxyKind
 {
     /// <summary>A sidecar beside one workload (node id <c>sidecar~...</c>).</summary>
     Sidecar,
@@ -20,14 +20,14 @@ public enum ProxyKind
 /// <param name="ContainerPort">The workload's declared port (a Service's targetPort).</param>
 /// <param name="ListenPort">Where the sidecar accepts traffic for it.</param>
 /// <param name="AppPort">Where the app really listens on loopback.</param>
-public sealed record InboundPort(int ContainerPort, int ListenPort, int AppPort);
+internal sealed record InboundPort(int ContainerPort, int ListenPort, int AppPort);
 
 /// <summary>
 /// The identity and shape of a connected proxy, read from the xDS <c>Node</c> it sends (id and metadata), with Istio's
 /// metadata names where Istio has one (<c>NAME</c>, <c>NAMESPACE</c>, <c>LABELS</c>, <c>SERVICE_ACCOUNT</c>,
 /// <c>INTERCEPTION_MODE</c>, <c>GENERATOR</c>) and <c>BOWLINE_*</c> names for Bowline's explicit mode.
 /// </summary>
-public sealed record ProxyNode(
+internal sealed record ProxyNode(
     string Id,
     ProxyKind Kind,
     string Name,

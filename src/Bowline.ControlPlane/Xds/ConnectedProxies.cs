@@ -5,7 +5,7 @@ using Bowline.Xds;
 namespace Bowline.ControlPlane.Xds;
 
 /// <summary>What the control plane knows of one connected stream: who, since when, and per type what was sent and acknowledged.</summary>
-public sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset connectedAt)
+internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset connectedAt)
 {
     private readonly ConcurrentDictionary<string, TypeStatus> _types = new(StringComparer.Ordinal);
 
@@ -23,13 +23,13 @@ public sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset c
 }
 
 /// <summary>A type's sync state on one stream; <see cref="Synced"/> when the client acknowledged what it was sent.</summary>
-public sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason)
+internal sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason)
 {
     public bool Synced => Sent is not null && Sent == Acked;
 }
 
 /// <summary>Every connected xDS stream. Thread-safe.</summary>
-public sealed class ConnectedProxies(TimeProvider time)
+internal sealed class ConnectedProxies(TimeProvider time)
 {
     private readonly ConcurrentDictionary<ConnectedProxy, byte> _all = new();
 

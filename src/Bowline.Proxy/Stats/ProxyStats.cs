@@ -5,7 +5,7 @@ using System.Text;
 namespace Bowline.Proxy.Stats;
 
 /// <summary>A counter or gauge, updated with atomics from any request thread. Components hold the instance, never look it up per request.</summary>
-public sealed class Stat
+internal sealed class Stat
 {
     private long _value;
 
@@ -19,7 +19,7 @@ public sealed class Stat
 }
 
 /// <summary>Every stat of the proxy by its Envoy-style name (<c>cluster.outbound|9080||reviews...upstream_rq_total</c>). Thread-safe.</summary>
-public sealed class ProxyStats
+internal sealed class ProxyStats
 {
     private readonly ConcurrentDictionary<string, Stat> _stats = new(StringComparer.Ordinal);
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Bowline.Cli.LocalMesh;
+namespace Bowline.Cli;
 
 /// <summary>
 /// Turns SIGINT (Ctrl-C) and SIGTERM into a cancellation and cancels the default termination, so <c>up</c> lives on to
