@@ -16,6 +16,10 @@ internal static class ClusterBuilder
 
     public static void AddOutbound(ServiceIndex index, ProxyKind kind, SnapshotBuilder snapshot)
     {
+        // An EDS cluster with an empty assignment, so that both our proxy and proxyless gRPC clients accept it.
+        snapshot.AddCluster(Eds(IstioNames.BlackHoleCluster, kind, "ROUND_ROBIN", http2: false));
+        snapshot.AddEndpoints(Assignment(IstioNames.BlackHoleCluster, []));
+
         foreach (var service in index.Services)
         {
             var rule = index.FindDestinationRule(service.Hostname);

@@ -5,6 +5,9 @@ internal static class IstioNames
 {
     public const string VirtualInbound = "virtualInbound";
 
+    /// <summary>Istio's cluster with no endpoints: where routes to hosts, ports or subsets the mesh lacks are sent (503).</summary>
+    public const string BlackHoleCluster = "BlackHoleCluster";
+
     /// <summary>The route configuration of an explicit (HTTP_PROXY) outbound listener: every service, by <c>host:port</c>.</summary>
     public const string HttpProxyRoute = "http_proxy";
 

@@ -114,21 +114,9 @@ internal static class RouteBuilder
         var clusters = new List<(string Name, int Weight)>();
         foreach (var destination in http.Destinations)
         {
-            var host = Names.Qualify(destination.Host, vs.Meta.Namespace);
-            var service = index.FindService(host);
-            if (service is null)
-            {
-                snapshot.Warn($"{vs.Meta} ({vs.Meta.File}): destination host {destination.Host} is not a known service; requests routed to it get 503 NC. Check the name or add a Service or ServiceEntry");
-            }
-            var destinationPort = destination.Port
-                ?? (service?.Ports.Count(p => p.IsHttp) == 1 ? service.Ports.First(p => p.IsHttp).Number : port);
-            if (destination.Subset is { } subset && index.FindDestinationRule(host)?.Subsets.Any(s => s.Name == subset) != true)
-            {
-                snapshot.Warn($"{vs.Meta} ({vs.Meta.File}): subset {subset} of {host} is not defined by any DestinationRule; requests routed to it get 503 NC. Add the subset to the DestinationRule for {host}");
-            }
             if (destination.Weight > 0 || http.Destinations.Count == 1)
             {
-                clusters.Add((IstioNames.OutboundCluster(destinationPort, destination.Subset, host), destination.Weight));
+                clusters.Add((Cluster(index, vs, destination, port, snapshot), destination.Weight));
             }
         }
         if (clusters.Count == 0)
@@ -151,6 +139,35 @@ internal static class RouteBuilder
         }
         ApplyTimeout(action, http.Timeout, kind);
         return action;
+    }
+
+    /// <summary>
+    /// The cluster a destination names, or <c>BlackHoleCluster</c> (503 UH) when it names a host, port or subset the mesh
+    /// does not have: every route's cluster then exists, so the snapshot passes its consistency check, and the user
+    /// gets a warning that says what to fix.
+    /// </summary>
+    private static string Cluster(ServiceIndex index, VirtualService vs, RouteDestination destination, int port, SnapshotBuilder snapshot)
+    {
+        var where = $"{vs.Meta} ({vs.Meta.File})";
+        var host = Names.Qualify(destination.Host, vs.Meta.Namespace);
+        if (index.FindService(host) is not { } service)
+        {
+            snapshot.Warn($"{where}: destination host {destination.Host} is not a known service; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Check the name or add a Service or ServiceEntry");
+            return IstioNames.BlackHoleCluster;
+        }
+        var http = service.Ports.Where(p => p.IsHttp).ToList();
+        var destinationPort = destination.Port ?? (http.Count == 1 ? http[0].Number : port);
+        if (http.All(p => p.Number != destinationPort))
+        {
+            snapshot.Warn($"{where}: destination {destination.Host} has no HTTP port {destinationPort}; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Set destination.port to one of {string.Join(", ", http.Select(p => p.Number))}");
+            return IstioNames.BlackHoleCluster;
+        }
+        if (destination.Subset is { } subset && index.FindDestinationRule(host)?.Subsets.Any(s => s.Name == subset) != true)
+        {
+            snapshot.Warn($"{where}: subset {subset} of {host} is not defined by any DestinationRule; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Add the subset to the DestinationRule for {host}");
+            return IstioNames.BlackHoleCluster;
+        }
+        return IstioNames.OutboundCluster(destinationPort, destination.Subset, host);
     }
 
     private static Route DefaultRoute(string cluster, ProxyKind kind)

@@ -258,7 +258,7 @@ public sealed class MeshTranslatorTests
     }
 
     [Fact]
-    public void Translate_RouteToUnknownHost_WarnsAndStillRoutes()
+    public void Translate_RouteToUnknownHost_WarnsAndRoutesToBlackHoleCluster()
     {
         var snapshot = MeshTranslator.Translate(Bookinfo.Index("""
             apiVersion: networking.istio.io/v1
@@ -277,7 +277,7 @@ public sealed class MeshTranslatorTests
         Assert.Contains("VirtualService default/reviews", warning, StringComparison.Ordinal);
         Assert.Contains("reviewz is not a known service", warning, StringComparison.Ordinal);
         var route = Assert.Single(VirtualHost(Resource<RouteConfiguration>(snapshot, TypeUrls.RouteConfiguration, IstioNames.HttpProxyRoute), $"{Bookinfo.Reviews}:9080").Routes);
-        Assert.Equal("outbound|9080||reviewz.default.svc.cluster.local", route.Route_.Cluster);
+        Assert.Equal(IstioNames.BlackHoleCluster, route.Route_.Cluster);
     }
 
     [Fact]

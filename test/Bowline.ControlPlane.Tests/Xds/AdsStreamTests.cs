@@ -75,7 +75,7 @@ public sealed class AdsStreamTests
         var names = response.Resources.Select(r => r.Unpack<Cluster>().Name).ToList();
         Assert.Contains("inbound|9080||", names);
         Assert.Contains($"outbound|9080|v2|{Bookinfo.Reviews}", names);
-        Assert.Equal(15, names.Count);
+        Assert.Equal(16, names.Count); // 14 outbound (services and subsets), inbound|9080||, BlackHoleCluster
         Assert.All(response.Resources, r => Assert.Equal(TypeUrls.Cluster, r.TypeUrl));
         var proxy = Assert.Single(cp.Host.Proxies.All);
         Assert.Equal(TestNodes.ProductpageSidecar().Id, proxy.Node.Id);
