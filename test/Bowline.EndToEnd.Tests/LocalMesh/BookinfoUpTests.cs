@@ -12,7 +12,7 @@ namespace Bowline.EndToEnd.Tests.LocalMesh;
 public sealed class BookinfoUpTests
 {
     [Fact]
-    public async Task Up_Bookinfo_ServesThePage_RoutesJasonToV2_AndStopsCleanlyOnSigint()
+    public async Task Up_Bookinfo_ServesThePage_RestartsACrashedApp_RoutesJasonToV2_AndStopsCleanlyOnSigint()
     {
         var work = Directory.CreateTempSubdirectory("bowline-up-").FullName;
         var sample = Path.Combine(RepoPaths.Root, "samples", "bookinfo");
@@ -36,6 +36,21 @@ public sealed class BookinfoUpTests
         var status = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(state, "status.json")));
         var pids = Pids(status.RootElement).ToList();
         Assert.Equal(6, status.RootElement.GetProperty("workloads").GetArrayLength());
+
+        // A crashed workload is reported and restarted.
+        var ratings = status.RootElement.GetProperty("workloads").EnumerateArray().Single(w => w.GetProperty("name").GetString() == "ratings-v1");
+        var crashedPid = ratings.GetProperty("app").GetProperty("pid").GetInt32();
+        using (var crashed = Process.GetProcessById(crashedPid))
+        {
+            crashed.Kill();
+        }
+        var restartedPid = await PollStatusAsync(state, s => s.GetProperty("workloads").EnumerateArray()
+            .Where(w => w.GetProperty("name").GetString() == "ratings-v1" && w.GetProperty("restarts").GetInt32() >= 1)
+            .Select(w => w.GetProperty("app").GetProperty("pid")).Where(p => p.ValueKind == JsonValueKind.Number && p.GetInt32() != crashedPid)
+            .Select(p => p.GetInt32()).FirstOrDefault(), TimeSpan.FromSeconds(30), up);
+        Assert.NotEqual(crashedPid, restartedPid);
+        Assert.Contains("restarting in", up.Output, StringComparison.Ordinal);
+        pids = Pids(JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(state, "status.json"))).RootElement).ToList();
 
         File.Copy(Path.Combine(sample, "tasks", "virtual-service-reviews-test-v2.yaml"), Path.Combine(work, "virtual-service-reviews-test-v2.yaml"));
         await PollAsync(http, "/productpage", "jason", p => p.Contains("reviews-v2", StringComparison.Ordinal), Timeouts.Short, up);
@@ -84,6 +99,29 @@ public sealed class BookinfoUpTests
             await Task.Delay(200);
         }
         throw new TimeoutException($"{path} did not become ready in {timeout}; last answer: {last[..Math.Min(500, last.Length)]}\n{up.Output}");
+    }
+
+    private static async Task<int> PollStatusAsync(string state, Func<JsonElement, int> read, TimeSpan timeout, ChildProcess up)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            Assert.False(up.Process.HasExited, up.Output);
+            try
+            {
+                using var status = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(state, "status.json")));
+                if (read(status.RootElement) is var value and not 0)
+                {
+                    return value;
+                }
+            }
+            catch (Exception e) when (e is IOException or JsonException)
+            {
+                // Caught mid-rewrite; read again.
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"status.json did not show the restart within {timeout}:\n{up.Output}");
     }
 
     private static IEnumerable<int> Pids(JsonElement status)
