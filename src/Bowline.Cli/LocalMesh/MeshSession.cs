@@ -43,14 +43,21 @@ internal sealed class MeshSession
         {
             _workloads.Add(new WorkloadUnit(plan, _self, xds, _state, _context));
         }
+        // The gateway starts alongside the workloads: it needs only the control plane, and the first page comes sooner.
+        _gateway = new GatewayUnit(_ingress, _self, xds, _state, _context);
+        var gateway = StartGatewayAsync(_gateway, started, stopping);
         await Task.WhenAll(_workloads.Select(async w =>
         {
             await w.StartAsync(stopping).ConfigureAwait(false);
             var inbound = string.Join(", ", w.Plan.Ports.Select(p => $"{p.ContainerPort} on :{p.InboundPort} -> app :{p.AppPort}"));
             await Progress($"{w.Plan.Id} started: {(inbound.Length > 0 ? inbound : "no ports")}, outbound :{w.Plan.OutboundPort}", started).ConfigureAwait(false);
         })).ConfigureAwait(false);
-        _gateway = new GatewayUnit(_ingress, _self, xds, _state, _context);
-        if (await _gateway.StartAsync(stopping).ConfigureAwait(false))
+        await gateway.ConfigureAwait(false);
+    }
+
+    private async Task StartGatewayAsync(GatewayUnit unit, long started, CancellationToken stopping)
+    {
+        if (await unit.StartAsync(stopping).ConfigureAwait(false))
         {
             await Progress(_ingress.HasGateway ? $"ingress gateway listening on {_ingress.Url}" : "ingress gateway started", started).ConfigureAwait(false);
         }
