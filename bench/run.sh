@@ -183,7 +183,9 @@ mkdir -p "$WORK/mesh"
 render "$BENCH_DIR/conf/mesh.yaml.tmpl" "$WORK/mesh/mesh.yaml" BACKEND_PORT="$BACKEND_PORT"
 start controlplane dotnet "$BIN/bowline.dll" controlplane --config "$WORK/mesh" \
     --xds-port "$XDS_PORT" --monitoring-port "$MON_PORT" --log-level Warning
-start bowline dotnet "$BIN/bowline.dll" proxy --xds "http://127.0.0.1:$XDS_PORT" \
+# BOWLINE_PROXY=path/to/bowline-proxy measures the Native AOT sidecar (dotnet publish src/Bowline.Sidecar) instead.
+if [[ -n "${BOWLINE_PROXY:-}" ]]; then PROXY_CMD=("$BOWLINE_PROXY"); else PROXY_CMD=(dotnet "$BIN/bowline.dll" proxy); fi
+start bowline "${PROXY_CMD[@]}" --xds "http://127.0.0.1:$XDS_PORT" \
     --workload bench-client --namespace default --label app=bench-client \
     --admin-port "$ADMIN_PORT" --outbound-port "$OUTBOUND_PORT" --log-level Warning
 wait_for bowline "$READY_SECONDS" "http://127.0.0.1:$OUTBOUND_PORT/1kb"

@@ -1,0 +1,6 @@
+using System.CommandLine;
+using Bowline.Cli.Commands;
+
+// `bowline-proxy --xds ... --workload ...` is exactly `bowline proxy --xds ... --workload ...`.
+var root = new RootCommand("Bowline's sidecar proxy (Native AOT build of `bowline proxy`).") { ProxyCommand.Create() };
+return await root.Parse(["proxy", .. args]).InvokeAsync().ConfigureAwait(false);
