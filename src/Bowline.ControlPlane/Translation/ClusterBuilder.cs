@@ -23,6 +23,10 @@ internal static class ClusterBuilder
         foreach (var service in index.Services)
         {
             var rule = index.FindDestinationRule(service.Hostname);
+            foreach (var port in service.Ports.Where(p => !p.IsHttp))
+            {
+                snapshot.Warn($"{service.Hostname} port {port.Number} ({port.Protocol}) is not served yet: Bowline proxies HTTP, HTTP/2 and gRPC ports only; TCP and TLS arrive later");
+            }
             foreach (var port in service.Ports.Where(p => p.IsHttp))
             {
                 Add(IstioNames.OutboundCluster(port.Number, null, service.Hostname), rule?.LoadBalancer, null);

@@ -24,6 +24,11 @@ internal sealed class AggregatedDiscoveryServiceImpl(MeshState mesh, ConnectedPr
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
         {
         }
+        finally
+        {
+            // Ends the stream's pending wait on the mesh now, rather than at the next config change.
+            await stream.CancelAsync().ConfigureAwait(false);
+        }
     }
 
     public override Task DeltaAggregatedResources(IAsyncStreamReader<DeltaDiscoveryRequest> requestStream, IServerStreamWriter<DeltaDiscoveryResponse> responseStream, ServerCallContext context) =>
