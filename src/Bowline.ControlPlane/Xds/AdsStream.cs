@@ -136,13 +136,27 @@ internal sealed partial class AdsStream
     private async Task PushChangesAsync()
     {
         RefreshSnapshot();
+        // Additions in the safe order (clusters, endpoints, listeners, routes), but a cluster the new routes no longer
+        // name is removed only after the routes: first send the new clusters plus the ones going away, last the final set.
+        var removingClusters = _subscriptions.TryGetValue(TypeUrls.Cluster, out var clusters) && RemovedBy(clusters).Count > 0;
         foreach (var type in TypeUrls.PushOrder)
         {
             if (_subscriptions.TryGetValue(type, out var state))
             {
-                await SendAsync(state, force: false).ConfigureAwait(false);
+                await SendAsync(state, force: false, keep: removingClusters && type == TypeUrls.Cluster ? RemovedBy(state) : null).ConfigureAwait(false);
             }
         }
+        if (removingClusters)
+        {
+            await SendAsync(clusters!, force: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>What the current snapshot would remove from what the client has of this type.</summary>
+    private IReadOnlyList<NamedResource> RemovedBy(SubscriptionState state)
+    {
+        var current = _snapshot?.Get(state.TypeUrl)?.Resources;
+        return current is null ? [] : state.SentResources.Where(r => !current.ContainsKey(r.Name)).ToList();
     }
 
     private void RefreshSnapshot()
@@ -166,7 +180,7 @@ internal sealed partial class AdsStream
         }
     }
 
-    private async Task SendAsync(SubscriptionState state, bool force)
+    private async Task SendAsync(SubscriptionState state, bool force, IReadOnlyList<NamedResource>? keep = null)
     {
         if (_snapshot is null)
         {
@@ -175,6 +189,11 @@ internal sealed partial class AdsStream
         }
         var set = _snapshot.Get(state.TypeUrl);
         var (resources, version) = set is null ? ([], "empty") : set.Select(state.Names);
+        if (keep is { Count: > 0 })
+        {
+            resources = [.. resources, .. keep];
+            version = ResourceVersion.Of(resources.Select(r => KeyValuePair.Create(r.Name, r.Version)));
+        }
         if (!force && (version == state.SentVersion))
         {
             return;
@@ -192,6 +211,7 @@ internal sealed partial class AdsStream
         }
         state.SentVersion = version;
         state.SentNonce = response.Nonce;
+        state.SentResources = resources;
         _connection!.Update(state.TypeUrl, state);
         ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl));
         LogPush(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count);

@@ -13,6 +13,9 @@ internal sealed class SubscriptionState(string typeUrl)
 
     public string? SentVersion { get; set; }
 
+    /// <summary>The resources of the last response, so a removal can be delayed until nothing refers to them.</summary>
+    public IReadOnlyList<Snapshots.NamedResource> SentResources { get; set; } = [];
+
     public string? SentNonce { get; set; }
 
     public string? AckedVersion { get; set; }

@@ -196,6 +196,53 @@ public sealed class AdsStreamTests
     }
 
     [Fact]
+    public async Task StreamAggregatedResources_ServiceRemoved_RoutesStopReferringToItsClusterBeforeTheClusterGoes()
+    {
+        await using var cp = await ControlPlaneFixture.StartAsync(("services.yaml", File.ReadAllText(TestFiles.Bookinfo("services.yaml"))), ("shipping.yaml", Shipping));
+        using var ads = cp.Connect();
+        var node = TestNodes.ProductpageSidecar();
+        const string shipping = "outbound|8080||shipping.default.svc.cluster.local";
+        await ads.SubscribeAsync(TypeUrls.Cluster, node);
+        var clusters = await ads.ReceiveAsync();
+        await ads.AckAsync(clusters);
+        await ads.SubscribeAsync(TypeUrls.RouteConfiguration, node: null, "http_proxy");
+        await ads.AckAsync(await ads.ReceiveAsync(), "http_proxy");
+
+        var generation = cp.Host.Mesh.Current.Config.Generation;
+        File.Delete(Path.Combine(cp.ConfigDirectory, "shipping.yaml"));
+        await cp.Host.Mesh.WaitForChangeAsync(generation, TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
+
+        // The client already holds every cluster the routes may still name, so the routes change first, then the clusters.
+        var pushed = new[] { await ads.ReceiveAsync(), await ads.ReceiveAsync() };
+        Assert.Equal([TypeUrls.RouteConfiguration, TypeUrls.Cluster], pushed.Select(p => p.TypeUrl));
+        Assert.DoesNotContain(pushed[0].Resources.Single().Unpack<RouteConfiguration>().VirtualHosts, h => h.Name.StartsWith("shipping.", StringComparison.Ordinal));
+        Assert.DoesNotContain(shipping, pushed[1].Resources.Select(r => r.Unpack<Cluster>().Name));
+        Assert.Equal(clusters.Resources.Count - 1, pushed[1].Resources.Count);
+    }
+
+    [Fact]
+    public async Task StreamAggregatedResources_ServiceReplaced_NewClusterFirstThenRoutesThenTheOldClusterGoes()
+    {
+        await using var cp = await ControlPlaneFixture.StartAsync(("services.yaml", File.ReadAllText(TestFiles.Bookinfo("services.yaml"))), ("shipping.yaml", Shipping));
+        using var ads = cp.Connect();
+        var node = TestNodes.ProductpageSidecar();
+        await ads.SubscribeAsync(TypeUrls.Cluster, node);
+        await ads.AckAsync(await ads.ReceiveAsync());
+        await ads.SubscribeAsync(TypeUrls.RouteConfiguration, node: null, "http_proxy");
+        await ads.AckAsync(await ads.ReceiveAsync(), "http_proxy");
+
+        await cp.WriteConfigAsync("shipping.yaml", Shipping.Replace("name: shipping", "name: delivery", StringComparison.Ordinal).Replace("app: shipping", "app: delivery", StringComparison.Ordinal));
+
+        var pushed = new[] { await ads.ReceiveAsync(), await ads.ReceiveAsync(), await ads.ReceiveAsync() };
+        Assert.Equal([TypeUrls.Cluster, TypeUrls.RouteConfiguration, TypeUrls.Cluster], pushed.Select(p => p.TypeUrl));
+        var during = pushed[0].Resources.Select(r => r.Unpack<Cluster>().Name).ToList();
+        Assert.Contains("outbound|8080||delivery.default.svc.cluster.local", during);
+        Assert.Contains("outbound|8080||shipping.default.svc.cluster.local", during);
+        var after = pushed[2].Resources.Select(r => r.Unpack<Cluster>().Name).ToList();
+        Assert.DoesNotContain("outbound|8080||shipping.default.svc.cluster.local", after);
+    }
+
+    [Fact]
     public async Task StreamAggregatedResources_StaleNonce_IsIgnored()
     {
         await using var cp = await StartBookinfoAsync();
