@@ -13,6 +13,21 @@ internal static class CommonOptions
         DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information,
     };
 
+    /// <summary>Rejects a port option outside 0-65535 (0: any free port) at parse time, naming the option.</summary>
+    public static T Port<T>(this T option)
+        where T : Option
+    {
+        option.Validators.Add(result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : null;
+            if (text is not null && (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535))
+            {
+                result.AddError($"{option.Name} {text}: a port is a number from 0 to 65535 (0 picks a free one)");
+            }
+        });
+        return option;
+    }
+
     /// <summary>One line per event, with a timestamp, to stderr: what <c>bowline up</c> collects into its log folder.</summary>
     public static Action<ILoggingBuilder> Logging(LogLevel level) => logging => logging
         .SetMinimumLevel(level)

@@ -11,8 +11,8 @@ internal static class ControlPlaneCommand
     {
         var config = new Option<string[]>("--config") { Description = "Directory of mesh YAML (Istio networking API, Kubernetes Services, WorkloadEntries), watched. Repeat for several.", Required = true, AllowMultipleArgumentsPerToken = false };
         var bind = new Option<string>("--bind") { Description = "Address the xDS and monitoring ports bind to.", DefaultValueFactory = _ => "127.0.0.1" };
-        var xdsPort = new Option<int>("--xds-port") { Description = "Plaintext xDS (ADS over gRPC) port; 0 picks a free one.", DefaultValueFactory = _ => 15010 };
-        var monitoringPort = new Option<int>("--monitoring-port") { Description = "Monitoring port (/metrics, /ready, /debug/*); 0 picks a free one.", DefaultValueFactory = _ => 15014 };
+        var xdsPort = new Option<int>("--xds-port") { Description = "Plaintext xDS (ADS over gRPC) port; 0 picks a free one.", DefaultValueFactory = _ => 15010 }.Port();
+        var monitoringPort = new Option<int>("--monitoring-port") { Description = "Monitoring port (/metrics, /ready, /debug/*); 0 picks a free one.", DefaultValueFactory = _ => 15014 }.Port();
         var debounce = new Option<int>("--debounce-ms") { Description = "How long a burst of config changes must be quiet before it is pushed, in milliseconds.", DefaultValueFactory = _ => 100 };
         var logLevel = CommonOptions.LogLevel();
 

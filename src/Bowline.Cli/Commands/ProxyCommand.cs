@@ -16,9 +16,9 @@ internal static class ProxyCommand
         var ns = new Option<string>("--namespace") { Description = "Workload namespace.", DefaultValueFactory = _ => "default" };
         var labels = new Option<string[]>("--label") { Description = "Workload label key=value; repeat." };
         var serviceAccount = new Option<string>("--service-account") { Description = "Workload service account.", DefaultValueFactory = _ => "default" };
-        var adminPort = new Option<int>("--admin-port") { Description = "Admin port on loopback; 0 picks a free one.", DefaultValueFactory = _ => 15000 };
+        var adminPort = new Option<int>("--admin-port") { Description = "Admin port on loopback; 0 picks a free one.", DefaultValueFactory = _ => 15000 }.Port();
         var bind = new Option<string>("--bind") { Description = "Address the proxy's listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
-        var outbound = new Option<int?>("--outbound-port") { Description = "Explicit mode: the port apps use as their HTTP proxy (HTTP_PROXY)." };
+        var outbound = new Option<int?>("--outbound-port") { Description = "Explicit mode: the port apps use as their HTTP proxy (HTTP_PROXY)." }.Port();
         var inbound = new Option<string[]>("--inbound") { Description = "Explicit mode: CONTAINERPORT=LISTEN:APP — accept traffic for the workload's container port on LISTEN, forward it to the app on APP. Repeat." };
         var gateway = new Option<bool>("--gateway") { Description = "Run as an ingress gateway serving Istio Gateway resources." };
         var gatewayPorts = new Option<string[]>("--gateway-port") { Description = "Gateway: SERVERPORT=LOCALPORT — bind the Gateway server port SERVERPORT on LOCALPORT. Repeat." };

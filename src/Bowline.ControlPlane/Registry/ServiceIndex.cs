@@ -10,6 +10,7 @@ internal sealed class ServiceIndex
 {
     private readonly Dictionary<string, MeshService> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DestinationRule> _destinationRules = new(StringComparer.Ordinal);
+    private readonly List<string> _conflicts = [];
 
     public ServiceIndex(MeshConfig config)
     {
@@ -24,17 +25,27 @@ internal sealed class ServiceIndex
             foreach (var host in entry.Hosts)
             {
                 // A Kubernetes Service of the same name wins, as Istio resolves conflicts in favour of the platform registry.
-                _services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints));
+                if (!_services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints)))
+                {
+                    _conflicts.Add($"{entry.Meta} ({entry.Meta.File}): host {host} is already defined by another Service or ServiceEntry, which wins; this entry is ignored for it");
+                }
             }
         }
-        foreach (var rule in config.DestinationRules)
+        foreach (var rule in config.DestinationRules.OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal))
         {
-            _destinationRules.TryAdd(Names.Qualify(rule.Host, rule.Meta.Namespace), rule);
+            var host = Names.Qualify(rule.Host, rule.Meta.Namespace);
+            if (!_destinationRules.TryAdd(host, rule))
+            {
+                _conflicts.Add($"{rule.Meta} ({rule.Meta.File}): host {host} already has {_destinationRules[host].Meta}, which applies; merge the two");
+            }
         }
         Services = _services.Values.OrderBy(s => s.Hostname, StringComparer.Ordinal).ToList();
     }
 
     public MeshConfig Config { get; }
+
+    /// <summary>Definitions that lost to another for the same host; reported as translation warnings.</summary>
+    public IReadOnlyList<string> Conflicts => _conflicts;
 
     /// <summary>Every service, ordered by host name so output is stable.</summary>
     public IReadOnlyList<MeshService> Services { get; }

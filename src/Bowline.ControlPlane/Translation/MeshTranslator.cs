@@ -9,6 +9,10 @@ internal static class MeshTranslator
     public static XdsSnapshot Translate(ServiceIndex index, ProxyNode node)
     {
         var snapshot = new SnapshotBuilder();
+        foreach (var conflict in index.Conflicts)
+        {
+            snapshot.Warn(conflict);
+        }
         ClusterBuilder.AddOutbound(index, node.Kind, snapshot);
         switch (node.Kind)
         {

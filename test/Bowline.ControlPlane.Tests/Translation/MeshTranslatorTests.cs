@@ -281,6 +281,26 @@ public sealed class MeshTranslatorTests
     }
 
     [Fact]
+    public void Translate_SecondDestinationRuleForAHost_WarnsThatTheFirstApplies()
+    {
+        var snapshot = MeshTranslator.Translate(Bookinfo.Index("""
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata:
+              name: reviews-extra
+            spec:
+              host: reviews
+              subsets:
+              - name: v9
+                labels: {version: v9}
+            """), Sidecar);
+
+        var warning = Assert.Single(snapshot.Warnings);
+        Assert.Contains("DestinationRule default/reviews-extra", warning, StringComparison.Ordinal);
+        Assert.Contains("merge the two", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Translate_RouteToUndefinedSubset_Warns()
     {
         var snapshot = MeshTranslator.Translate(Bookinfo.Index("""
