@@ -116,6 +116,15 @@ internal sealed partial class DirectoryConfigSource : IDisposable
             LogReadFailed(_logger, path, e.Message);
             return false;
         }
+        catch (UnauthorizedAccessException e)
+        {
+            // Unreadable: say so as a diagnostic, and keep whatever this file last gave.
+            var denied = new ConfigDiagnostic(DiagnosticSeverity.Error, path, 0, null, null, $"cannot read the file ({e.Message}); its last good resources keep serving. Fix its permissions");
+            LogDiagnostic(_logger, denied.ToString());
+            var kept = _files.TryGetValue(path, out var last) ? last.Resources : [];
+            _files[path] = new FileState(path, "unreadable", DateTime.MinValue, kept, [denied]);
+            return true;
+        }
         var hash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
         if (_files.TryGetValue(path, out var previous) && previous.Hash == hash)
         {
@@ -177,6 +186,6 @@ internal sealed partial class DirectoryConfigSource : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "config: {File} removed")]
     private static partial void LogFileRemoved(ILogger logger, string file);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "config: could not read {File} yet: {Reason}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "config: could not read {File} yet, will retry on its next change: {Reason}")]
     private static partial void LogReadFailed(ILogger logger, string file, string reason);
 }
