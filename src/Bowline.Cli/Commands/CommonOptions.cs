@@ -13,6 +13,19 @@ internal static class CommonOptions
         DefaultValueFactory = _ => Microsoft.Extensions.Logging.LogLevel.Information,
     };
 
+    /// <summary>Waits until the command is cancelled, SIGINT or SIGTERM arrives (<paramref name="shutdown"/>), or the host stops itself.</summary>
+    public static async Task WaitForShutdownAsync(CancellationToken shutdown, CancellationToken hostStopping)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(shutdown, hostStopping);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Rejects a port option outside 0-65535 (0: any free port) at parse time, naming the option.</summary>
     public static T Port<T>(this T option)
         where T : Option

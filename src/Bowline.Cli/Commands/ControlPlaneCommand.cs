@@ -60,14 +60,7 @@ internal static class ControlPlaneCommand
             }
             // Machine-readable, so a supervisor (bowline up, a test) learns the bound ports when it asked for port 0.
             Console.WriteLine($"bowline controlplane: xds {host.XdsAddress} monitoring {host.MonitoringAddress}");
-            try
-            {
-                using var either = CancellationTokenSource.CreateLinkedTokenSource(shutdown, host.Stopping);
-                await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await CommonOptions.WaitForShutdownAsync(shutdown, host.Stopping).ConfigureAwait(false);
             using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await host.StopAsync(stopping.Token).ConfigureAwait(false);
             return 0;

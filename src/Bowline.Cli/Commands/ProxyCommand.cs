@@ -75,14 +75,7 @@ internal static class ProxyCommand
                 return 1;
             }
             Console.WriteLine($"bowline proxy: {options.NodeId} admin {host.AdminAddress} xds {options.XdsAddress}");
-            try
-            {
-                using var either = CancellationTokenSource.CreateLinkedTokenSource(shutdown, host.Stopping);
-                await Task.Delay(Timeout.Infinite, either.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await CommonOptions.WaitForShutdownAsync(shutdown, host.Stopping).ConfigureAwait(false);
             await host.StopAsync().ConfigureAwait(false);
             return 0;
         });

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bowline.Xds;
 using Google.Protobuf.WellKnownTypes;
 
 namespace Bowline.ControlPlane.Translation;
@@ -39,17 +40,6 @@ internal sealed record ProxyNode(
     IReadOnlyList<InboundPort> InboundPorts,
     IReadOnlyDictionary<int, int> GatewayPorts)
 {
-    public const string MetaName = "NAME";
-    public const string MetaNamespace = "NAMESPACE";
-    public const string MetaLabels = "LABELS";
-    public const string MetaServiceAccount = "SERVICE_ACCOUNT";
-    public const string MetaInterceptionMode = "INTERCEPTION_MODE";
-    public const string MetaGenerator = "GENERATOR";
-    public const string MetaBindAddress = "BOWLINE_BIND_ADDRESS";
-    public const string MetaOutboundPort = "BOWLINE_OUTBOUND_PORT";
-    public const string MetaInboundPorts = "BOWLINE_INBOUND_PORTS";
-    public const string MetaGatewayPorts = "BOWLINE_GATEWAY_PORTS";
-
     /// <summary>Reads a node; throws <see cref="FormatException"/> with a message naming the bad field.</summary>
     public static ProxyNode From(Envoy.Config.Core.V3.Node node)
     {
@@ -59,17 +49,17 @@ internal sealed record ProxyNode(
         }
         var fields = node.Metadata?.Fields ?? new Google.Protobuf.Collections.MapField<string, Value>();
         var idParts = node.Id.Split('~');
-        var kind = Text(fields, MetaGenerator) == "grpc" ? ProxyKind.ProxylessGrpc
+        var kind = Text(fields, NodeMetadata.Generator) == "grpc" ? ProxyKind.ProxylessGrpc
             : idParts[0] == "router" ? ProxyKind.Gateway
             : ProxyKind.Sidecar;
 
         // Istio's id form: type~ip~name.namespace~namespace.svc.cluster.local.
         var idName = idParts.Length > 2 ? idParts[2] : node.Id;
-        var name = Text(fields, MetaName) ?? idName.Split('.')[0];
-        var ns = Text(fields, MetaNamespace) ?? (idName.Contains('.', StringComparison.Ordinal) ? idName.Split('.', 2)[1] : "default");
+        var name = Text(fields, NodeMetadata.Name) ?? idName.Split('.')[0];
+        var ns = Text(fields, NodeMetadata.Namespace) ?? (idName.Contains('.', StringComparison.Ordinal) ? idName.Split('.', 2)[1] : "default");
 
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (fields.TryGetValue(MetaLabels, out var labelValue) && labelValue.StructValue is { } labelStruct)
+        if (fields.TryGetValue(NodeMetadata.Labels, out var labelValue) && labelValue.StructValue is { } labelStruct)
         {
             foreach (var (key, value) in labelStruct.Fields)
             {
@@ -78,7 +68,7 @@ internal sealed record ProxyNode(
         }
 
         var inbound = new List<InboundPort>();
-        if (fields.TryGetValue(MetaInboundPorts, out var inboundValue) && inboundValue.StructValue is { } inboundStruct)
+        if (fields.TryGetValue(NodeMetadata.InboundPorts, out var inboundValue) && inboundValue.StructValue is { } inboundStruct)
         {
             foreach (var (key, value) in inboundStruct.Fields)
             {
@@ -86,7 +76,7 @@ internal sealed record ProxyNode(
                 var parts = value.StringValue.Split(':');
                 if (!int.TryParse(key, out var containerPort) || parts.Length != 2 || !int.TryParse(parts[0], out var listen) || !int.TryParse(parts[1], out var app))
                 {
-                    throw new FormatException($"node.metadata.{MetaInboundPorts}.{key} = '{value.StringValue}': expected \"<listen port>:<app port>\"");
+                    throw new FormatException($"node.metadata.{NodeMetadata.InboundPorts}.{key} = '{value.StringValue}': expected \"<listen port>:<app port>\"");
                 }
                 inbound.Add(new InboundPort(containerPort, listen, app));
             }
@@ -94,25 +84,25 @@ internal sealed record ProxyNode(
         inbound.Sort((a, b) => a.ContainerPort.CompareTo(b.ContainerPort));
 
         var gatewayPorts = new Dictionary<int, int>();
-        if (fields.TryGetValue(MetaGatewayPorts, out var gatewayValue) && gatewayValue.StructValue is { } gatewayStruct)
+        if (fields.TryGetValue(NodeMetadata.GatewayPorts, out var gatewayValue) && gatewayValue.StructValue is { } gatewayStruct)
         {
             foreach (var (key, value) in gatewayStruct.Fields)
             {
                 if (!int.TryParse(key, out var declared) || !int.TryParse(value.StringValue, NumberStyles.Integer, CultureInfo.InvariantCulture, out var bound))
                 {
-                    throw new FormatException($"node.metadata.{MetaGatewayPorts}.{key} = '{value.StringValue}': expected a port number");
+                    throw new FormatException($"node.metadata.{NodeMetadata.GatewayPorts}.{key} = '{value.StringValue}': expected a port number");
                 }
                 gatewayPorts[declared] = bound;
             }
         }
 
         int? outbound = null;
-        if (Text(fields, MetaOutboundPort) is { } outboundText)
+        if (Text(fields, NodeMetadata.OutboundPort) is { } outboundText)
         {
-            outbound = int.TryParse(outboundText, out var p) ? p : throw new FormatException($"node.metadata.{MetaOutboundPort} = '{outboundText}': expected a port number");
+            outbound = int.TryParse(outboundText, out var p) ? p : throw new FormatException($"node.metadata.{NodeMetadata.OutboundPort} = '{outboundText}': expected a port number");
         }
 
-        return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, MetaServiceAccount), Text(fields, MetaBindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts);
+        return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, NodeMetadata.ServiceAccount), Text(fields, NodeMetadata.BindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts);
     }
 
     private static string? Text(Google.Protobuf.Collections.MapField<string, Value> fields, string key) =>

@@ -26,6 +26,10 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
     /// <summary>The longest timer .NET supports; a longer route or connect timeout means "effectively none".</summary>
     private static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
+    // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
+    private readonly Dictionary<string, ClusterStats> _clusterStats = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
+
     public ProxySnapshot Compile(long version, IReadOnlyDictionary<string, IReadOnlyDictionary<string, AcceptedResource>> accepted, IReadOnlyDictionary<string, string> versionInfo)
     {
         var endpoints = Of(accepted, TypeUrls.ClusterLoadAssignment);
@@ -119,7 +123,11 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
         }
 
         var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() is { Ticks: > 0 } t ? (t > MaxTimer ? Timeout.InfiniteTimeSpan : t) : TimeSpan.FromSeconds(5);
-        var clusterStats = new ClusterStats(stats, cluster.Name);
+        // Kept across updates: stat lookups are done once per cluster, and the failure-log rate limit survives pushes.
+        if (!_clusterStats.TryGetValue(cluster.Name, out var clusterStats))
+        {
+            clusterStats = _clusterStats[cluster.Name] = new ClusterStats(stats, cluster.Name);
+        }
         clusterStats.MembershipTotal.Set(endpoints.Count);
         clusterStats.MembershipHealthy.Set(endpoints.Count(e => e.Healthy));
         return new UpstreamCluster(cluster.Name, protocol, pools.Balancer(cluster.Name, cluster.LbPolicy), endpoints, pools.Invoker(cluster.Name, protocol, connectTimeout), clusterStats);
@@ -208,7 +216,16 @@ internal sealed class ProxyConfigCompiler(ConnectionPools pools, ProxyStats stat
                 throw new ProxyConfigException($"{where}: route_specifier {hcm.RouteSpecifierCase} is not supported; use rds or route_config");
         }
         var websocket = hcm.UpgradeConfigs.Any(u => string.Equals(u.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase) && u.Enabled is null or true);
-        return new HttpChain(hcm.StatPrefix, rdsName, table, websocket, generateRequestId: hcm.GenerateRequestId is null or true, new HttpChainStats(stats, hcm.StatPrefix));
+        return new HttpChain(hcm.StatPrefix, rdsName, table, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix));
+    }
+
+    private HttpChainStats ChainStats(string prefix)
+    {
+        if (!_chainStats.TryGetValue(prefix, out var chainStats))
+        {
+            chainStats = _chainStats[prefix] = new HttpChainStats(stats, prefix);
+        }
+        return chainStats;
     }
 
     private RouteTable CompileRoutes(RouteConfiguration config, IReadOnlyDictionary<string, UpstreamCluster> clusters)

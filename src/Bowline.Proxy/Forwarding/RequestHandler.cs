@@ -15,7 +15,7 @@ namespace Bowline.Proxy.Forwarding;
 /// authority, the route by match, the cluster by weight, the endpoint by the balancer, then forward with YARP and map
 /// failures to Envoy's status codes and response flags.
 /// </summary>
-internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForwarder forwarder, ProxyStats stats, Random random, TimeProvider time, ILogger<RequestHandler> logger)
+internal sealed partial class RequestHandler(IHttpForwarder forwarder, ProxyStats stats, Random random, TimeProvider time, ILogger<RequestHandler> logger)
 {
     private static readonly ForwarderRequestConfig Http1 = new() { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = TimeSpan.FromHours(1) };
     private static readonly ForwarderRequestConfig Http2 = new() { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromHours(1) };
@@ -27,11 +27,12 @@ internal sealed partial class RequestHandler(SnapshotHolder snapshots, IHttpForw
     private readonly Stat _flagTimeout = stats.Get("bowline.response_flags.UT");
     private readonly Stat _flagReset = stats.Get("bowline.response_flags.UR");
 
-    /// <summary>Handles one request on listener <paramref name="fallback"/>'s name; the fallback serves a listener being drained after its removal.</summary>
-    public async Task HandleAsync(HttpContext context, CompiledListener fallback)
+    /// <summary>
+    /// Handles one request on <paramref name="listener"/>: the compiled listener of the snapshot its server was last
+    /// given (the xDS loop hands every running server its new version on each swap, and a draining server keeps its last).
+    /// </summary>
+    public async Task HandleAsync(HttpContext context, CompiledListener listener)
     {
-        var snapshot = snapshots.Current;
-        var listener = snapshot.Listeners.GetValueOrDefault(fallback.Name) ?? fallback;
         var chain = listener.ChainFor(context.Connection.LocalPort);
         if (chain is null)
         {

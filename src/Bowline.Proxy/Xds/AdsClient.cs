@@ -165,17 +165,17 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
         {
             Fields =
             {
-                ["NAME"] = Value.ForString(options.WorkloadName),
-                ["NAMESPACE"] = Value.ForString(options.Namespace),
-                ["LABELS"] = Value.ForStruct(labels),
-                ["SERVICE_ACCOUNT"] = Value.ForString(options.ServiceAccount),
-                ["INTERCEPTION_MODE"] = Value.ForString("NONE"),
-                ["BOWLINE_BIND_ADDRESS"] = Value.ForString(options.BindAddress.ToString()),
+                [NodeMetadata.Name] = Value.ForString(options.WorkloadName),
+                [NodeMetadata.Namespace] = Value.ForString(options.Namespace),
+                [NodeMetadata.Labels] = Value.ForStruct(labels),
+                [NodeMetadata.ServiceAccount] = Value.ForString(options.ServiceAccount),
+                [NodeMetadata.InterceptionMode] = Value.ForString("NONE"),
+                [NodeMetadata.BindAddress] = Value.ForString(options.BindAddress.ToString()),
             },
         };
         if (options.OutboundPort is { } outbound)
         {
-            metadata.Fields["BOWLINE_OUTBOUND_PORT"] = Value.ForString(outbound.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            metadata.Fields[NodeMetadata.OutboundPort] = Value.ForString(outbound.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         if (options.InboundPorts.Count > 0)
         {
@@ -184,7 +184,7 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             {
                 inbound.Fields[port.ContainerPort.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Value.ForString($"{port.ListenPort}:{port.AppPort}");
             }
-            metadata.Fields["BOWLINE_INBOUND_PORTS"] = Value.ForStruct(inbound);
+            metadata.Fields[NodeMetadata.InboundPorts] = Value.ForStruct(inbound);
         }
         if (options.GatewayPorts.Count > 0)
         {
@@ -193,7 +193,7 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             {
                 gateway.Fields[declared.ToString(System.Globalization.CultureInfo.InvariantCulture)] = Value.ForString(bound.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
-            metadata.Fields["BOWLINE_GATEWAY_PORTS"] = Value.ForStruct(gateway);
+            metadata.Fields[NodeMetadata.GatewayPorts] = Value.ForStruct(gateway);
         }
         return new Node
         {

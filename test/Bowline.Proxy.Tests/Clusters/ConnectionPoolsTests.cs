@@ -93,7 +93,7 @@ public sealed class ConnectionPoolsTests : IDisposable
     /// <summary>A request to a closed loopback port: fails fast either way, but differently once the pool is disposed.</summary>
     private static async Task SendAsync(HttpMessageInvoker invoker)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Infrastructure.Ports.Free()}/");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Ports.Free()}/");
         using var response = await invoker.SendAsync(request, CancellationToken.None).WaitAsync(Infrastructure.Timeouts.Default);
     }
 }

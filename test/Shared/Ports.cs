@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Bowline.EndToEnd.Tests.Infrastructure;
+namespace Bowline.Testing;
 
 /// <summary>
 /// Free loopback ports for addresses that must be known up front (a proxy's listeners come from xDS, so they cannot
