@@ -9,35 +9,97 @@ internal sealed record StringMatch(string Kind, string Value)
 }
 
 /// <summary>One <c>HTTPMatchRequest</c>; every condition present must hold.</summary>
+/// <param name="Headers">Header name (lower case) to its match; a null match means "present with any value" (Istio's <c>{}</c>).</param>
 internal sealed record HttpMatch(
     string? Name,
     StringMatch? Uri,
     StringMatch? Method,
-    IReadOnlyDictionary<string, StringMatch> Headers,
+    IReadOnlyDictionary<string, StringMatch?> Headers,
     IReadOnlyList<string> Gateways,
-    int? Port);
+    int? Port)
+{
+    public StringMatch? Scheme { get; init; }
+
+    public StringMatch? Authority { get; init; }
+
+    /// <summary>Headers that must not match (Envoy's invert_match); a null match means "absent".</summary>
+    public IReadOnlyDictionary<string, StringMatch?> WithoutHeaders { get; init; } = new Dictionary<string, StringMatch?>();
+
+    /// <summary>Query parameter name to its match; a null match means "present".</summary>
+    public IReadOnlyDictionary<string, StringMatch?> QueryParams { get; init; } = new Dictionary<string, StringMatch?>();
+
+    public bool IgnoreUriCase { get; init; }
+
+    /// <summary>Labels the client workload must carry; the route exists only in the config of proxies that match.</summary>
+    public IReadOnlyDictionary<string, string> SourceLabels { get; init; } = new Dictionary<string, string>();
+
+    public string? SourceNamespace { get; init; }
+
+    public string? StatPrefix { get; init; }
+}
 
 /// <summary>One weighted <c>HTTPRouteDestination</c>.</summary>
-internal sealed record RouteDestination(string Host, string? Subset, int? Port, int Weight);
+/// <param name="Weight">A proportion, not a percentage: Istio accepts any non-negative weights.</param>
+internal sealed record RouteDestination(string Host, string? Subset, int? Port, int Weight)
+{
+    /// <summary>Header operations applied only when this destination is chosen.</summary>
+    public HeaderOperations? Headers { get; init; }
+}
 
 /// <summary>One <c>HTTPRoute</c> of a VirtualService.</summary>
 /// <param name="Timeout">Null: Istio's default, no timeout.</param>
-internal sealed record HttpRoute(string? Name, IReadOnlyList<HttpMatch> Matches, IReadOnlyList<RouteDestination> Destinations, TimeSpan? Timeout);
+internal sealed record HttpRoute(string? Name, IReadOnlyList<HttpMatch> Matches, IReadOnlyList<RouteDestination> Destinations, TimeSpan? Timeout)
+{
+    /// <summary>Null: Istio's default retry policy applies. <see cref="HttpRetry.Attempts"/> 0: no retries.</summary>
+    public HttpRetry? Retries { get; init; }
+
+    public HttpRedirect? Redirect { get; init; }
+
+    public HttpDirectResponse? DirectResponse { get; init; }
+
+    public HttpRewrite? Rewrite { get; init; }
+
+    public HeaderOperations? Headers { get; init; }
+
+    public HttpFault? Fault { get; init; }
+
+    /// <summary>Every mirror (<c>mirror</c> or <c>mirrors</c>), each with its share of requests.</summary>
+    public IReadOnlyList<HttpMirror> Mirrors { get; init; } = [];
+
+    public CorsPolicy? Cors { get; init; }
+
+    /// <summary>A root route's delegate VirtualService, whose routes replace this one (matches merged).</summary>
+    public DelegateReference? Delegate { get; init; }
+}
 
 /// <summary>An Istio <c>networking.istio.io/v1 VirtualService</c>.</summary>
+/// <remarks>A VirtualService without hosts is a delegate: it only applies when a root VirtualService's route delegates to it.</remarks>
 internal sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> Hosts, IReadOnlyList<string> Gateways, IReadOnlyList<HttpRoute> Http)
     : MeshResource(Meta)
 {
     /// <summary>Istio's rule: with no gateways listed, a VirtualService applies to sidecars only (the reserved gateway <c>mesh</c>).</summary>
     public bool AppliesToMesh => Gateways.Count == 0 || Gateways.Contains("mesh");
+
+    public IReadOnlyList<string> ExportTo { get; init; } = [];
+
+    public bool IsDelegate => Hosts.Count == 0;
 }
 
 /// <summary>A named subset of a service's endpoints, selected by labels.</summary>
-internal sealed record Subset(string Name, IReadOnlyDictionary<string, string> Labels, string? LoadBalancer);
+internal sealed record Subset(string Name, IReadOnlyDictionary<string, string> Labels, TrafficPolicy? Policy)
+{
+    /// <summary>The subset's own simple load balancer, if its traffic policy names one.</summary>
+    public string? LoadBalancer => Policy?.LoadBalancer?.Simple;
+}
 
 /// <summary>An Istio <c>networking.istio.io/v1 DestinationRule</c>.</summary>
-/// <param name="LoadBalancer">trafficPolicy.loadBalancer.simple: ROUND_ROBIN, LEAST_REQUEST (Istio's default), RANDOM, PASSTHROUGH.</param>
-internal sealed record DestinationRule(ResourceMeta Meta, string Host, IReadOnlyList<Subset> Subsets, string? LoadBalancer) : MeshResource(Meta);
+internal sealed record DestinationRule(ResourceMeta Meta, string Host, IReadOnlyList<Subset> Subsets, TrafficPolicy? Policy) : MeshResource(Meta)
+{
+    /// <summary>trafficPolicy.loadBalancer.simple: ROUND_ROBIN, LEAST_REQUEST (Istio's default), RANDOM, PASSTHROUGH.</summary>
+    public string? LoadBalancer => Policy?.LoadBalancer?.Simple;
+
+    public IReadOnlyList<string> ExportTo { get; init; } = [];
+}
 
 /// <summary>One server of a Gateway: a port and the hosts it exposes.</summary>
 internal sealed record GatewayServer(int Port, string PortName, string Protocol, IReadOnlyList<string> Hosts);

@@ -1,3 +1,4 @@
+using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Registry;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
@@ -11,13 +12,10 @@ namespace Bowline.ControlPlane.Translation;
 /// <summary>Builds the outbound clusters (one per service port and subset) with their endpoints, and a sidecar's inbound clusters.</summary>
 internal static class ClusterBuilder
 {
-    /// <summary>Istio's default connect timeout.</summary>
-    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
-
     public static void AddOutbound(ServiceIndex index, ProxyKind kind, SnapshotBuilder snapshot)
     {
         // An EDS cluster with an empty assignment, so that both our proxy and proxyless gRPC clients accept it.
-        snapshot.AddCluster(Eds(IstioNames.BlackHoleCluster, kind, "ROUND_ROBIN", http2: false));
+        snapshot.AddCluster(BlackHole(kind));
         snapshot.AddEndpoints(Assignment(IstioNames.BlackHoleCluster, []));
 
         foreach (var service in index.Services)
@@ -29,15 +27,17 @@ internal static class ClusterBuilder
             }
             foreach (var port in service.Ports.Where(p => p.IsHttp))
             {
-                Add(IstioNames.OutboundCluster(port.Number, null, service.Hostname), rule?.LoadBalancer, null);
+                Add(IstioNames.OutboundCluster(port.Number, null, service.Hostname), null, null);
                 foreach (var subset in rule?.Subsets ?? [])
                 {
-                    Add(IstioNames.OutboundCluster(port.Number, subset.Name, service.Hostname), subset.LoadBalancer ?? rule!.LoadBalancer, subset.Labels);
+                    Add(IstioNames.OutboundCluster(port.Number, subset.Name, service.Hostname), subset, subset.Labels);
                 }
 
-                void Add(string name, string? loadBalancer, IReadOnlyDictionary<string, string>? subsetLabels)
+                void Add(string name, Subset? subset, IReadOnlyDictionary<string, string>? subsetLabels)
                 {
-                    snapshot.AddCluster(Eds(name, kind, loadBalancer, port.IsHttp2));
+                    var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
+                    var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
+                    snapshot.AddCluster(Eds(name, kind, policy, port.IsHttp2, where, snapshot));
                     snapshot.AddEndpoints(Assignment(name, index.Endpoints(service, port, subsetLabels)));
                 }
             }
@@ -52,8 +52,13 @@ internal static class ClusterBuilder
             {
                 Name = IstioNames.InboundCluster(inbound.ContainerPort),
                 Type = Cluster.Types.DiscoveryType.Static,
-                ConnectTimeout = Duration.FromTimeSpan(ConnectTimeout),
+                ConnectTimeout = Duration.FromTimeSpan(ClusterPolicyBuilder.DefaultConnectTimeout),
                 LbPolicy = Cluster.Types.LbPolicy.RoundRobin,
+                // Istio's inbound clusters carry the same unlimited thresholds as outbound ones (Envoy's defaults would cap them).
+                CircuitBreakers = new CircuitBreakers
+                {
+                    Thresholds = { new CircuitBreakers.Types.Thresholds { MaxConnections = uint.MaxValue, MaxPendingRequests = uint.MaxValue, MaxRequests = uint.MaxValue, MaxRetries = uint.MaxValue, TrackRemaining = true } },
+                },
                 LoadAssignment = Assignment(IstioNames.InboundCluster(inbound.ContainerPort), [new MeshEndpoint("127.0.0.1", inbound.AppPort, new Dictionary<string, string>(), 1)]),
             };
             cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(InboundIsHttp2(node, index, inbound.ContainerPort)));
@@ -66,23 +71,44 @@ internal static class ClusterBuilder
         index.Services.Any(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector)
             && s.Ports.Any(p => (p.TargetPort ?? p.Number) == containerPort && p.IsHttp2));
 
-    private static Cluster Eds(string name, ProxyKind kind, string? loadBalancer, bool http2)
+    private static Cluster BlackHole(ProxyKind kind)
+    {
+        var cluster = new Cluster
+        {
+            Name = IstioNames.BlackHoleCluster,
+            Type = Cluster.Types.DiscoveryType.Eds,
+            EdsClusterConfig = new Cluster.Types.EdsClusterConfig { EdsConfig = EnvoyBuilders.Ads(), ServiceName = IstioNames.BlackHoleCluster },
+            ConnectTimeout = Duration.FromTimeSpan(ClusterPolicyBuilder.DefaultConnectTimeout),
+            LbPolicy = Cluster.Types.LbPolicy.RoundRobin,
+        };
+        if (kind != ProxyKind.ProxylessGrpc)
+        {
+            cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(http2: false));
+        }
+        return cluster;
+    }
+
+    /// <param name="policy">The DestinationRule policy resolved for this cluster's subset and port (Istio's precedence).</param>
+    private static Cluster Eds(string name, ProxyKind kind, TrafficPolicy? policy, bool portIsHttp2, string where, SnapshotBuilder snapshot)
     {
         var cluster = new Cluster
         {
             Name = name,
             Type = Cluster.Types.DiscoveryType.Eds,
             EdsClusterConfig = new Cluster.Types.EdsClusterConfig { EdsConfig = EnvoyBuilders.Ads(), ServiceName = name },
-            ConnectTimeout = Duration.FromTimeSpan(ConnectTimeout),
-            // Istio's default is LEAST_REQUEST; proxyless gRPC clients get what their gRFCs allow.
-            LbPolicy = kind == ProxyKind.ProxylessGrpc || loadBalancer is "ROUND_ROBIN" ? Cluster.Types.LbPolicy.RoundRobin
-                : loadBalancer is "RANDOM" ? Cluster.Types.LbPolicy.Random
-                : Cluster.Types.LbPolicy.LeastRequest,
+            ConnectTimeout = Duration.FromTimeSpan(ClusterPolicyBuilder.DefaultConnectTimeout),
+            // Proxyless gRPC clients balance round robin unless a consistent hash applies (what their gRFCs allow).
+            LbPolicy = Cluster.Types.LbPolicy.RoundRobin,
         };
-        if (kind != ProxyKind.ProxylessGrpc)
+        if (kind == ProxyKind.ProxylessGrpc)
         {
-            cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(http2));
+            ClusterPolicyBuilder.ApplyProxyless(cluster, policy, where, snapshot);
+            return cluster;
         }
+        var http2 = ClusterPolicyBuilder.UsesHttp2(policy, portIsHttp2);
+        var options = ProtocolOptions(http2);
+        ClusterPolicyBuilder.Apply(cluster, policy, options, http2, where, snapshot);
+        cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(options);
         return cluster;
     }
 

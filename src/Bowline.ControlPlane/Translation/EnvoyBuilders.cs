@@ -11,6 +11,8 @@ internal static class EnvoyBuilders
 {
     public const string HttpConnectionManagerFilter = "envoy.filters.network.http_connection_manager";
     public const string RouterFilter = "envoy.filters.http.router";
+    public const string FaultFilter = "envoy.filters.http.fault";
+    public const string CorsFilter = "envoy.filters.http.cors";
     public const string HttpProtocolOptionsKey = Bowline.Xds.ResourceReferences.HttpProtocolOptionsKey;
 
     public static Address SocketAddress(string ip, int port) => new()
@@ -26,11 +28,26 @@ internal static class EnvoyBuilders
         TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.Router.V3.Router()),
     };
 
+    /// <summary>The fault filter with an empty config: inert until a route's typed_per_filter_config gives it a fault (Istio's way).</summary>
+    public static HttpFilter Fault() => new()
+    {
+        Name = FaultFilter,
+        TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.Fault.V3.HTTPFault()),
+    };
+
+    /// <summary>The CORS filter, inert until a route's typed_per_filter_config gives it a policy.</summary>
+    public static HttpFilter Cors() => new()
+    {
+        Name = CorsFilter,
+        TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.Cors.V3.Cors()),
+    };
+
+    /// <summary>An HCM with Istio's filter order: fault and CORS (which routes configure per route), then the router.</summary>
     public static HttpConnectionManager Hcm(string statPrefix) => new()
     {
         StatPrefix = statPrefix,
         CodecType = HttpConnectionManager.Types.CodecType.Auto,
-        HttpFilters = { Router() },
+        HttpFilters = { Fault(), Cors(), Router() },
         UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
     };
 
@@ -41,6 +58,20 @@ internal static class EnvoyBuilders
     };
 
     public static Duration Seconds(double seconds) => Duration.FromTimeSpan(TimeSpan.FromSeconds(seconds));
+
+    /// <summary>Istio's percent (0-100, fractions allowed) as Envoy's fraction of a million, as Istio converts it.</summary>
+    public static Envoy.Type.V3.FractionalPercent Millionths(double percent) => new()
+    {
+        Numerator = (uint)(percent * 10000),
+        Denominator = Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Million,
+    };
+
+    /// <summary>A whole percentage as Envoy's fraction of a hundred.</summary>
+    public static Envoy.Type.V3.FractionalPercent Hundredths(int percent) => new()
+    {
+        Numerator = (uint)percent,
+        Denominator = Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Hundred,
+    };
 
     /// <summary>An Istio StringMatch as Envoy's <c>StringMatcher</c>.</summary>
     public static Envoy.Type.Matcher.V3.StringMatcher StringMatcher(ConfigConstants.StringMatch match) => match.Kind switch

@@ -47,7 +47,7 @@ internal static class ListenerBuilder
                     AddDomain(host, taken, form);
                 }
             }
-            host.Routes.AddRange(RouteBuilder.ForService(index, service, servicePort, node.Kind, snapshot));
+            host.Routes.AddRange(RouteBuilder.ForService(index, service, servicePort, node, snapshot));
             route.VirtualHosts.Add(host);
         }
         snapshot.AddRoute(route);
@@ -155,7 +155,7 @@ internal static class ListenerBuilder
                             {
                                 continue;
                             }
-                            virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, snapshot));
+                            virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, node, snapshot));
                         }
                     }
                 }
@@ -174,7 +174,7 @@ internal static class ListenerBuilder
         var taken = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (service, servicePort) in HttpPorts(index))
         {
-            var routes = RouteBuilder.ForService(index, service, servicePort, ProxyKind.ProxylessGrpc, snapshot).ToList();
+            var routes = RouteBuilder.ForService(index, service, servicePort, node, snapshot).ToList();
             foreach (var form in service.NameForms(node.Namespace))
             {
                 var name = $"{form}:{servicePort.Number}";
@@ -186,7 +186,8 @@ internal static class ListenerBuilder
                 {
                     StatPrefix = name,
                     Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = name },
-                    HttpFilters = { EnvoyBuilders.Router() },
+                    // gRPC clients support the fault filter (gRFC A33) and the router; CORS is a browser concern they lack.
+                    HttpFilters = { EnvoyBuilders.Fault(), EnvoyBuilders.Router() },
                 };
                 snapshot.AddListener(new Listener { Name = name, ApiListener = new ApiListener { ApiListener_ = Any.Pack(hcm) } });
                 var host = new VirtualHost { Name = name, Domains = { name, form } };

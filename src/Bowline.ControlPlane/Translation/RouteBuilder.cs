@@ -1,28 +1,31 @@
 using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Registry;
-using Envoy.Config.Route.V3;
-
 using Bowline.ControlPlane.Snapshots;
+using Envoy.Config.Route.V3;
 
 namespace Bowline.ControlPlane.Translation;
 
-/// <summary>Turns VirtualServices into Envoy routes: one Envoy route per Istio match, in order, first match wins.</summary>
+/// <summary>
+/// Turns VirtualServices into Envoy routes as Istio does: one Envoy route per Istio match, in order, first match wins;
+/// routes whose source conditions (sourceLabels, sourceNamespace, gateways) exclude the proxy being translated for
+/// are left out of its config.
+/// </summary>
 internal static class RouteBuilder
 {
     /// <summary>The routes of one service port as seen from the mesh (sidecars and proxyless clients).</summary>
-    public static IEnumerable<Route> ForService(ServiceIndex index, MeshService service, ServicePort port, ProxyKind kind, SnapshotBuilder snapshot)
+    public static IEnumerable<Route> ForService(ServiceIndex index, MeshService service, ServicePort port, ProxyNode node, SnapshotBuilder snapshot)
     {
         var virtualService = MeshVirtualService(index, service, snapshot);
         if (virtualService is null)
         {
-            return [DefaultRoute(IstioNames.OutboundCluster(port.Number, null, service.Hostname), kind)];
+            return [DefaultRoute(index, service, port, node.Kind)];
         }
-        return Translate(index, virtualService, port.Number, gateway: null, kind, snapshot);
+        return Translate(index, virtualService, port.Number, gateway: null, node, snapshot);
     }
 
     /// <summary>The routes of a VirtualService bound to a gateway, for one gateway port.</summary>
-    public static IEnumerable<Route> ForGateway(ServiceIndex index, VirtualService virtualService, int port, Gateway gateway, SnapshotBuilder snapshot) =>
-        Translate(index, virtualService, port, gateway, ProxyKind.Gateway, snapshot);
+    public static IEnumerable<Route> ForGateway(ServiceIndex index, VirtualService virtualService, int port, Gateway gateway, ProxyNode node, SnapshotBuilder snapshot) =>
+        Translate(index, virtualService, port, gateway, node, snapshot);
 
     /// <summary>Istio's gateway reference: <c>name</c> means a gateway in the VirtualService's namespace, <c>namespace/name</c> any.</summary>
     public static bool Refers(string reference, string fromNamespace, Gateway gateway) =>
@@ -33,7 +36,7 @@ internal static class RouteBuilder
     private static VirtualService? MeshVirtualService(ServiceIndex index, MeshService service, SnapshotBuilder snapshot)
     {
         VirtualService? chosen = null;
-        foreach (var vs in index.Config.VirtualServices.Where(v => v.AppliesToMesh)
+        foreach (var vs in index.Config.VirtualServices.Where(v => v.AppliesToMesh && !v.IsDelegate)
                      .OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal))
         {
             if (!vs.Hosts.Any(h => Names.Qualify(h, vs.Meta.Namespace) == service.Hostname))
@@ -52,93 +55,207 @@ internal static class RouteBuilder
         return chosen;
     }
 
-    private static IEnumerable<Route> Translate(ServiceIndex index, VirtualService vs, int port, Gateway? gateway, ProxyKind kind, SnapshotBuilder snapshot)
+    private static List<Route> Translate(ServiceIndex index, VirtualService vs, int port, Gateway? gateway, ProxyNode node, SnapshotBuilder snapshot)
     {
         var routes = new List<Route>();
-        for (var i = 0; i < vs.Http.Count; i++)
+        foreach (var (http, owner, name) in DelegateResolver.Flatten(index, vs, snapshot))
         {
-            var http = vs.Http[i];
-            var action = Action(index, vs, http, port, kind, snapshot);
-            if (action is null)
-            {
-                continue;
-            }
-            var matches = http.Matches.Where(m => AppliesTo(m, port, vs.Meta.Namespace, gateway)).ToList();
+            var matches = http.Matches.Where(m => AppliesTo(m, port, owner.Meta.Namespace, gateway, node)).ToList();
             if (http.Matches.Count > 0 && matches.Count == 0)
             {
                 continue;
             }
-            if (matches.Count == 0)
+            var catchAll = false;
+            foreach (var match in matches.Count == 0 ? [null] : matches.Cast<HttpMatch?>())
             {
-                routes.Add(new Route { Name = http.Name ?? $"{vs.Meta.Name}.{i}", Match = new RouteMatch { Prefix = "/" }, Route_ = action });
-                continue;
+                var routeMatch = match is null ? new RouteMatch { Prefix = "/" } : RouteMatchBuilder.Build(match);
+                var route = BuildRoute(index, owner, http, routeMatch, match?.Name ?? name, port, node, snapshot);
+                if (route is null)
+                {
+                    continue;
+                }
+                if (match?.StatPrefix is { } statPrefix)
+                {
+                    route.StatPrefix = statPrefix;
+                }
+                routes.Add(route);
+                // Istio's rule: nothing after a route that matches every request can be reached, so it is left out.
+                if (RouteMatchBuilder.IsCatchAll(routeMatch))
+                {
+                    catchAll = true;
+                    break;
+                }
             }
-            foreach (var match in matches)
+            if (catchAll)
             {
-                routes.Add(new Route { Name = match.Name ?? http.Name ?? $"{vs.Meta.Name}.{i}", Match = Match(match), Route_ = action });
+                break;
             }
         }
         return routes;
     }
 
-    private static bool AppliesTo(HttpMatch match, int port, string vsNamespace, Gateway? gateway)
+    /// <summary>
+    /// Istio's source rule for one match: with gateways listed, the proxy must be one of them (the reserved <c>mesh</c>
+    /// for sidecars); otherwise the proxy's labels must include sourceLabels and its namespace equal sourceNamespace.
+    /// </summary>
+    private static bool AppliesTo(HttpMatch match, int port, string vsNamespace, Gateway? gateway, ProxyNode node)
     {
         if (match.Port is { } p && p != port)
         {
             return false;
         }
-        if (match.Gateways.Count == 0)
+        if (match.Gateways.Count > 0)
         {
-            return true;
+            return gateway is null ? match.Gateways.Contains("mesh") : match.Gateways.Any(g => Refers(g, vsNamespace, gateway));
         }
-        return gateway is null ? match.Gateways.Contains("mesh") : match.Gateways.Any(g => Refers(g, vsNamespace, gateway));
+        return ServiceIndex.Matches(node.Labels, match.SourceLabels)
+            && (match.SourceNamespace is null || match.SourceNamespace == node.Namespace);
     }
 
-    private static RouteMatch Match(HttpMatch match)
+    private static Route? BuildRoute(ServiceIndex index, VirtualService vs, HttpRoute http, RouteMatch match, string name, int port, ProxyNode node, SnapshotBuilder snapshot)
     {
-        var routeMatch = new RouteMatch();
-        EnvoyBuilders.SetPath(routeMatch, match.Uri);
-        foreach (var (name, value) in match.Headers.OrderBy(h => h.Key, StringComparer.Ordinal))
+        var route = new Route { Name = name, Match = match };
+        RouteFeatureBuilder.ApplyHeaders(route, http.Headers);
+        if (http.Redirect is { } redirect)
         {
-            routeMatch.Headers.Add(new HeaderMatcher { Name = name, StringMatch = EnvoyBuilders.StringMatcher(value) });
-        }
-        if (match.Method is { } method)
-        {
-            routeMatch.Headers.Add(new HeaderMatcher { Name = ":method", StringMatch = EnvoyBuilders.StringMatcher(method) });
-        }
-        return routeMatch;
-    }
-
-    private static RouteAction? Action(ServiceIndex index, VirtualService vs, HttpRoute http, int port, ProxyKind kind, SnapshotBuilder snapshot)
-    {
-        var clusters = new List<(string Name, int Weight)>();
-        foreach (var destination in http.Destinations)
-        {
-            if (destination.Weight > 0 || http.Destinations.Count == 1)
+            if (RouteFeatureBuilder.Redirect(redirect, port) is not { } action)
             {
-                clusters.Add((Cluster(index, vs, destination, port, snapshot), destination.Weight));
+                // The parser warned: Envoy cannot send this code, and Istio drops the route too.
+                return null;
+            }
+            route.Redirect = action;
+        }
+        else if (http.DirectResponse is { } direct)
+        {
+            route.DirectResponse = RouteFeatureBuilder.DirectResponse(direct);
+        }
+        else if (Action(index, vs, http, route, port, node.Kind, snapshot) is { } action)
+        {
+            route.Route_ = action;
+        }
+        else
+        {
+            return null;
+        }
+        if (http.Fault is { } fault)
+        {
+            RouteFeatureBuilder.PerFilter(route, EnvoyBuilders.FaultFilter, RouteFeatureBuilder.Fault(fault));
+        }
+        if (http.Cors is { } cors)
+        {
+            if (node.Kind == ProxyKind.ProxylessGrpc)
+            {
+                // gRPC clients NACK per-route config for a filter they do not have, and CORS is a browser concern.
+                snapshot.Warn($"{vs.Meta} ({vs.Meta.File}): corsPolicy is not sent to proxyless gRPC clients, which have no CORS filter");
+            }
+            else
+            {
+                RouteFeatureBuilder.PerFilter(route, EnvoyBuilders.CorsFilter, RouteFeatureBuilder.Cors(cors));
             }
         }
-        if (clusters.Count == 0)
+        return route;
+    }
+
+    private static RouteAction? Action(ServiceIndex index, VirtualService vs, HttpRoute http, Route route, int port, ProxyKind kind, SnapshotBuilder snapshot)
+    {
+        if (http.Destinations.Count == 0)
         {
             return null;
         }
         var action = new RouteAction();
-        if (clusters.Count == 1)
+        ApplyTimeout(action, http.Timeout, kind);
+        if (http.Rewrite is { } rewrite)
         {
-            action.Cluster = clusters[0].Name;
+            if (rewrite.UriRegex is { } regex)
+            {
+                action.RegexRewrite = new Envoy.Type.Matcher.V3.RegexMatchAndSubstitute
+                {
+                    Pattern = new Envoy.Type.Matcher.V3.RegexMatcher { Regex = regex.Match },
+                    Substitution = regex.Rewrite,
+                };
+            }
+            else if (rewrite.Uri is { } uri)
+            {
+                // Istio's choice: prefix_rewrite whatever the match kind (with an exact or regex path the whole path is replaced).
+                action.PrefixRewrite = uri;
+            }
+        }
+        if ((http.Rewrite?.Authority ?? RouteFeatureBuilder.Authority(http.Headers)) is { } authority)
+        {
+            action.HostRewriteLiteral = authority;
+        }
+        foreach (var mirror in http.Mirrors)
+        {
+            var cluster = Cluster(index, vs, new RouteDestination(mirror.Host, mirror.Subset, mirror.Port, 0), port, snapshot);
+            if (RouteFeatureBuilder.Mirror(cluster, mirror) is { } policy)
+            {
+                action.RequestMirrorPolicies.Add(policy);
+            }
+        }
+        var consistentHash = false;
+        if (http.Destinations.Count == 1)
+        {
+            var destination = http.Destinations[0];
+            var (cluster, hash) = Resolve(index, vs, destination, port, snapshot);
+            action.Cluster = cluster;
+            // A single destination's headers go on the route itself; its authority only if the route set none.
+            RouteFeatureBuilder.ApplyHeaders(route, destination.Headers);
+            if (action.HostRewriteSpecifierCase == RouteAction.HostRewriteSpecifierOneofCase.None && RouteFeatureBuilder.Authority(destination.Headers) is { } destinationAuthority)
+            {
+                action.HostRewriteLiteral = destinationAuthority;
+            }
+            if (HashPolicyBuilder.Build(hash) is { } hashPolicy)
+            {
+                action.HashPolicy.Add(hashPolicy);
+                consistentHash = true;
+            }
         }
         else
         {
             var weighted = new WeightedCluster();
-            foreach (var (name, weight) in clusters)
+            foreach (var destination in http.Destinations.Where(d => d.Weight > 0))
             {
-                weighted.Clusters.Add(new WeightedCluster.Types.ClusterWeight { Name = name, Weight = (uint)weight });
+                var (cluster, hash) = Resolve(index, vs, destination, port, snapshot);
+                var clusterWeight = new WeightedCluster.Types.ClusterWeight { Name = cluster, Weight = (uint)destination.Weight };
+                if (destination.Headers is { } headers)
+                {
+                    var (requestAdd, requestRemove) = RouteFeatureBuilder.Translate(headers.Request);
+                    var (responseAdd, responseRemove) = RouteFeatureBuilder.Translate(headers.Response);
+                    clusterWeight.RequestHeadersToAdd.AddRange(requestAdd);
+                    clusterWeight.RequestHeadersToRemove.AddRange(requestRemove);
+                    clusterWeight.ResponseHeadersToAdd.AddRange(responseAdd);
+                    clusterWeight.ResponseHeadersToRemove.AddRange(responseRemove);
+                    if (RouteFeatureBuilder.Authority(headers) is { } destinationAuthority)
+                    {
+                        clusterWeight.HostRewriteLiteral = destinationAuthority;
+                    }
+                }
+                if (HashPolicyBuilder.Build(hash) is { } hashPolicy)
+                {
+                    action.HashPolicy.Add(hashPolicy);
+                }
+                weighted.Clusters.Add(clusterWeight);
             }
             action.WeightedClusters = weighted;
         }
-        ApplyTimeout(action, http.Timeout, kind);
+        // Istio keeps retrying on a new host unless a single consistently hashed destination pins the request to one.
+        if (RetryPolicyBuilder.Build(http.Retries, consistentHash) is { } retry)
+        {
+            action.RetryPolicy = retry;
+        }
         return action;
+    }
+
+    private static (string Cluster, ConsistentHash? Hash) Resolve(ServiceIndex index, VirtualService vs, RouteDestination destination, int port, SnapshotBuilder snapshot)
+    {
+        var cluster = Cluster(index, vs, destination, port, snapshot);
+        if (cluster == IstioNames.BlackHoleCluster)
+        {
+            return (cluster, null);
+        }
+        var host = Names.Qualify(destination.Host, vs.Meta.Namespace);
+        var clusterPort = int.Parse(cluster.Split('|')[1], System.Globalization.CultureInfo.InvariantCulture);
+        return (cluster, HashPolicyBuilder.For(index.FindDestinationRule(host), destination.Subset, clusterPort));
     }
 
     /// <summary>
@@ -170,10 +287,17 @@ internal static class RouteBuilder
         return IstioNames.OutboundCluster(destinationPort, destination.Subset, host);
     }
 
-    private static Route DefaultRoute(string cluster, ProxyKind kind)
+    /// <summary>A service without a VirtualService: Istio's default route, with its default retries and the DestinationRule's hash key.</summary>
+    private static Route DefaultRoute(ServiceIndex index, MeshService service, ServicePort port, ProxyKind kind)
     {
-        var action = new RouteAction { Cluster = cluster };
+        var action = new RouteAction { Cluster = IstioNames.OutboundCluster(port.Number, null, service.Hostname) };
         ApplyTimeout(action, null, kind);
+        if (HashPolicyBuilder.Build(HashPolicyBuilder.For(index.FindDestinationRule(service.Hostname), null, port.Number)) is { } hash)
+        {
+            action.HashPolicy.Add(hash);
+        }
+        // Istio's default route always avoids hosts already tried, hashing or not.
+        action.RetryPolicy = RetryPolicyBuilder.Build(null, consistentHash: false);
         return new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = action };
     }
 

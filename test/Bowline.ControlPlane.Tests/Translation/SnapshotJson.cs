@@ -11,6 +11,22 @@ internal static class SnapshotJson
 {
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>
+    /// XdsJson's registry plus the route features' filter configs (fault, CORS, retry predicate), which the control plane
+    /// now sends inside <c>Any</c>; Bowline.Xds's shared registry does not list them yet.
+    /// </summary>
+    private static readonly Google.Protobuf.JsonFormatter Formatter = new(Google.Protobuf.JsonFormatter.Settings.Default.WithIndentation().WithTypeRegistry(Google.Protobuf.Reflection.TypeRegistry.FromFiles(
+        Envoy.Config.Listener.V3.ListenerReflection.Descriptor,
+        Envoy.Config.Route.V3.RouteReflection.Descriptor,
+        Envoy.Config.Cluster.V3.ClusterReflection.Descriptor,
+        Envoy.Config.Endpoint.V3.EndpointReflection.Descriptor,
+        Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManagerReflection.Descriptor,
+        Envoy.Extensions.Filters.Http.Router.V3.RouterReflection.Descriptor,
+        Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,
+        Envoy.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
+        Envoy.Extensions.Filters.Http.Cors.V3.CorsReflection.Descriptor,
+        Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor)));
+
     public static string Serialize(XdsSnapshot snapshot)
     {
         var root = new JsonObject();
@@ -21,7 +37,7 @@ internal static class SnapshotJson
             {
                 foreach (var resource in set.Resources.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
                 {
-                    resources[resource.Name] = JsonNode.Parse(XdsJson.Format(resource.Message));
+                    resources[resource.Name] = JsonNode.Parse(Formatter.Format(resource.Message));
                 }
             }
             root[TypeUrls.ShortName(typeUrl)] = resources;

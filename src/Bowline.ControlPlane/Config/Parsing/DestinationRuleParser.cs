@@ -1,22 +1,37 @@
 namespace Bowline.ControlPlane.Config.Parsing;
 
-/// <summary>Istio <c>DestinationRule</c>: subsets and, of the traffic policy, the simple load balancer.</summary>
+/// <summary>Istio <c>DestinationRule</c>: the host, its traffic policy and subsets, validated with Istio's rules.</summary>
 internal static class DestinationRuleParser
 {
     public static MeshResource? Parse(ResourceMeta meta, FieldReader spec)
     {
+        var before = spec.ErrorCount;
         var host = spec.String("host", required: true);
-        var lb = ReadTrafficPolicy(spec.Map("trafficPolicy"));
+        if (host is not null && IstioRules.WildcardDomain(host) is { } hostProblem)
+        {
+            spec.Error("host", hostProblem);
+        }
+        var policy = TrafficPolicyParser.Parse(spec.Map("trafficPolicy"));
         var subsets = new List<Subset>();
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var subset in spec.MapList("subsets"))
         {
             var name = subset.String("name", required: true);
             var labels = subset.StringMap("labels");
-            var subsetLb = ReadTrafficPolicy(subset.Map("trafficPolicy"));
+            var subsetPolicy = TrafficPolicyParser.Parse(subset.Map("trafficPolicy"));
             subset.Finish();
             if (name is null)
             {
+                continue;
+            }
+            if (!IstioRules.IsDns1123Label(name))
+            {
+                subset.Error("name", name.Length == 0 ? "a subset name cannot be empty" : $"'{name}' is not a valid subset name (a DNS label: letters, digits and '-')");
+                continue;
+            }
+            if (IstioRules.Labels(labels) is { } labelProblem)
+            {
+                subset.Error("labels", labelProblem);
                 continue;
             }
             if (!names.Add(name))
@@ -24,41 +39,14 @@ internal static class DestinationRuleParser
                 subset.Error("name", $"subset '{name}' is defined twice");
                 continue;
             }
-            subsets.Add(new Subset(name, labels, subsetLb));
+            subsets.Add(new Subset(name, labels, subsetPolicy));
         }
-        spec.StringList("exportTo");
+        var exportTo = spec.StringList("exportTo");
+        if (IstioRules.ExportTo(exportTo, meta.Namespace, serviceEntry: false) is { } exportProblem)
+        {
+            spec.Error("exportTo", exportProblem);
+        }
         spec.Unsupported("workloadSelector", "workloadSelector");
-        return host is null ? null : new DestinationRule(meta, host, subsets, lb);
-    }
-
-    private static string? ReadTrafficPolicy(FieldReader? policy)
-    {
-        if (policy is null)
-        {
-            return null;
-        }
-        string? simple = null;
-        if (policy.Map("loadBalancer") is { } lb)
-        {
-            simple = lb.String("simple");
-            if (simple is not (null or "ROUND_ROBIN" or "LEAST_REQUEST" or "LEAST_CONN" or "RANDOM" or "UNSPECIFIED"))
-            {
-                lb.Error("simple", $"'{simple}' is not supported by Bowline yet; use ROUND_ROBIN, LEAST_REQUEST or RANDOM");
-                simple = null;
-            }
-            lb.Unsupported("consistentHash", "consistent-hash load balancing");
-            lb.Unsupported("localityLbSetting", "locality load balancing");
-            lb.Unsupported("warmupDurationSecs", "slow start");
-            lb.Unsupported("warmup", "slow start");
-            lb.Finish();
-        }
-        policy.Unsupported("connectionPool", "connectionPool");
-        policy.Unsupported("outlierDetection", "outlierDetection");
-        policy.Unsupported("tls", "client TLS settings");
-        policy.Unsupported("portLevelSettings", "portLevelSettings");
-        policy.Unsupported("tunnel", "tunnel");
-        policy.Unsupported("proxyProtocol", "proxyProtocol");
-        policy.Finish();
-        return simple switch { "LEAST_CONN" => "LEAST_REQUEST", "UNSPECIFIED" => null, _ => simple };
+        return host is null || spec.ErrorCount != before ? null : new DestinationRule(meta, host, subsets, policy) { ExportTo = exportTo };
     }
 }

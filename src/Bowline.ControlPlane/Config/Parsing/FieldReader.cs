@@ -25,6 +25,9 @@ internal sealed class FieldReader
 
     public int Line => (int)_node.Start.Line;
 
+    /// <summary>Errors reported so far in this file; a parser compares it before and after reading a part to know if that part was valid.</summary>
+    public int ErrorCount => _context.ErrorCount;
+
     public bool Has(string key) => _node.Children.ContainsKey(new YamlScalarNode(key));
 
     public string? String(string key, bool required = false)
@@ -61,6 +64,118 @@ internal sealed class FieldReader
         Error(key, node, "expected an integer");
         return null;
     }
+
+    public long? Long(string key, long min = long.MinValue, long max = long.MaxValue)
+    {
+        var node = Get(key, required: false);
+        if (node is null)
+        {
+            return null;
+        }
+        if (node is YamlScalarNode scalar && long.TryParse(scalar.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            if (value < min || value > max)
+            {
+                Error(key, node, $"{value} is out of range; expected {min} to {max}");
+                return null;
+            }
+            return value;
+        }
+        Error(key, node, "expected an integer");
+        return null;
+    }
+
+    public double? Double(string key)
+    {
+        var node = Get(key, required: false);
+        if (node is null)
+        {
+            return null;
+        }
+        if (node is YamlScalarNode scalar && double.TryParse(scalar.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
+        {
+            return value;
+        }
+        Error(key, node, "expected a number");
+        return null;
+    }
+
+    public bool? Bool(string key)
+    {
+        var node = Get(key, required: false);
+        if (node is null)
+        {
+            return null;
+        }
+        if (node is YamlScalarNode { Value: "true" or "True" or "TRUE" })
+        {
+            return true;
+        }
+        if (node is YamlScalarNode { Value: "false" or "False" or "FALSE" })
+        {
+            return false;
+        }
+        Error(key, node, "expected true or false");
+        return null;
+    }
+
+    /// <summary>
+    /// A duration under Istio's rule for every duration it validates: at least 1ms and a whole number of milliseconds
+    /// (Envoy's timers tick in milliseconds; a finer value would be silently rounded).
+    /// </summary>
+    public TimeSpan? IstioDuration(string key)
+    {
+        if (Duration(key) is not { } duration)
+        {
+            return null;
+        }
+        if (duration < TimeSpan.FromMilliseconds(1))
+        {
+            Error(key, $"{duration.TotalMilliseconds}ms is too short: Istio requires a duration of at least 1ms; remove the field for the default");
+            return null;
+        }
+        if (duration.Ticks % TimeSpan.TicksPerMillisecond != 0)
+        {
+            Error(key, "only whole milliseconds are supported (Istio's rule); round the duration to ms");
+            return null;
+        }
+        return duration;
+    }
+
+    /// <summary>Reads a mapping whose keys are data (header names, query parameter names), each value read by <paramref name="read"/>.</summary>
+    public IReadOnlyList<(string Key, T Value)> Entries<T>(string key, Func<FieldReader?, string, T> read)
+    {
+        var node = Get(key, required: false);
+        if (node is null)
+        {
+            return [];
+        }
+        if (node is not YamlMappingNode map)
+        {
+            Error(key, node, "expected a mapping");
+            return [];
+        }
+        var result = new List<(string, T)>();
+        foreach (var (k, v) in map.Children)
+        {
+            var name = (k as YamlScalarNode)?.Value ?? "";
+            var child = v is YamlMappingNode childMap ? new FieldReader(childMap, $"{Child(key)}.{name}", _context) : null;
+            if (child is null && !(v is YamlScalarNode { Value: null or "" or "~" or "null", Style: YamlDotNet.Core.ScalarStyle.Plain }))
+            {
+                _context.Error(v, $"{Child(key)}.{name}", "expected a mapping");
+                continue;
+            }
+            result.Add((name, read(child, $"{Child(key)}.{name}")));
+        }
+        return result;
+    }
+
+    /// <summary>An error about a value inside this mapping that is not itself a field (a map entry): at this mapping's line.</summary>
+    public void ErrorAt(string field, string message) => _context.Error(_node, field, message);
+
+    /// <summary>A warning about a field that is read and kept, but whose effect Bowline does not (yet) give.</summary>
+    public void Warning(string key, string message) =>
+        _context.Warning(Has(key) ? _node.Children[new YamlScalarNode(key)] : _node, Child(key), message);
 
     /// <summary>A protobuf Duration as Istio writes it: <c>1.5s</c>, <c>500ms</c>, <c>1m</c>, <c>1h</c>.</summary>
     public TimeSpan? Duration(string key)

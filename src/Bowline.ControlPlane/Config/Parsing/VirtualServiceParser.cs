@@ -1,157 +1,218 @@
-using System.Text.RegularExpressions;
-
 namespace Bowline.ControlPlane.Config.Parsing;
 
-/// <summary>Istio <c>VirtualService</c>: HTTP routes with matches, weighted destinations and timeouts.</summary>
+/// <summary>
+/// Istio <c>VirtualService</c>: HTTP routes with their matches, destinations and every route feature, validated with
+/// Istio's rules (<c>pkg/config/validation</c>): what Istio's webhook rejects is an error here, what it accepts loads.
+/// </summary>
 internal static class VirtualServiceParser
 {
     public static MeshResource? Parse(ResourceMeta meta, FieldReader spec)
     {
-        var hosts = spec.StringList("hosts", required: true);
-        if (hosts.Count == 0)
-        {
-            spec.Error("hosts", "at least one host is required");
-        }
+        var hosts = spec.StringList("hosts");
         var gateways = spec.StringList("gateways");
+        var isDelegate = hosts.Count == 0;
+        if (isDelegate && gateways.Count > 0)
+        {
+            spec.Error("gateways", "a VirtualService without hosts is a delegate, and a delegate cannot name gateways; add hosts or remove gateways");
+        }
+        foreach (var gateway in gateways)
+        {
+            if (IstioRules.GatewayName(gateway, out var warning) is { } problem)
+            {
+                spec.Error("gateways", problem);
+            }
+            else if (warning is not null)
+            {
+                spec.Warning("gateways", warning);
+            }
+        }
+        // Istio's rule: bound to any gateway other than `mesh`, the VirtualService is a gateway one (wildcard `*` allowed).
+        var appliesToGateway = gateways.Any(g => g != "mesh");
+        var hostsValid = true;
+        foreach (var host in hosts)
+        {
+            if (IstioRules.WildcardDomain(host) is { } problem && !System.Net.IPAddress.TryParse(host, out _))
+            {
+                spec.Error("hosts", problem);
+                hostsValid = false;
+            }
+            else if (!appliesToGateway && host == "*")
+            {
+                spec.Error("hosts", "the wildcard host * is not allowed in a VirtualService for the mesh (sidecars); name the hosts, or bind it to a gateway");
+                hostsValid = false;
+            }
+        }
+        if (hostsValid)
+        {
+            for (var i = 0; i < hosts.Count; i++)
+            {
+                for (var j = i + 1; j < hosts.Count; j++)
+                {
+                    if (HostsOverlap(hosts[i], hosts[j]))
+                    {
+                        spec.Error("hosts", $"hosts {hosts[i]} and {hosts[j]} overlap; list each host once");
+                    }
+                }
+            }
+        }
         var routes = new List<HttpRoute>();
         foreach (var http in spec.MapList("http"))
         {
-            if (ParseRoute(http) is { } route)
+            if (ParseRoute(http, isDelegate, appliesToGateway) is { } route)
             {
                 routes.Add(route);
             }
         }
+        if (isDelegate && spec.Has("tcp"))
+        {
+            spec.Error("tcp", "a delegate VirtualService cannot have tcp routes");
+        }
+        if (isDelegate && spec.Has("tls"))
+        {
+            spec.Error("tls", "a delegate VirtualService cannot have tls routes");
+        }
+        if (!spec.Has("http") && !spec.Has("tcp") && !spec.Has("tls"))
+        {
+            spec.Error("http", "a VirtualService needs http, tcp or tls routes");
+        }
         spec.Unsupported("tcp", "TCP routing");
         spec.Unsupported("tls", "TLS routing");
-        spec.StringList("exportTo");
-        return new VirtualService(meta, hosts, gateways, routes);
+        var exportTo = spec.StringList("exportTo");
+        if (IstioRules.ExportTo(exportTo, meta.Namespace, serviceEntry: false) is { } exportProblem)
+        {
+            spec.Error("exportTo", exportProblem);
+        }
+        return new VirtualService(meta, hosts, gateways, routes) { ExportTo = exportTo };
     }
 
-    private static HttpRoute? ParseRoute(FieldReader http)
+    /// <summary>Istio's duplicate-host rule: two hosts overlap when they are equal or one's wildcard covers the other.</summary>
+    private static bool HostsOverlap(string a, string b)
     {
+        static bool Covers(string wildcard, string host) =>
+            wildcard == "*" || (wildcard.StartsWith("*.", StringComparison.Ordinal) && host.EndsWith(wildcard[1..], StringComparison.OrdinalIgnoreCase));
+        return string.Equals(a, b, StringComparison.OrdinalIgnoreCase) || Covers(a, b) || Covers(b, a);
+    }
+
+    private static HttpRoute? ParseRoute(FieldReader http, bool inDelegate, bool appliesToGateway)
+    {
+        var before = http.ErrorCount;
         var name = http.String("name");
-        var matches = http.MapList("match").Select(ParseMatch).OfType<HttpMatch>().ToList();
+        var matches = http.MapList("match").Select(m => HttpMatchParser.Parse(m, appliesToGateway)).ToList();
+        var authorities = new List<string>();
+        var headers = HttpRouteFeatureParser.Headers(http, authorities);
+        var destinations = Destinations(http);
+        var timeout = http.IstioDuration("timeout");
+        var retries = HttpRouteFeatureParser.Retries(http);
+        var fault = HttpRouteFeatureParser.Fault(http);
+        var mirrors = HttpRouteFeatureParser.Mirrors(http);
+        var cors = HttpRouteFeatureParser.Cors(http);
+        var rewrite = HttpRouteFeatureParser.Rewrite(http);
+        var redirect = HttpRouteFeatureParser.Redirect(http, matches);
+        var directResponse = HttpRouteFeatureParser.DirectResponse(http);
+        DelegateReference? delegateTo = null;
+        if (http.Map("delegate") is { } delegateReader)
+        {
+            var delegateName = delegateReader.String("name", required: true);
+            var delegateNamespace = delegateReader.String("namespace");
+            delegateReader.Finish();
+            if (delegateName is not null)
+            {
+                delegateTo = new DelegateReference(delegateName, delegateNamespace);
+            }
+        }
+        http.Finish();
+
+        if (rewrite?.Authority is { } rewriteAuthority)
+        {
+            authorities.Insert(0, rewriteAuthority);
+        }
+        if (authorities.Count > 1)
+        {
+            http.Error("headers", $"the authority is set more than once ({string.Join(", ", authorities)}); set it in one place: rewrite.authority or one headers.request entry");
+        }
+        Conflicts(http, inDelegate);
+        if (http.ErrorCount != before)
+        {
+            return null;
+        }
+        return new HttpRoute(name, matches, destinations, timeout)
+        {
+            Retries = retries,
+            Redirect = redirect,
+            DirectResponse = directResponse,
+            Rewrite = rewrite,
+            Headers = headers,
+            Fault = fault,
+            Mirrors = mirrors,
+            Cors = cors,
+            Delegate = delegateTo,
+        };
+    }
+
+    /// <summary>Istio's rules on which parts of a route exclude which.</summary>
+    private static void Conflicts(FieldReader http, bool inDelegate)
+    {
+        bool Has(string key) => http.Has(key);
+        if (Has("delegate"))
+        {
+            if (inDelegate)
+            {
+                http.Error("delegate", "a delegate VirtualService's route cannot delegate again");
+                return;
+            }
+            foreach (var key in new[] { "redirect", "route" }.Where(Has))
+            {
+                http.Error(key, $"a route with delegate cannot also have {key}; the delegate's routes say where traffic goes");
+            }
+            return;
+        }
+        if (Has("redirect"))
+        {
+            foreach (var key in new[] { "route", "fault", "rewrite", "directResponse" }.Where(Has))
+            {
+                http.Error(key, $"a route with redirect cannot also have {key}; split it into two routes");
+            }
+        }
+        else if (Has("directResponse"))
+        {
+            foreach (var key in new[] { "route", "fault", "rewrite" }.Where(Has))
+            {
+                http.Error(key, $"a route with directResponse cannot also have {key}; split it into two routes");
+            }
+        }
+        else if (!Has("route"))
+        {
+            http.Error("route", "an HTTP route needs route destinations, a redirect, a directResponse or a delegate");
+        }
+    }
+
+    private static List<RouteDestination> Destinations(FieldReader http)
+    {
         var destinations = new List<RouteDestination>();
         var routeList = http.MapList("route");
+        long total = 0;
         foreach (var route in routeList)
         {
-            var destination = route.Map("destination", required: true);
-            var weight = route.Int("weight", min: 0, max: 100);
-            route.Unsupported("headers", "header manipulation");
+            var destinationReader = route.Map("destination", required: true);
+            // Weights are proportions: Istio requires only that each is non-negative and, with several, that not all are 0.
+            var weight = route.Int("weight", min: 0);
+            var headers = HttpRouteFeatureParser.Headers(route, []);
             route.Finish();
-            if (destination is null)
+            var destination = destinationReader is null ? null : HttpRouteFeatureParser.Destination(destinationReader);
+            total += weight ?? 0;
+            if (destination is { } d)
             {
-                continue;
-            }
-            var host = destination.String("host", required: true);
-            var subset = destination.String("subset");
-            int? port = null;
-            if (destination.Map("port") is { } portReader)
-            {
-                port = portReader.Int("number", required: true, min: 1, max: 65535);
-                portReader.Finish();
-            }
-            destination.Finish();
-            if (host is not null)
-            {
-                destinations.Add(new RouteDestination(host, subset, port, weight ?? (routeList.Count == 1 ? 100 : 0)));
+                destinations.Add(new RouteDestination(d.Host, d.Subset, d.Port, weight ?? (routeList.Count == 1 ? 100 : 0)) { Headers = headers });
             }
         }
-        if (destinations.Count > 1 && destinations.Sum(d => d.Weight) == 0)
+        if (routeList.Count > 1 && total == 0)
         {
-            http.Error("route", "every destination has weight 0; give weights that sum to 100");
+            http.Error("route", "every destination has weight 0; give at least one destination a positive weight");
         }
-        var timeout = http.Duration("timeout");
-
-        http.Unsupported("retries", "retries");
-        http.Unsupported("fault", "fault injection");
-        http.Unsupported("mirror", "mirroring");
-        http.Unsupported("mirrors", "mirroring");
-        http.Unsupported("mirrorPercentage", "mirroring");
-        http.Unsupported("corsPolicy", "CORS policy");
-        http.Unsupported("headers", "header manipulation");
-        http.Unsupported("rewrite", "rewrite");
-        http.Unsupported("delegate", "delegation");
-        var hasRedirect = http.Has("redirect") || http.Has("directResponse");
-        http.Unsupported("redirect", "redirect");
-        http.Unsupported("directResponse", "directResponse");
-        http.Finish();
-        if (destinations.Count == 0 && !hasRedirect)
+        else if (total > uint.MaxValue)
         {
-            http.Error("route", "an HTTP route needs at least one route destination");
-            return null;
+            http.Error("route", $"the weights add up to {total}, more than Envoy's limit of {uint.MaxValue}; scale them down (they are proportions)");
         }
-        return new HttpRoute(name, matches, destinations, timeout);
-    }
-
-    private static HttpMatch? ParseMatch(FieldReader match)
-    {
-        var name = match.String("name");
-        var uri = ParseStringMatch(match.Map("uri"));
-        var method = ParseStringMatch(match.Map("method"));
-        var headers = new Dictionary<string, StringMatch>(StringComparer.OrdinalIgnoreCase);
-        if (match.Map("headers") is { } headerReader)
-        {
-            foreach (var header in HeaderNames(match))
-            {
-                if (ParseStringMatch(headerReader.Map(header, required: true)) is { } value)
-                {
-                    headers[header.ToLowerInvariant()] = value;
-                }
-            }
-            headerReader.Finish();
-        }
-        var gateways = match.StringList("gateways");
-        var port = match.Int("port", min: 1, max: 65535);
-        match.Unsupported("authority", "authority matching");
-        match.Unsupported("scheme", "scheme matching");
-        match.Unsupported("queryParams", "query parameter matching");
-        match.Unsupported("withoutHeaders", "withoutHeaders");
-        match.Unsupported("sourceLabels", "sourceLabels");
-        match.Unsupported("sourceNamespace", "sourceNamespace");
-        match.Unsupported("ignoreUriCase", "ignoreUriCase");
-        match.String("statPrefix");
-        match.Finish();
-        return new HttpMatch(name, uri, method, headers, gateways, port);
-    }
-
-    private static IEnumerable<string> HeaderNames(FieldReader match) => match.HeaderKeys();
-
-    private static StringMatch? ParseStringMatch(FieldReader? reader)
-    {
-        if (reader is null)
-        {
-            return null;
-        }
-        StringMatch? result = null;
-        var count = 0;
-        foreach (var kind in new[] { StringMatch.Exact, StringMatch.Prefix, StringMatch.Regex })
-        {
-            if (reader.String(kind) is { } value)
-            {
-                count++;
-                result = new StringMatch(kind, value);
-            }
-        }
-        reader.Finish();
-        if (count != 1)
-        {
-            reader.Error("give exactly one of exact, prefix or regex");
-            return null;
-        }
-        if (result!.Kind == StringMatch.Regex)
-        {
-            try
-            {
-                // The same engine and anchoring the proxy uses, so what passes here cannot be NACKed there.
-                _ = new Regex($"^(?:{result.Value})$", RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
-            }
-            catch (Exception e) when (e is ArgumentException or NotSupportedException)
-            {
-                reader.Error(StringMatch.Regex, $"'{result.Value}' is not a valid regular expression: {e.Message}");
-                return null;
-            }
-        }
-        return result;
+        return destinations;
     }
 }
