@@ -30,16 +30,33 @@ internal static class AdminEndpoints
         var text = new StringBuilder();
         foreach (var cluster in snapshot.Clusters.Values.OrderBy(c => c.Name, StringComparer.Ordinal))
         {
-            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::lb_policy::{cluster.Balancer.Name}\n");
-            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::protocol::{cluster.Protocol}\n");
-            foreach (var endpoint in cluster.Endpoints)
+            if (cluster.Current is not { } current)
+            {
+                continue;
+            }
+            var limits = current.Config.Limits;
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::lb_policy::{current.Config.Balancer.Name}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::protocol::{current.Config.Protocol}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::default_priority::max_connections::{limits.MaxConnections}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::default_priority::max_pending_requests::{limits.MaxPendingRequests}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::default_priority::max_requests::{limits.MaxRequests}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{cluster.Name}::default_priority::max_retries::{limits.MaxRetries}\n");
+            foreach (var endpoint in current.Hosts.All)
             {
                 var host = $"{cluster.Name}::{endpoint.Endpoint}";
                 text.Append(CultureInfo.InvariantCulture, $"{host}::rq_active::{endpoint.Endpoint.ActiveRequests}\n");
                 text.Append(CultureInfo.InvariantCulture, $"{host}::weight::{endpoint.Weight}\n");
-                text.Append(CultureInfo.InvariantCulture, $"{host}::health_flags::{(endpoint.Healthy ? "healthy" : "/failed_eds_health")}\n");
+                text.Append(CultureInfo.InvariantCulture, $"{host}::priority::{endpoint.Priority}\n");
+                text.Append(CultureInfo.InvariantCulture, $"{host}::health_flags::{HealthFlags(endpoint)}\n");
             }
         }
         return text.ToString();
+    }
+
+    /// <summary>Envoy's health_flags: <c>healthy</c>, or every reason the host takes no traffic.</summary>
+    private static string HealthFlags(Clusters.WeightedEndpoint endpoint)
+    {
+        var flags = (endpoint.Healthy ? "" : "/failed_eds_health") + (endpoint.Endpoint.Ejected ? "/failed_outlier_check" : "") + (endpoint.Endpoint.FailedActiveHealthCheck ? "/failed_active_hc" : "");
+        return flags.Length == 0 ? "healthy" : flags;
     }
 }

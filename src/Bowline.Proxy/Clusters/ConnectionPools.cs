@@ -2,6 +2,19 @@ using Bowline.Proxy.Clusters.LoadBalancing;
 
 namespace Bowline.Proxy.Clusters;
 
+/// <summary>How a cluster's connections are made and kept; a change replaces the pool.</summary>
+internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsPerHost, TimeSpan IdleTimeout, TimeSpan MaxConnectionDuration, TcpKeepalive? Keepalive)
+{
+    /// <summary>
+    /// Shorter than common server keep-alive timeouts (Node's 5 s is the shortest; Kestrel 130 s, Go 90 s), so the proxy
+    /// closes an idle connection before the server does: the classic source of opaque 503s.
+    /// </summary>
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(4);
+}
+
+/// <summary>TCP keepalive probes (Envoy's upstream_connection_options.tcp_keepalive), in seconds.</summary>
+internal sealed record TcpKeepalive(int TimeSeconds, int IntervalSeconds, int Probes);
+
 /// <summary>
 /// The state of clusters that must outlive a config version: connection pools, balancers and endpoints, keyed by
 /// cluster name. Changes made while compiling a candidate config are a transaction: <see cref="Commit"/> once the
@@ -14,16 +27,16 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
     /// <summary>A removed cluster's pool is disposed only after in-flight requests have had time to finish.</summary>
     private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(60);
 
-    private readonly Dictionary<string, (UpstreamProtocol Protocol, TimeSpan ConnectTimeout, HttpMessageInvoker Invoker)> _invokers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy Policy, ILoadBalancer Balancer)> _balancers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (PoolSettings Settings, HttpMessageInvoker Invoker)> _invokers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Key, ILoadBalancer Balancer)> _balancers = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Cluster, string Address, int Port), UpstreamEndpoint> _endpoints = [];
     private readonly List<Action> _undo = [];
     private readonly List<HttpMessageInvoker> _created = [];
     private readonly List<HttpMessageInvoker> _retiring = [];
 
-    public HttpMessageInvoker Invoker(string cluster, UpstreamProtocol protocol, TimeSpan connectTimeout)
+    public HttpMessageInvoker Invoker(string cluster, PoolSettings settings)
     {
-        if (_invokers.TryGetValue(cluster, out var existing) && existing.Protocol == protocol && existing.ConnectTimeout == connectTimeout)
+        if (_invokers.TryGetValue(cluster, out var existing) && existing.Settings == settings)
         {
             return existing.Invoker;
         }
@@ -33,17 +46,22 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
             AllowAutoRedirect = false,
             AutomaticDecompression = System.Net.DecompressionMethods.None,
             UseCookies = false,
-            ConnectTimeout = connectTimeout,
+            ConnectTimeout = settings.ConnectTimeout,
             EnableMultipleHttp2Connections = true,
-            // Shorter than common server keep-alive timeouts (Node's 5 s is the shortest; Kestrel 130 s, Go 90 s), so the
-            // proxy closes an idle connection before the server does: the classic source of opaque 503s.
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(4),
+            // Istio's maxConnections is per upstream host, which is what this limit is.
+            MaxConnectionsPerServer = settings.MaxConnectionsPerHost,
+            PooledConnectionIdleTimeout = settings.IdleTimeout,
+            PooledConnectionLifetime = settings.MaxConnectionDuration,
             // The proxy forwards the app's trace headers; it must not add its own.
             ActivityHeadersPropagator = null,
         };
+        if (settings.Keepalive is { } keepalive)
+        {
+            handler.ConnectCallback = (context, cancellationToken) => ConnectWithKeepaliveAsync(context, keepalive, cancellationToken);
+        }
         var invoker = new HttpMessageInvoker(handler, disposeHandler: true);
         _created.Add(invoker);
-        Replace(_invokers, cluster, (protocol, connectTimeout, invoker), existing, existing.Invoker is not null);
+        Replace(_invokers, cluster, (settings, invoker), existing, existing.Invoker is not null);
         if (existing.Invoker is not null)
         {
             _retiring.Add(existing.Invoker);
@@ -51,15 +69,36 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
         return invoker;
     }
 
-    public ILoadBalancer Balancer(string cluster, Envoy.Config.Cluster.V3.Cluster.Types.LbPolicy policy)
+    /// <summary>The cluster's balancer; kept (with its round-robin cursor) while the policy and its settings are unchanged.</summary>
+    public ILoadBalancer Balancer(Envoy.Config.Cluster.V3.Cluster cluster)
     {
-        if (_balancers.TryGetValue(cluster, out var existing) && existing.Policy == policy)
+        var key = $"{cluster.LbPolicy}|{cluster.RingHashLbConfig}|{cluster.MaglevLbConfig}";
+        if (_balancers.TryGetValue(cluster.Name, out var existing) && existing.Key == key)
         {
             return existing.Balancer;
         }
-        var balancer = LoadBalancers.Create(policy, random, cluster);
-        Replace(_balancers, cluster, (policy, balancer), existing, existing.Balancer is not null);
+        var balancer = LoadBalancers.Create(cluster, random);
+        Replace(_balancers, cluster.Name, (key, balancer), existing, existing.Balancer is not null);
         return balancer;
+    }
+
+    private static async ValueTask<Stream> ConnectWithKeepaliveAsync(SocketsHttpConnectionContext context, TcpKeepalive keepalive, CancellationToken cancellationToken)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, keepalive.TimeSeconds);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     public UpstreamEndpoint Endpoint(string cluster, string address, int port)
@@ -144,7 +183,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
     public void Dispose()
     {
         Commit();
-        foreach (var (_, _, invoker) in _invokers.Values)
+        foreach (var (_, invoker) in _invokers.Values)
         {
             invoker.Dispose();
         }

@@ -1,12 +1,17 @@
 namespace Bowline.Proxy.Clusters;
 
 /// <summary>
-/// One upstream host of a cluster. Its identity (address, port) is immutable; the count of active requests is live
-/// state that survives config updates (the compiler reuses the instance), so least-request stays accurate across pushes.
+/// One upstream host of a cluster. Its identity (address, port) is immutable; everything else is live state that
+/// survives config updates (the compiler reuses the instance by cluster, address and port): active requests for
+/// least-request, the outlier detector's counters and ejection, the active health checker's verdict.
 /// </summary>
+/// <remarks>Thread-safe: request threads update the counters with atomics; health changes go through <see cref="ClusterState"/>.</remarks>
 internal sealed class UpstreamEndpoint(string address, int port)
 {
     private int _activeRequests;
+    private int _consecutive5xx;
+    private int _consecutiveGatewayFailures;
+    private int _consecutiveLocalOriginFailures;
 
     public string Address { get; } = address;
 
@@ -21,8 +26,78 @@ internal sealed class UpstreamEndpoint(string address, int port)
 
     public void RequestEnded() => Interlocked.Decrement(ref _activeRequests);
 
+    /// <summary>Set by the outlier detector while the host is ejected; read when host sets are built.</summary>
+    public bool Ejected { get; set; }
+
+    /// <summary>How often the host has been ejected; multiplies the ejection time. Decays while the host behaves.</summary>
+    public int EjectionCount { get; set; }
+
+    /// <summary>When (a <see cref="TimeProvider"/> timestamp) the current ejection ends.</summary>
+    public long EjectedUntil { get; set; }
+
+    /// <summary>Set by the active health checker while the host fails its checks (Envoy's <c>/failed_active_hc</c>).</summary>
+    public bool FailedActiveHealthCheck { get; set; }
+
+    /// <summary>
+    /// Records one upstream outcome for the outlier detector and returns the consecutive counts after it. With
+    /// <paramref name="splitLocalOrigin"/> (Envoy's split_external_local_origin_errors) connect failures, resets and
+    /// timeouts count apart from the upstream's own answers; without it they count as the 503 Envoy maps them to.
+    /// </summary>
+    public (int FiveXx, int Gateway, int LocalOrigin) Record(UpstreamOutcome outcome, bool splitLocalOrigin)
+    {
+        switch (outcome)
+        {
+            case UpstreamOutcome.LocalOriginFailure when splitLocalOrigin:
+                return (Volatile.Read(ref _consecutive5xx), Volatile.Read(ref _consecutiveGatewayFailures), Interlocked.Increment(ref _consecutiveLocalOriginFailures));
+            case UpstreamOutcome.Success:
+                ResetOutlierCounters();
+                return (0, 0, 0);
+        }
+        // Any answer from the upstream is a local-origin success.
+        if (splitLocalOrigin)
+        {
+            Volatile.Write(ref _consecutiveLocalOriginFailures, 0);
+        }
+        var fiveXx = Interlocked.Increment(ref _consecutive5xx);
+        var gateway = 0;
+        if (outcome == UpstreamOutcome.ServerError)
+        {
+            Volatile.Write(ref _consecutiveGatewayFailures, 0);
+        }
+        else
+        {
+            gateway = Interlocked.Increment(ref _consecutiveGatewayFailures);
+        }
+        return (fiveXx, gateway, Volatile.Read(ref _consecutiveLocalOriginFailures));
+    }
+
+    /// <summary>Clears the consecutive counters, after an ejection.</summary>
+    public void ResetOutlierCounters()
+    {
+        Volatile.Write(ref _consecutive5xx, 0);
+        Volatile.Write(ref _consecutiveGatewayFailures, 0);
+        Volatile.Write(ref _consecutiveLocalOriginFailures, 0);
+    }
+
     public override string ToString() => $"{Address}:{Port}";
 }
 
-/// <summary>An endpoint as a cluster's current assignment has it: the shared live endpoint, its weight and health.</summary>
-internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy);
+/// <summary>What one upstream attempt came to, as the outlier detector classifies it.</summary>
+internal enum UpstreamOutcome
+{
+    /// <summary>A response below 500.</summary>
+    Success,
+
+    /// <summary>A 500, 501, 505 or other 5xx that is not a gateway error.</summary>
+    ServerError,
+
+    /// <summary>502, 503 or 504 from the upstream.</summary>
+    GatewayError,
+
+    /// <summary>A connect failure, a reset or a timeout: the failure happened before the upstream answered.</summary>
+    LocalOriginFailure,
+
+}
+
+/// <summary>An endpoint as a cluster's current assignment has it: the shared live endpoint, its weight, its EDS health and locality priority.</summary>
+internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy, int Priority = 0);

@@ -29,9 +29,15 @@ internal sealed class HttpChainStats(ProxyStats stats, string prefix)
     }
 }
 
-/// <summary>A compiled HTTP connection manager: its routes (resolved from RDS or inline) and settings.</summary>
-internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, bool websocket, bool generateRequestId, HttpChainStats stats)
+/// <summary>One compiled HTTP filter of a chain; <see cref="DisabledByDefault"/> is Envoy's <c>disabled</c> (a route must enable it).</summary>
+internal sealed record HttpFilterEntry(Filters.Http.IHttpFilter Filter, bool DisabledByDefault);
+
+/// <summary>A compiled HTTP connection manager: its routes (resolved from RDS or inline), its filters (the router last) and settings.</summary>
+internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, HttpFilterEntry[] filters, bool websocket, bool generateRequestId, HttpChainStats stats)
 {
+    /// <summary>The HCM's http_filters in order; the last is the router.</summary>
+    public HttpFilterEntry[] Filters { get; } = filters;
+
     public string StatPrefix { get; } = statPrefix;
 
     /// <summary>The RDS name, or null for an inline route configuration.</summary>
@@ -48,9 +54,15 @@ internal sealed class HttpChain(string statPrefix, string? routeConfigName, Rout
 }
 
 /// <summary>A compiled listener: where it binds and, per destination port, which HTTP chain serves a connection.</summary>
-internal sealed class CompiledListener(string name, IReadOnlyList<IPEndPoint> addresses, IReadOnlyDictionary<int, HttpChain> chainsByPort, HttpChain? defaultChain)
+internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source, IReadOnlyList<IPEndPoint> addresses, IReadOnlyDictionary<int, HttpChain> chainsByPort, HttpChain? defaultChain)
 {
-    public string Name { get; } = name;
+    /// <summary>The LDS resource this was compiled from; an identical resource whose route tables are unchanged reuses this object.</summary>
+    public Envoy.Config.Listener.V3.Listener Source { get; } = source;
+
+    public string Name => Source.Name;
+
+    /// <summary>Every chain of the listener, for reuse checks.</summary>
+    public IEnumerable<HttpChain> Chains => chainsByPort.Values.Append(defaultChain).OfType<HttpChain>();
 
     public IReadOnlyList<IPEndPoint> Addresses { get; } = addresses;
 

@@ -1,4 +1,5 @@
 using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Routing;
 using Google.Protobuf;
 
 namespace Bowline.Proxy.Configuration;
@@ -7,17 +8,19 @@ namespace Bowline.Proxy.Configuration;
 internal sealed record AcceptedResource(string Name, IMessage Resource, string VersionInfo, DateTimeOffset LastUpdated);
 
 /// <summary>
-/// Everything the proxy runs on, compiled from the accepted xDS resources: listeners with their route tables, clusters
-/// with endpoints and pools. Immutable; swapped atomically; a request reads exactly one.
+/// Everything the proxy's listeners run on, compiled from the accepted xDS resources: listeners with their route
+/// tables, whose routes hold stable cluster handles (the clusters' own config and hosts live in the handles, so an
+/// EDS update needs no new snapshot of listeners). Immutable; swapped atomically; a request reads exactly one.
 /// </summary>
 internal sealed class ProxySnapshot(
     long version,
     IReadOnlyDictionary<string, CompiledListener> listeners,
-    IReadOnlyDictionary<string, UpstreamCluster> clusters,
+    ClusterManager? clusters,
+    IReadOnlyDictionary<string, RouteTable> routeTables,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, AcceptedResource>> accepted,
     IReadOnlyDictionary<string, string> versionInfo)
 {
-    public static readonly ProxySnapshot Empty = new(0, new Dictionary<string, CompiledListener>(), new Dictionary<string, UpstreamCluster>(),
+    public static readonly ProxySnapshot Empty = new(0, new Dictionary<string, CompiledListener>(), null, new Dictionary<string, RouteTable>(),
         new Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>>(), new Dictionary<string, string>());
 
     /// <summary>Increases with each applied update.</summary>
@@ -25,7 +28,13 @@ internal sealed class ProxySnapshot(
 
     public IReadOnlyDictionary<string, CompiledListener> Listeners { get; } = listeners;
 
-    public IReadOnlyDictionary<string, UpstreamCluster> Clusters { get; } = clusters;
+    public ClusterManager? ClusterManager { get; } = clusters;
+
+    /// <summary>The live clusters by name (read at the time of the call: handles change as updates commit).</summary>
+    public IReadOnlyDictionary<string, ClusterState> Clusters => ClusterManager?.Live.ToDictionary(c => c.Name, StringComparer.Ordinal) ?? new Dictionary<string, ClusterState>();
+
+    /// <summary>The RDS route tables the listeners use, by name, for reuse by the next update.</summary>
+    public IReadOnlyDictionary<string, RouteTable> RouteTables { get; } = routeTables;
 
     /// <summary>By type URL, the resources as accepted.</summary>
     public IReadOnlyDictionary<string, IReadOnlyDictionary<string, AcceptedResource>> Accepted { get; } = accepted;

@@ -1,5 +1,5 @@
 using Bowline.Proxy.Configuration;
-using Bowline.Proxy.Forwarding;
+
 using Microsoft.Extensions.Logging;
 
 namespace Bowline.Proxy.Listeners;
@@ -8,7 +8,7 @@ namespace Bowline.Proxy.Listeners;
 /// Keeps the running sockets in line with the snapshot's listeners: opens new ones (a bind failure rejects the update),
 /// leaves unchanged ones alone, drains removed ones. Called only from the xDS loop.
 /// </summary>
-internal sealed partial class ListenerManager(RequestHandler handler, IServiceProvider services, ILoggerFactory loggers, ProxyOptions options, TimeProvider time) : IAsyncDisposable
+internal sealed partial class ListenerManager(Http.HttpConnectionManager handler, IServiceProvider services, ILoggerFactory loggers, ProxyOptions options, TimeProvider time) : IAsyncDisposable
 {
     private readonly Dictionary<string, ListenerServer> _running = new(StringComparer.Ordinal);
     private readonly ILogger _logger = loggers.CreateLogger<ListenerManager>();

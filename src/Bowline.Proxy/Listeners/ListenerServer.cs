@@ -1,5 +1,5 @@
 using Bowline.Proxy.Configuration;
-using Bowline.Proxy.Forwarding;
+
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -13,7 +13,7 @@ namespace Bowline.Proxy.Listeners;
 
 /// <summary>
 /// One xDS listener's sockets: a Kestrel server of its own, so a listener can be opened and drained independently of
-/// the others. Requests go straight to <see cref="RequestHandler"/>, with no ASP.NET middleware pipeline in between.
+/// the others. Requests go straight to <see cref="Http.HttpConnectionManager"/>, with no ASP.NET middleware pipeline in between.
 /// </summary>
 internal sealed class ListenerServer : IAsyncDisposable
 {
@@ -21,7 +21,7 @@ internal sealed class ListenerServer : IAsyncDisposable
     private readonly Application _application;
     private CompiledListener _listener;
 
-    public ListenerServer(CompiledListener listener, RequestHandler handler, IServiceProvider services, ILoggerFactory loggers)
+    public ListenerServer(CompiledListener listener, Http.HttpConnectionManager handler, IServiceProvider services, ILoggerFactory loggers)
     {
         _listener = listener;
         // AllowAlternateSchemes: h2c connections are marked with a TLS ALPN feature (see Http2PriorKnowledge), so Kestrel would
@@ -63,7 +63,7 @@ internal sealed class ListenerServer : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private sealed class Application(ListenerServer owner, RequestHandler handler) : IHttpApplication<HttpContext>
+    private sealed class Application(ListenerServer owner, Http.HttpConnectionManager handler) : IHttpApplication<HttpContext>
     {
         /// <summary>Reuses the connection's context object across its requests, as ASP.NET's own hosting layer does.</summary>
         public HttpContext CreateContext(IFeatureCollection contextFeatures)

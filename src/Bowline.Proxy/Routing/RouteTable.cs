@@ -1,11 +1,13 @@
 namespace Bowline.Proxy.Routing;
 
-/// <summary>A compiled virtual host: its routes in order, first match wins.</summary>
-internal sealed class VirtualHostEntry(string name, RouteEntry[] routes)
+/// <summary>A compiled virtual host: its routes in order, first match wins, and its per-filter overrides.</summary>
+internal sealed class VirtualHostEntry(string name, RouteEntry[] routes, IReadOnlyDictionary<string, PerFilterConfig>? filterConfigs)
 {
     public string Name { get; } = name;
 
     public RouteEntry[] Routes { get; } = routes;
+
+    public IReadOnlyDictionary<string, PerFilterConfig>? FilterConfigs { get; } = filterConfigs;
 }
 
 /// <summary>
@@ -18,13 +20,16 @@ internal sealed class RouteTable
     private readonly (string Suffix, VirtualHostEntry Host)[] _suffixes;
     private readonly (string Prefix, VirtualHostEntry Host)[] _prefixes;
     private readonly VirtualHostEntry? _default;
+    private readonly VirtualHostEntry[] _all;
 
-    public RouteTable(string name, IReadOnlyList<(IReadOnlyList<string> Domains, VirtualHostEntry Host)> hosts)
+    public RouteTable(string name, IReadOnlyList<(IReadOnlyList<string> Domains, VirtualHostEntry Host)> hosts, Envoy.Config.Route.V3.RouteConfiguration? source = null)
     {
         Name = name;
+        Source = source;
         _exact = new Dictionary<string, VirtualHostEntry>(StringComparer.OrdinalIgnoreCase);
         var suffixes = new List<(string, VirtualHostEntry)>();
         var prefixes = new List<(string, VirtualHostEntry)>();
+        _all = [.. hosts.Select(h => h.Host)];
         foreach (var (domains, host) in hosts)
         {
             foreach (var domain in domains)
@@ -52,6 +57,12 @@ internal sealed class RouteTable
     }
 
     public string Name { get; }
+
+    /// <summary>The RDS resource this was compiled from; an identical resource in a later update reuses the table.</summary>
+    public Envoy.Config.Route.V3.RouteConfiguration? Source { get; }
+
+    /// <summary>Every cluster a route of this table may send to (targets and mirrors), for handle pruning.</summary>
+    public IEnumerable<string> ClusterNames => _all.SelectMany(h => h.Routes).SelectMany(r => (r.Action?.Targets.Select(t => t.ClusterName) ?? []).Concat(r.Action?.Mirrors.Select(m => m.Cluster.Name) ?? []));
 
     public VirtualHostEntry? FindVirtualHost(string host)
     {

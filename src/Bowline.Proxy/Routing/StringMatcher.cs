@@ -47,12 +47,23 @@ internal sealed class StringMatcher
         _ => throw new ProxyConfigException($"{where}: string matcher {matcher.MatchPatternCase} is not supported"),
     };
 
-    /// <summary>Envoy's safe_regex must match the whole value; compiled once per config update.</summary>
-    public static Regex CompileRegex(string pattern, string where)
+    public static StringMatcher Exact(string value) => new(Kind.Exact, value, null, false);
+
+    public static StringMatcher Prefix(string value) => new(Kind.Prefix, value, null, false);
+
+    public static StringMatcher Regex(string pattern, string where) => new(Kind.Regex, pattern, CompileRegex(pattern, where), false);
+
+    /// <summary>
+    /// Envoy's safe_regex (RE2) must match the whole value; compiled once per config update. The non-backtracking
+    /// engine matches in linear time, so neither a hostile pattern nor a long header can stall a worker. Rewrites
+    /// (<paramref name="anchored"/> false) search instead of matching whole.
+    /// </summary>
+    public static Regex CompileRegex(string pattern, string where, bool ignoreCase = false, bool anchored = true)
     {
         try
         {
-            return new Regex($"^(?:{pattern})$", RegexOptions.CultureInvariant | RegexOptions.Compiled | RegexOptions.NonBacktracking);
+            var options = RegexOptions.CultureInvariant | RegexOptions.NonBacktracking | (ignoreCase ? RegexOptions.IgnoreCase : RegexOptions.None);
+            return new Regex(anchored ? $"^(?:{pattern})$" : pattern, options);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {

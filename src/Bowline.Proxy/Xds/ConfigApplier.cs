@@ -16,7 +16,7 @@ namespace Bowline.Proxy.Xds;
 /// the listeners it needs, and only then swaps it in. Any failure leaves the last good snapshot serving and becomes
 /// the NACK reason. Called from the xDS loop only.
 /// </summary>
-internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, ConnectionPools pools, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
+internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, ConnectionPools pools, ClusterManager clusters, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
 {
     private readonly Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> _accepted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _versions = new(StringComparer.Ordinal);
@@ -55,12 +55,16 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
                 PruneUnreferenced(candidate);
             }
             var versions = new Dictionary<string, string>(_versions, StringComparer.Ordinal) { [typeUrl] = versionInfo };
-            var snapshot = KeepWarmListeners(compiler.Compile(_version + 1, candidate, versions), holder.Current);
+            var snapshot = KeepWarmListeners(compiler.Compile(_version + 1, candidate, versions, holder.Current), holder.Current);
             var commit = await listeners.PrepareAsync(snapshot, cancellationToken).ConfigureAwait(false);
 
+            // Clusters first: the routes of the new listeners may name clusters this update adds.
+            clusters.Commit();
             holder.Swap(snapshot);
             commit();
             pools.Commit();
+            clusters.Prune(snapshot.Listeners.Values.SelectMany(l => l.Chains).Select(c => c.Routes).OfType<Routing.RouteTable>()
+                .SelectMany(t => t.ClusterNames).ToHashSet(StringComparer.Ordinal));
             _accepted.Clear();
             foreach (var (type, set) in candidate)
             {
@@ -74,23 +78,29 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
         }
         catch (ProxyConfigException e)
         {
-            pools.Rollback();
+            Rollback();
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
             return e.Message;
         }
         catch (InvalidProtocolBufferException e)
         {
-            pools.Rollback();
+            Rollback();
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
             return $"{TypeUrls.ShortName(typeUrl)}: undecodable resource: {e.Message}";
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Config we failed to anticipate must still be a NACK, never a dead xDS loop.
-            pools.Rollback();
+            Rollback();
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.ToString());
             return $"{TypeUrls.ShortName(typeUrl)}: cannot apply: {e.GetType().Name}: {e.Message}";
         }
+    }
+
+    private void Rollback()
+    {
+        pools.Rollback();
+        clusters.Rollback();
     }
 
     /// <summary>
@@ -109,7 +119,15 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
         {
             listeners[listener.Name] = current.Listeners[listener.Name];
         }
-        return new ProxySnapshot(next.Version, listeners, next.Clusters, next.Accepted, next.VersionInfo);
+        var tables = next.RouteTables.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        foreach (var chain in cold.SelectMany(l => current.Listeners[l.Name].Chains))
+        {
+            if (chain.RouteConfigName is { } name && chain.Routes is { } routes)
+            {
+                tables.TryAdd(name, routes);
+            }
+        }
+        return new ProxySnapshot(next.Version, listeners, next.ClusterManager, tables, next.Accepted, next.VersionInfo);
     }
 
     /// <summary>Drops route configurations and endpoints that no listener or cluster refers to any more.</summary>

@@ -125,7 +125,7 @@ internal sealed class MeshHarness : IAsyncDisposable
         });
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
-        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Healthy.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Current?.Hosts.Available.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         return new Sidecar(host, outbound, inbound);
     }
 

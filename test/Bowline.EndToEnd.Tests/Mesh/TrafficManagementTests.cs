@@ -30,7 +30,7 @@ public sealed class TrafficManagementTests
             await mesh.StartSidecarAsync($"reviews-{backend.Name}", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = backend.Name }, [("http", 9080, backend.Port)]);
         }
         var client = await mesh.StartSidecarAsync("productpage-v1", ClientLabels, [], $"outbound|9080|v1|reviews.default.svc.cluster.local", "outbound|9080|v2|reviews.default.svc.cluster.local", "outbound|9080|v3|reviews.default.svc.cluster.local");
-        await client.Host.Snapshots.WaitUntilAsync(s => s.Clusters.TryGetValue(Cluster, out var c) && c.Healthy.Length == 3, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await client.Host.Snapshots.WaitUntilAsync(s => s.Clusters.TryGetValue(Cluster, out var c) && c.Current?.Hosts.Available.Length == 3, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         return new Reviews(mesh, client, backends);
     }
 

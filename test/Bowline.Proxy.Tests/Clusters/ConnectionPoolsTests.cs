@@ -30,25 +30,25 @@ public sealed class ConnectionPoolsTests : IDisposable
     [Fact]
     public void Balancer_SamePolicy_KeepsTheInstance()
     {
-        var first = _pools.Balancer(Reviews, LbPolicy.RoundRobin);
+        var first = _pools.Balancer(new Envoy.Config.Cluster.V3.Cluster { Name = Reviews, LbPolicy = LbPolicy.RoundRobin });
 
-        Assert.Same(first, _pools.Balancer(Reviews, LbPolicy.RoundRobin));
-        Assert.NotSame(first, _pools.Balancer(Reviews, LbPolicy.LeastRequest));
+        Assert.Same(first, _pools.Balancer(new Envoy.Config.Cluster.V3.Cluster { Name = Reviews, LbPolicy = LbPolicy.RoundRobin }));
+        Assert.NotSame(first, _pools.Balancer(new Envoy.Config.Cluster.V3.Cluster { Name = Reviews, LbPolicy = LbPolicy.LeastRequest }));
     }
 
     [Fact]
-    public void Invoker_ProtocolChanges_ReplacesThePool()
+    public void Invoker_SettingsChange_ReplacesThePool()
     {
-        var http1 = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+        var first = _pools.Invoker(Reviews, Settings(5));
 
-        Assert.Same(http1, _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5)));
-        Assert.NotSame(http1, _pools.Invoker(Reviews, UpstreamProtocol.Http2, TimeSpan.FromSeconds(5)));
+        Assert.Same(first, _pools.Invoker(Reviews, Settings(5)));
+        Assert.NotSame(first, _pools.Invoker(Reviews, Settings(5) with { MaxConnectionsPerHost = 1 }));
     }
 
     [Fact]
     public async Task Prune_RemovedCluster_DisposesItsPoolOnlyAfterTheGracePeriod()
     {
-        var invoker = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+        var invoker = _pools.Invoker(Reviews, Settings(5));
         _pools.Commit();
 
         _pools.Prune(new HashSet<string>(), new HashSet<(string, string, int)>());
@@ -66,14 +66,14 @@ public sealed class ConnectionPoolsTests : IDisposable
     [Fact]
     public async Task Rollback_AfterAReplacedPool_KeepsTheLivePoolOpenAndClosesTheCandidate()
     {
-        var live = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5));
+        var live = _pools.Invoker(Reviews, Settings(5));
         _pools.Commit();
 
-        var candidate = _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(9));
+        var candidate = _pools.Invoker(Reviews, Settings(9));
         _pools.Rollback();
         _time.Advance(TimeSpan.FromMinutes(5));
 
-        Assert.Same(live, _pools.Invoker(Reviews, UpstreamProtocol.Http1, TimeSpan.FromSeconds(5)));
+        Assert.Same(live, _pools.Invoker(Reviews, Settings(5)));
         Assert.IsNotType<ObjectDisposedException>(await Record.ExceptionAsync(() => SendAsync(live)));
         Assert.IsType<ObjectDisposedException>(await Record.ExceptionAsync(() => SendAsync(candidate)));
     }
@@ -96,4 +96,7 @@ public sealed class ConnectionPoolsTests : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{Ports.Free()}/");
         using var response = await invoker.SendAsync(request, CancellationToken.None).WaitAsync(Infrastructure.Timeouts.Default);
     }
+
+    private static PoolSettings Settings(int connectTimeoutSeconds) =>
+        new(TimeSpan.FromSeconds(connectTimeoutSeconds), int.MaxValue, PoolSettings.DefaultIdleTimeout, Timeout.InfiniteTimeSpan, null);
 }

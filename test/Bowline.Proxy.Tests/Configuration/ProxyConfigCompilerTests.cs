@@ -8,6 +8,7 @@ using Envoy.Extensions.Filters.Http.Fault.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Envoy.Type.Matcher.V3;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 
@@ -107,15 +108,85 @@ public sealed class ProxyConfigCompilerTests : IDisposable
     }
 
     [Fact]
-    public void Compile_FaultHttpFilter_ThrowsNamingListenerAndHttpFilter()
+    public void Compile_UnknownHttpFilter_ThrowsNamingListenerAndHttpFilter()
     {
-        var fault = new HttpFilter { Name = "envoy.filters.http.fault", TypedConfig = Any.Pack(new HTTPFault()) };
-        var listener = Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound_http", "http_proxy", fault)));
+        var unknown = new HttpFilter { Name = "envoy.filters.http.buffer", TypedConfig = Any.Pack(new Duration()) };
+        var listener = Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound_http", "http_proxy", unknown)));
 
         var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(listener));
 
         Assert.Contains("listener outbound_http", error.Message, StringComparison.Ordinal);
-        Assert.Contains("http filter envoy.filters.http.fault", error.Message, StringComparison.Ordinal);
+        Assert.Contains("http filter envoy.filters.http.buffer", error.Message, StringComparison.Ordinal);
+        Assert.Contains("is_optional", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_FaultHttpFilter_IsCompiledIntoTheChainBeforeTheRouter()
+    {
+        var fault = new HttpFilter { Name = "envoy.filters.http.fault", TypedConfig = Any.Pack(new HTTPFault()) };
+        var snapshot = _compiler.Compile(Listener("outbound_http", 15001, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound_http", "http_proxy", fault))));
+
+        var filters = snapshot.Listeners["outbound_http"].ChainFor(15001)!.Filters;
+        Assert.Equal(["envoy.filters.http.fault", "envoy.filters.http.router"], filters.Select(f => f.Filter.Name));
+    }
+
+    [Fact]
+    public void Compile_UnimplementedRouteField_IsRejectedNotSilentlyAcked()
+    {
+        var route = ClusterRoute("with-grpc-match", Prefix("/"), ReviewsCluster);
+        route.Match.Grpc = new RouteMatch.Types.GrpcRouteMatchOptions();
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(HttpListener("outbound_http", 15001, "http_proxy"), RouteConfig("http_proxy", VirtualHost("reviews", ["*"], route))));
+
+        Assert.Contains("route with-grpc-match", error.Message, StringComparison.Ordinal);
+        Assert.Contains("envoy.config.route.v3.RouteMatch field grpc", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_UnimplementedClusterField_IsRejectedNamingTheField()
+    {
+        var cluster = EdsCluster(ReviewsCluster);
+        cluster.LeastRequestLbConfig = new Cluster.Types.LeastRequestLbConfig { ChoiceCount = 3 };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(cluster));
+
+        Assert.Contains($"cluster {ReviewsCluster}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("least_request_lb_config", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_EdsOnlyUpdate_ReusesListenersAndRouteTables()
+    {
+        IMessage[] rest = [HttpListener("outbound_http", 15001, "http_proxy"),
+            RouteConfig("http_proxy", VirtualHost("reviews", ["*"], ClusterRoute("default", Prefix("/"), ReviewsCluster))), EdsCluster(ReviewsCluster)];
+        var first = _compiler.Compile([.. rest, Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1))]);
+        var handle = first.Clusters[ReviewsCluster];
+        var config = handle.Current!.Config;
+
+        var second = _compiler.Compile([.. rest, Endpoints(ReviewsCluster, ("10.0.0.1", 9080, 1), ("10.0.0.2", 9080, 1))]);
+
+        Assert.Same(first.Listeners["outbound_http"], second.Listeners["outbound_http"]);
+        Assert.Same(first.RouteTables["http_proxy"], second.RouteTables["http_proxy"]);
+        Assert.Same(handle, second.Clusters[ReviewsCluster]);
+        Assert.Same(config, handle.Current!.Config);
+        Assert.Equal(2, handle.Current.Hosts.All.Count);
+    }
+
+    [Fact]
+    public void Compile_ChangedRouteConfiguration_RecompilesOnlyThatTable()
+    {
+        var first = _compiler.Compile(HttpListener("a", 15001, "ra"), HttpListener("b", 15002, "rb"),
+            RouteConfig("ra", VirtualHost("a", ["*"], ClusterRoute("default", Prefix("/"), ReviewsCluster))),
+            RouteConfig("rb", VirtualHost("b", ["*"], ClusterRoute("default", Prefix("/"), ReviewsCluster))));
+
+        var second = _compiler.Compile(HttpListener("a", 15001, "ra"), HttpListener("b", 15002, "rb"),
+            RouteConfig("ra", VirtualHost("a", ["*"], ClusterRoute("default", Prefix("/"), ReviewsCluster))),
+            RouteConfig("rb", VirtualHost("b", ["*"], ClusterRoute("changed", Prefix("/v2"), ReviewsCluster))));
+
+        Assert.Same(first.RouteTables["ra"], second.RouteTables["ra"]);
+        Assert.Same(first.Listeners["a"], second.Listeners["a"]);
+        Assert.NotSame(first.RouteTables["rb"], second.RouteTables["rb"]);
+        Assert.NotSame(first.Listeners["b"], second.Listeners["b"]);
     }
 
     [Fact]
@@ -142,17 +213,25 @@ public sealed class ProxyConfigCompilerTests : IDisposable
     }
 
     [Fact]
-    public void Compile_DirectResponseRoute_ThrowsNamingRouteAndAction()
+    public void Compile_DirectResponseRoute_CompilesStatusAndBody()
     {
-        var route = new Route { Name = "block-admin", Match = Prefix("/admin"), DirectResponse = new DirectResponseAction { Status = 403 } };
+        var route = new Route { Name = "block-admin", Match = Prefix("/admin"), DirectResponse = new DirectResponseAction { Status = 403, Body = new Envoy.Config.Core.V3.DataSource { InlineString = "no" } } };
 
-        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(
-            HttpListener("outbound_http", 15001, "http_proxy"),
-            RouteConfig("http_proxy", VirtualHost("reviews", ["*"], route))));
+        var entry = _compiler.CompileRoute(route);
 
-        Assert.Contains("route configuration http_proxy", error.Message, StringComparison.Ordinal);
-        Assert.Contains("route block-admin", error.Message, StringComparison.Ordinal);
-        Assert.Contains("action DirectResponse", error.Message, StringComparison.Ordinal);
+        Assert.Equal(Bowline.Proxy.Routing.RouteKind.DirectResponse, entry.Kind);
+        Assert.Equal((403, "no"), (entry.DirectResponse!.Status, entry.DirectResponse.Body));
+    }
+
+    [Fact]
+    public void Compile_DirectResponseStatusOutOfRange_ThrowsNamingRouteAndField()
+    {
+        var route = new Route { Name = "bad", Match = Prefix("/"), DirectResponse = new DirectResponseAction { Status = 9000 } };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(route));
+
+        Assert.Contains("route bad", error.Message, StringComparison.Ordinal);
+        Assert.Contains("direct_response.status 9000", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -227,9 +306,9 @@ public sealed class ProxyConfigCompilerTests : IDisposable
     [Fact]
     public void Compile_UnsupportedLbPolicy_ThrowsNamingThePolicy()
     {
-        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(EdsCluster(ReviewsCluster, policy: Cluster.Types.LbPolicy.Maglev)));
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(EdsCluster(ReviewsCluster, policy: Cluster.Types.LbPolicy.ClusterProvided)));
 
-        Assert.Contains("lb_policy Maglev", error.Message, StringComparison.Ordinal);
+        Assert.Contains("lb_policy ClusterProvided", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -23,7 +23,12 @@ internal sealed class CompilerHarness : IDisposable
     public CompilerHarness()
     {
         Pools = new ConnectionPools(Time, new Random(42));
-        Compiler = new ProxyConfigCompiler(Pools, Stats);
+        Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var catalog = new Filters.Http.HttpFilterCatalog(
+            new Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
+            Stats, Time);
+        Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
+            new ListenerCompiler(catalog, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
     }
 
     public FakeTimeProvider Time { get; } = new();
@@ -31,6 +36,10 @@ internal sealed class CompilerHarness : IDisposable
     public ProxyStats Stats { get; } = new();
 
     public ConnectionPools Pools { get; }
+
+    public ClusterManager Clusters { get; }
+
+    private ProxySnapshot? _live;
 
     public ProxyConfigCompiler Compiler { get; }
 
@@ -56,7 +65,20 @@ internal sealed class CompilerHarness : IDisposable
         }
         var byType = accepted.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<string, AcceptedResource>)kv.Value, StringComparer.Ordinal);
         var versions = accepted.Keys.ToDictionary(k => k, _ => "1", StringComparer.Ordinal);
-        return Compiler.Compile(++_version, byType, versions);
+        try
+        {
+            // As the applier does: compile against the live snapshot, then commit the staged cluster changes.
+            _live = Compiler.Compile(++_version, byType, versions, _live);
+            Clusters.Commit();
+            Pools.Commit();
+            return _live;
+        }
+        catch
+        {
+            Clusters.Rollback();
+            Pools.Rollback();
+            throw;
+        }
     }
 
     /// <summary>Compiles <paramref name="routes"/> the way a sidecar receives them, behind a listener's RDS, and returns the table.</summary>
@@ -71,5 +93,21 @@ internal sealed class CompilerHarness : IDisposable
         CompileRoutes(EnvoyResources.RouteConfig("80", EnvoyResources.VirtualHost("all", ["*"], route)), clustersAndEndpoints)
             .FindVirtualHost("any")!.Routes.Single();
 
-    public void Dispose() => Pools.Dispose();
+    public void Dispose()
+    {
+        Clusters.Dispose();
+        Pools.Dispose();
+    }
+}
+
+/// <summary>The compiler never forwards; a compiled router that tried would fail the test loudly.</summary>
+internal sealed class CompileOnlyForwarder : Yarp.ReverseProxy.Forwarder.IHttpForwarder
+{
+    public ValueTask<Yarp.ReverseProxy.Forwarder.ForwarderError> SendAsync(Microsoft.AspNetCore.Http.HttpContext context, string destinationPrefix, HttpMessageInvoker httpClient,
+        Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig requestConfig, Yarp.ReverseProxy.Forwarder.HttpTransformer transformer) =>
+        throw new InvalidOperationException("compile-only harness");
+
+    public ValueTask<Yarp.ReverseProxy.Forwarder.ForwarderError> SendAsync(Microsoft.AspNetCore.Http.HttpContext context, string destinationPrefix, HttpMessageInvoker httpClient,
+        Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig requestConfig, Yarp.ReverseProxy.Forwarder.HttpTransformer transformer, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("compile-only harness");
 }

@@ -92,5 +92,5 @@ public sealed class RouteTableTests
     }
 
     private static RouteTable Create(params (string[] Domains, string Name)[] hosts) =>
-        new("test", [.. hosts.Select(h => ((IReadOnlyList<string>)h.Domains, new VirtualHostEntry(h.Name, [])))]);
+        new("test", [.. hosts.Select(h => ((IReadOnlyList<string>)h.Domains, new VirtualHostEntry(h.Name, [], null)))]);
 }

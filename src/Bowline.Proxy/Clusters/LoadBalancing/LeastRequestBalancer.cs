@@ -5,23 +5,24 @@ internal sealed class LeastRequestBalancer(Random random) : ILoadBalancer
 {
     public string Name => LoadBalancers.LeastRequest;
 
-    public UpstreamEndpoint? Pick(UpstreamEndpoint[] healthy)
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt)
     {
-        switch (healthy.Length)
+        var available = hosts.Available;
+        switch (available.Length)
         {
             case 0:
                 return null;
             case 1:
-                return healthy[0];
+                return available[0];
         }
-        var first = random.Next(healthy.Length);
-        var second = random.Next(healthy.Length - 1);
+        var first = random.Next(available.Length);
+        var second = random.Next(available.Length - 1);
         if (second >= first)
         {
             second++;
         }
-        var a = healthy[first];
-        var b = healthy[second];
+        var a = available[first];
+        var b = available[second];
         return b.ActiveRequests < a.ActiveRequests ? b : a;
     }
 }

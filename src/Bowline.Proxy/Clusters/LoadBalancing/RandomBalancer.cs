@@ -4,5 +4,6 @@ internal sealed class RandomBalancer(Random random) : ILoadBalancer
 {
     public string Name => LoadBalancers.Random;
 
-    public UpstreamEndpoint? Pick(UpstreamEndpoint[] healthy) => healthy.Length == 0 ? null : healthy[random.Next(healthy.Length)];
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt) =>
+        hosts.Available.Length == 0 ? null : hosts.Available[random.Next(hosts.Available.Length)];
 }

@@ -6,6 +6,6 @@ internal sealed class RoundRobinBalancer : ILoadBalancer
 
     public string Name => LoadBalancers.RoundRobin;
 
-    public UpstreamEndpoint? Pick(UpstreamEndpoint[] healthy) =>
-        healthy.Length == 0 ? null : healthy[(int)(Interlocked.Increment(ref _next) % (uint)healthy.Length)];
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt) =>
+        hosts.Available.Length == 0 ? null : hosts.Available[(int)(Interlocked.Increment(ref _next) % (uint)hosts.Available.Length)];
 }

@@ -1,3 +1,4 @@
+using Bowline.Proxy.Clusters;
 using Bowline.Proxy.Clusters.LoadBalancing;
 using Bowline.Proxy.Tests.Infrastructure;
 
@@ -14,7 +15,7 @@ public sealed class LeastRequestBalancerTests
         endpoints[1].RequestStarted();
         var balancer = new LeastRequestBalancer(new Random(42));
 
-        Assert.All(Enumerable.Range(0, 100), _ => Assert.Same(endpoints[1], balancer.Pick(endpoints)));
+        Assert.All(Enumerable.Range(0, 100), _ => Assert.Same(endpoints[1], balancer.Pick(Endpoints.Set(endpoints), null, 0)));
     }
 
     [Fact]
@@ -28,7 +29,7 @@ public sealed class LeastRequestBalancerTests
         }
         var balancer = new LeastRequestBalancer(new Random(42));
 
-        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(endpoints), 4000);
+        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(Endpoints.Set(endpoints), null, 0), 4000);
 
         Assert.Equal(0, counts[2]);
     }
@@ -39,12 +40,12 @@ public sealed class LeastRequestBalancerTests
         var endpoints = Endpoints.Create(2);
         endpoints[0].RequestStarted();
         var balancer = new LeastRequestBalancer(new Random(42));
-        Assert.Same(endpoints[1], balancer.Pick(endpoints));
+        Assert.Same(endpoints[1], balancer.Pick(Endpoints.Set(endpoints), null, 0));
 
         endpoints[0].RequestEnded();
         endpoints[1].RequestStarted();
 
-        Assert.Same(endpoints[0], balancer.Pick(endpoints));
+        Assert.Same(endpoints[0], balancer.Pick(Endpoints.Set(endpoints), null, 0));
     }
 
     [Fact]
@@ -53,7 +54,7 @@ public sealed class LeastRequestBalancerTests
         var endpoints = Endpoints.Create(4);
         var balancer = new LeastRequestBalancer(new Random(42));
 
-        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(endpoints), 40_000);
+        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(Endpoints.Set(endpoints), null, 0), 40_000);
 
         Assert.All(counts, c => Assert.InRange(c, 9_000, 11_000));
     }
@@ -64,12 +65,12 @@ public sealed class LeastRequestBalancerTests
         var endpoints = Endpoints.Create(1);
         endpoints[0].RequestStarted();
 
-        Assert.Same(endpoints[0], new LeastRequestBalancer(new ThrowingRandom()).Pick(endpoints));
+        Assert.Same(endpoints[0], new LeastRequestBalancer(new ThrowingRandom()).Pick(Endpoints.Set(endpoints), null, 0));
     }
 
     [Fact]
     public void Pick_NoEndpoints_ReturnsNull()
     {
-        Assert.Null(new LeastRequestBalancer(new Random(42)).Pick([]));
+        Assert.Null(new LeastRequestBalancer(new Random(42)).Pick(HostSet.Empty, null, 0));
     }
 }

@@ -1,3 +1,4 @@
+using Bowline.Proxy.Clusters;
 using Bowline.Proxy.Clusters.LoadBalancing;
 
 namespace Bowline.Proxy.Tests.Clusters.LoadBalancing;
@@ -10,7 +11,7 @@ public sealed class RandomBalancerTests
         var endpoints = Endpoints.Create(4);
         var balancer = new RandomBalancer(new Random(42));
 
-        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(endpoints), 40_000);
+        var counts = Endpoints.Tally(endpoints, () => balancer.Pick(Endpoints.Set(endpoints), null, 0), 40_000);
 
         Assert.All(counts, c => Assert.InRange(c, 9_500, 10_500));
     }
@@ -23,13 +24,13 @@ public sealed class RandomBalancerTests
         var second = new RandomBalancer(new Random(42));
 
         Assert.Equal(
-            Enumerable.Range(0, 100).Select(_ => first.Pick(endpoints)),
-            Enumerable.Range(0, 100).Select(_ => second.Pick(endpoints)));
+            Enumerable.Range(0, 100).Select(_ => first.Pick(Endpoints.Set(endpoints), null, 0)),
+            Enumerable.Range(0, 100).Select(_ => second.Pick(Endpoints.Set(endpoints), null, 0)));
     }
 
     [Fact]
     public void Pick_NoEndpoints_ReturnsNull()
     {
-        Assert.Null(new RandomBalancer(new Random(42)).Pick([]));
+        Assert.Null(new RandomBalancer(new Random(42)).Pick(HostSet.Empty, null, 0));
     }
 }

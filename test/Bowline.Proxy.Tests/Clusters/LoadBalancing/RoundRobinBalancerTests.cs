@@ -1,3 +1,4 @@
+using Bowline.Proxy.Clusters;
 using Bowline.Proxy.Clusters.LoadBalancing;
 
 namespace Bowline.Proxy.Tests.Clusters.LoadBalancing;
@@ -10,7 +11,7 @@ public sealed class RoundRobinBalancerTests
         var endpoints = Endpoints.Create(3);
         var balancer = new RoundRobinBalancer();
 
-        var picks = Enumerable.Range(0, 9).Select(_ => balancer.Pick(endpoints)).ToList();
+        var picks = Enumerable.Range(0, 9).Select(_ => balancer.Pick(Endpoints.Set(endpoints), null, 0)).ToList();
 
         // Each window of three holds every endpoint once, and the order repeats.
         for (var i = 0; i < picks.Count; i += 3)
@@ -26,13 +27,13 @@ public sealed class RoundRobinBalancerTests
         var endpoints = Endpoints.Create(3);
         var balancer = new RoundRobinBalancer();
 
-        Assert.Equal([1000, 1000, 1000], Endpoints.Tally(endpoints, () => balancer.Pick(endpoints), 3000));
+        Assert.Equal([1000, 1000, 1000], Endpoints.Tally(endpoints, () => balancer.Pick(Endpoints.Set(endpoints), null, 0), 3000));
     }
 
     [Fact]
     public void Pick_NoEndpoints_ReturnsNull()
     {
-        Assert.Null(new RoundRobinBalancer().Pick([]));
+        Assert.Null(new RoundRobinBalancer().Pick(HostSet.Empty, null, 0));
     }
 
     [Fact]
@@ -43,9 +44,9 @@ public sealed class RoundRobinBalancerTests
         var three = Endpoints.Create(3);
         var one = Endpoints.Create(1);
 
-        balancer.Pick(three);
-        balancer.Pick(three);
+        balancer.Pick(Endpoints.Set(three), null, 0);
+        balancer.Pick(Endpoints.Set(three), null, 0);
 
-        Assert.Same(one[0], balancer.Pick(one));
+        Assert.Same(one[0], balancer.Pick(Endpoints.Set(one), null, 0));
     }
 }

@@ -1,0 +1,49 @@
+using Bowline.Proxy.Clusters.LoadBalancing;
+using Bowline.Proxy.Clusters.Outlier;
+
+namespace Bowline.Proxy.Clusters;
+
+/// <summary>Which HTTP version a cluster speaks upstream (Envoy's <c>HttpProtocolOptions</c>).</summary>
+internal enum UpstreamProtocol
+{
+    Http1,
+    Http2,
+
+    /// <summary>Whatever the client spoke (Istio's choice for plain HTTP ports).</summary>
+    Downstream,
+}
+
+/// <summary>
+/// A cluster's compiled CDS resource: how to reach its hosts (protocol, pool), how to balance, its circuit-breaker
+/// limits and outlier-detection settings. Immutable; replaced whole when the Cluster resource changes. The pool and the
+/// balancer are shared with the previous config when their settings did not change, so a push neither drops
+/// connections nor resets round-robin.
+/// </summary>
+internal sealed class ClusterConfig(
+    Envoy.Config.Cluster.V3.Cluster source,
+    UpstreamProtocol protocol,
+    HttpMessageInvoker invoker,
+    ILoadBalancer balancer,
+    CircuitBreakerLimits limits,
+    OutlierDetectionConfig? outlierDetection,
+    int panicThresholdPercent)
+{
+    /// <summary>The resource this was compiled from; an identical resource in a later update reuses this object.</summary>
+    public Envoy.Config.Cluster.V3.Cluster Source { get; } = source;
+
+    public string Name => Source.Name;
+
+    public UpstreamProtocol Protocol { get; } = protocol;
+
+    public HttpMessageInvoker Invoker { get; } = invoker;
+
+    public ILoadBalancer Balancer { get; } = balancer;
+
+    public CircuitBreakerLimits Limits { get; } = limits;
+
+    /// <summary>Null when the cluster has no outlier_detection.</summary>
+    public OutlierDetectionConfig? OutlierDetection { get; } = outlierDetection;
+
+    /// <summary>Envoy's healthy_panic_threshold: below this share of available hosts, balance over all of them. 0 disables panic.</summary>
+    public int PanicThresholdPercent { get; } = panicThresholdPercent;
+}

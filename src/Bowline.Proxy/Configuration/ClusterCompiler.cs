@@ -1,0 +1,237 @@
+using System.Net;
+using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Clusters.Outlier;
+using Bowline.Xds;
+using Envoy.Config.Cluster.V3;
+using Envoy.Config.Endpoint.V3;
+using Envoy.Extensions.Upstreams.Http.V3;
+
+namespace Bowline.Proxy.Configuration;
+
+/// <summary>
+/// Compiles CDS and EDS resources into staged cluster updates. A cluster whose Cluster resource is unchanged keeps
+/// its compiled config; one whose assignment is unchanged keeps its host set; one with neither changed is not
+/// touched at all, so an EDS-only push rebuilds only the host sets it changes.
+/// </summary>
+internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clusters)
+{
+    private const string HttpProtocolOptionsKey = ResourceReferences.HttpProtocolOptionsKey;
+
+    /// <summary>The longest timer .NET supports; a longer timeout means "effectively none".</summary>
+    internal static readonly TimeSpan MaxTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>Stages every cluster of the candidate; returns the live endpoints (for pool pruning).</summary>
+    public HashSet<(string, string, int)> Stage(IReadOnlyDictionary<string, AcceptedResource> cds, IReadOnlyDictionary<string, AcceptedResource> eds)
+    {
+        var liveEndpoints = new HashSet<(string, string, int)>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var resource in cds.Values)
+        {
+            var cluster = (Cluster)resource.Resource;
+            names.Add(cluster.Name);
+            var current = clusters.Handle(cluster.Name).Current;
+            var config = current is not null && current.Config.Source.Equals(cluster) ? ReuseConfig(current.Config) : CompileConfig(cluster);
+            var assignment = cluster.Type == Cluster.Types.DiscoveryType.Eds
+                ? eds.GetValueOrDefault(ResourceReferences.EndpointsName(cluster)!)?.Resource as ClusterLoadAssignment
+                : cluster.LoadAssignment;
+            HostSet hosts;
+            if (current is not null && ReferenceEquals(config, current.Config) && SameAssignment(current.Hosts.Source, assignment))
+            {
+                hosts = current.Hosts;
+                foreach (var host in hosts.All)
+                {
+                    liveEndpoints.Add((cluster.Name, host.Endpoint.Address, host.Endpoint.Port));
+                }
+                continue;
+            }
+            var endpoints = CompileEndpoints(cluster.Name, assignment, $"cluster {cluster.Name}");
+            foreach (var host in endpoints)
+            {
+                liveEndpoints.Add((cluster.Name, host.Endpoint.Address, host.Endpoint.Port));
+            }
+            hosts = new HostSet(assignment, endpoints, config.PanicThresholdPercent, config.Balancer.RingKind);
+            clusters.Stage(cluster.Name, config, hosts);
+        }
+        clusters.StageLiveSet(names);
+        return liveEndpoints;
+    }
+
+    private static bool SameAssignment(ClusterLoadAssignment? a, ClusterLoadAssignment? b) => ReferenceEquals(a, b) || (a is not null && a.Equals(b));
+
+    /// <summary>An unchanged Cluster keeps its config, but the pools must still see it as live in this transaction.</summary>
+    private ClusterConfig ReuseConfig(ClusterConfig config)
+    {
+        pools.Invoker(config.Name, PoolSettingsOf(config.Source, $"cluster {config.Name}"));
+        pools.Balancer(config.Source);
+        return config;
+    }
+
+    private ClusterConfig CompileConfig(Cluster cluster)
+    {
+        var where = $"cluster {cluster.Name}";
+        XdsFields.Check(cluster, where, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "typed_extension_protocol_options",
+            "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options");
+        if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static))
+        {
+            throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS or STATIC");
+        }
+        if (cluster.Type == Cluster.Types.DiscoveryType.Eds && cluster.EdsClusterConfig is { } eds)
+        {
+            XdsFields.Check(eds, where + " eds_cluster_config", "eds_config", "service_name");
+            if (eds.EdsConfig is { } source && source.ConfigSourceSpecifierCase is not (Envoy.Config.Core.V3.ConfigSource.ConfigSourceSpecifierOneofCase.Ads or Envoy.Config.Core.V3.ConfigSource.ConfigSourceSpecifierOneofCase.Self))
+            {
+                throw new ProxyConfigException($"{where}: eds_cluster_config.eds_config must be ads or self; Bowline fetches endpoints over ADS");
+            }
+        }
+
+        var protocol = UpstreamProtocol.Http1;
+        if (cluster.TypedExtensionProtocolOptions.Count > 0)
+        {
+            if (cluster.TypedExtensionProtocolOptions.Keys.FirstOrDefault(k => k != HttpProtocolOptionsKey) is { } other)
+            {
+                throw new ProxyConfigException($"{where}: typed_extension_protocol_options[{other}] is not supported; only {HttpProtocolOptionsKey}");
+            }
+            var packed = cluster.TypedExtensionProtocolOptions[HttpProtocolOptionsKey];
+            if (!packed.TryUnpack<HttpProtocolOptions>(out var options))
+            {
+                throw new ProxyConfigException($"{where}: typed_extension_protocol_options[{HttpProtocolOptionsKey}] is a {packed.TypeUrl}, not HttpProtocolOptions");
+            }
+            XdsFields.Check(options, where + " HttpProtocolOptions", "explicit_http_config", "use_downstream_protocol_config", "common_http_protocol_options");
+            protocol = options.UpstreamProtocolOptionsCase switch
+            {
+                HttpProtocolOptions.UpstreamProtocolOptionsOneofCase.ExplicitHttpConfig when options.ExplicitHttpConfig.Http2ProtocolOptions is not null => UpstreamProtocol.Http2,
+                HttpProtocolOptions.UpstreamProtocolOptionsOneofCase.UseDownstreamProtocolConfig => UpstreamProtocol.Downstream,
+                _ => UpstreamProtocol.Http1,
+            };
+            if (options.ExplicitHttpConfig?.Http2ProtocolOptions is { } h2)
+            {
+                // SocketsHttpHandler follows the server's SETTINGS_MAX_CONCURRENT_STREAMS; a lower client cap is not expressible.
+                XdsFields.Check(h2, where + " http2_protocol_options", "max_concurrent_streams");
+            }
+            if (options.ExplicitHttpConfig?.HttpProtocolOptions is { } h1)
+            {
+                XdsFields.Check(h1, where + " http_protocol_options");
+            }
+            if (options.CommonHttpProtocolOptions is { } common)
+            {
+                XdsFields.Check(common, where + " common_http_protocol_options", "idle_timeout", "max_connection_duration");
+            }
+        }
+
+        var limits = CircuitBreakerLimits.Default;
+        if (cluster.CircuitBreakers is { } breakers)
+        {
+            XdsFields.Check(breakers, where + " circuit_breakers", "thresholds");
+            foreach (var threshold in breakers.Thresholds)
+            {
+                XdsFields.Check(threshold, where + " circuit_breakers.thresholds", "priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "retry_budget", "track_remaining");
+                if (threshold.Priority != Envoy.Config.Core.V3.RoutingPriority.Default)
+                {
+                    // Bowline has one priority: HIGH thresholds would never apply, which is safe to accept.
+                    continue;
+                }
+                double? budget = null;
+                var minRetries = 3;
+                if (threshold.RetryBudget is { } rb)
+                {
+                    XdsFields.Check(rb, where + " retry_budget", "budget_percent", "min_retry_concurrency");
+                    budget = rb.BudgetPercent?.Value ?? 20;
+                    minRetries = (int)(rb.MinRetryConcurrency ?? 3);
+                }
+                limits = new CircuitBreakerLimits(Limit(threshold.MaxConnections), Limit(threshold.MaxPendingRequests), Limit(threshold.MaxRequests),
+                    (int)Math.Min(threshold.MaxRetries ?? 3, int.MaxValue), budget, minRetries);
+            }
+        }
+
+        OutlierDetectionConfig? outlier = cluster.OutlierDetection is { } od ? OutlierDetectionConfig.Compile(od, where + " outlier_detection") : null;
+        var panic = 50;
+        if (cluster.CommonLbConfig is { } lb)
+        {
+            XdsFields.Check(lb, where + " common_lb_config", "healthy_panic_threshold");
+            panic = (int)Math.Clamp(lb.HealthyPanicThreshold?.Value ?? 50, 0, 100);
+        }
+        var settings = PoolSettingsOf(cluster, where);
+        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), pools.Balancer(cluster), limits, outlier, panic);
+    }
+
+    private static int Limit(uint? value) => value is { } v ? (int)Math.Min(v, int.MaxValue) : CircuitBreakerLimits.EnvoyDefault;
+
+    private static PoolSettings PoolSettingsOf(Cluster cluster, string where)
+    {
+        var connectTimeout = cluster.ConnectTimeout?.ToTimeSpan() is { Ticks: > 0 } t ? (t > MaxTimer ? Timeout.InfiniteTimeSpan : t) : TimeSpan.FromSeconds(5);
+        var maxConnections = int.MaxValue;
+        foreach (var threshold in cluster.CircuitBreakers?.Thresholds ?? [])
+        {
+            if (threshold.Priority == Envoy.Config.Core.V3.RoutingPriority.Default && threshold.MaxConnections is { } mc)
+            {
+                maxConnections = (int)Math.Clamp(mc, 1, int.MaxValue);
+            }
+        }
+        var idle = PoolSettings.DefaultIdleTimeout;
+        var lifetime = Timeout.InfiniteTimeSpan;
+        if (cluster.TypedExtensionProtocolOptions.TryGetValue(HttpProtocolOptionsKey, out var packed) && packed.TryUnpack<HttpProtocolOptions>(out var options)
+            && options.CommonHttpProtocolOptions is { } common)
+        {
+            if (common.IdleTimeout?.ToTimeSpan() is { } configured)
+            {
+                // Never idle longer than the default: it is shorter than common server keep-alives, the point of it.
+                idle = configured > TimeSpan.Zero && configured < idle ? configured : idle;
+            }
+            if (common.MaxConnectionDuration?.ToTimeSpan() is { Ticks: > 0 } duration)
+            {
+                lifetime = duration;
+            }
+        }
+        TcpKeepalive? keepalive = null;
+        if (cluster.UpstreamConnectionOptions is { } connection)
+        {
+            XdsFields.Check(connection, where + " upstream_connection_options", "tcp_keepalive");
+            if (connection.TcpKeepalive is { } ka)
+            {
+                keepalive = new TcpKeepalive((int)(ka.KeepaliveTime ?? 7200), (int)(ka.KeepaliveInterval ?? 75), (int)(ka.KeepaliveProbes ?? 9));
+            }
+        }
+        return new PoolSettings(connectTimeout, maxConnections, idle, lifetime, keepalive);
+    }
+
+    private List<WeightedEndpoint> CompileEndpoints(string cluster, ClusterLoadAssignment? assignment, string where)
+    {
+        var endpoints = new List<WeightedEndpoint>();
+        if (assignment is null)
+        {
+            return endpoints;
+        }
+        XdsFields.Check(assignment, where + " load assignment", "cluster_name", "endpoints", "policy");
+        if (assignment.Policy is { } policy)
+        {
+            // Istio sends overprovisioning_factor only; priorities fail over whole (see HostSet).
+            XdsFields.Check(policy, where + " load assignment policy", "overprovisioning_factor");
+        }
+        foreach (var locality in assignment.Endpoints)
+        {
+            XdsFields.Check(locality, where + " locality", "locality", "lb_endpoints", "load_balancing_weight", "priority");
+            foreach (var lbEndpoint in locality.LbEndpoints)
+            {
+                XdsFields.Check(lbEndpoint, where + " endpoint", "endpoint", "health_status", "load_balancing_weight", "metadata");
+                if (lbEndpoint.Endpoint is { } endpoint)
+                {
+                    XdsFields.Check(endpoint, where + " endpoint", "address");
+                }
+                var socket = lbEndpoint.Endpoint?.Address?.SocketAddress
+                    ?? throw new ProxyConfigException($"{where}: an endpoint has no socket_address");
+                if (!IPAddress.TryParse(socket.Address, out _))
+                {
+                    throw new ProxyConfigException($"{where}: endpoint address '{socket.Address}' is not an IP address");
+                }
+                if (socket.PortValue is 0 or > 65535)
+                {
+                    throw new ProxyConfigException($"{where}: endpoint port {socket.PortValue} is not a TCP port");
+                }
+                var healthy = lbEndpoint.HealthStatus is Envoy.Config.Core.V3.HealthStatus.Unknown or Envoy.Config.Core.V3.HealthStatus.Healthy or Envoy.Config.Core.V3.HealthStatus.Degraded;
+                var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
+                endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster, socket.Address, (int)socket.PortValue), weight, healthy, (int)locality.Priority));
+            }
+        }
+        return endpoints;
+    }
+}

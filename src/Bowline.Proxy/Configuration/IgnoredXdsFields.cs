@@ -1,0 +1,40 @@
+namespace Bowline.Proxy.Configuration;
+
+/// <summary>
+/// xDS fields the proxy accepts without acting on them, each with the reason it is safe to. Everything not on this
+/// list and not implemented is NACKed (see <see cref="XdsFields"/>). Keep docs/xds-support.md in step.
+/// </summary>
+internal static class IgnoredXdsFields
+{
+    private static readonly Dictionary<string, string> Reasons = new(StringComparer.Ordinal)
+    {
+        ["envoy.config.listener.v3.Listener.traffic_direction"] = "informational: Envoy uses it for stats and tracing only",
+        ["envoy.config.listener.v3.Listener.bind_to_port"] = "Bowline binds every listener it opens; virtual listeners are not supported yet",
+        ["envoy.config.listener.v3.FilterChain.name"] = "a label for logs",
+        ["envoy.config.listener.v3.Filter.name"] = "the typed_config's type URL selects the filter",
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.codec_type"] = "the listener always detects HTTP/1.1 and HTTP/2 (Envoy's AUTO)",
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.use_remote_address"] = "x-forwarded-for is passed through untouched; trusting it is not a decision the proxy makes yet",
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.normalize_path"] = "Kestrel normalizes dot segments before routing",
+        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.merge_slashes"] = "routing sees the path Kestrel decoded",
+        ["envoy.config.route.v3.RouteConfiguration.validate_clusters"] = "handled: a route to a missing cluster answers 503 NC, Envoy's behaviour with validation off",
+        ["envoy.config.route.v3.VirtualHost.name"] = "a label for logs",
+        ["envoy.config.route.v3.Route.name"] = "a label for logs and stats",
+        ["envoy.config.route.v3.Route.decorator"] = "tracing span names: used once tracing exists",
+        ["envoy.config.route.v3.Route.metadata"] = "opaque to the data path (Istio puts its config provenance here)",
+        ["envoy.config.route.v3.RouteAction.max_grpc_timeout"] = "Istio sends 0 (unlimited), which is also what grpc-timeout without it means to Bowline",
+        ["envoy.config.route.v3.RouteAction.max_stream_duration"] = "Istio sends max_stream_duration 0 with grpc_timeout_header_max 0: no limit, Bowline's behaviour",
+        ["envoy.config.cluster.v3.Cluster.alt_stat_name"] = "stats use the cluster name",
+        ["envoy.config.cluster.v3.Cluster.metadata"] = "opaque to the data path",
+        ["envoy.config.cluster.v3.Cluster.dns_lookup_family"] = "only EDS and STATIC clusters, whose endpoints are addresses",
+        ["envoy.config.endpoint.v3.LbEndpoint.metadata"] = "opaque to the data path (Istio carries workload labels here)",
+        ["envoy.config.endpoint.v3.LocalityLbEndpoints.locality"] = "locality names are informational; priority decides failover",
+        ["envoy.config.endpoint.v3.LocalityLbEndpoints.load_balancing_weight"] = "locality-weighted balancing is not enabled by any cluster Bowline accepts, and Envoy ignores the weight then",
+        ["envoy.config.core.v3.ConfigSource.resource_api_version"] = "v3 is the only version spoken",
+        ["envoy.config.core.v3.ConfigSource.initial_fetch_timeout"] = "resources warm when they arrive",
+    };
+
+    public static bool IsIgnored(string message, string field) => Reasons.ContainsKey($"{message}.{field}");
+
+    /// <summary>Every ignored field and why, for the docs and for <c>/server_info</c>.</summary>
+    public static IReadOnlyDictionary<string, string> All => Reasons;
+}

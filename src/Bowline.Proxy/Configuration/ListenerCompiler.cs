@@ -1,0 +1,158 @@
+using System.Net;
+using Bowline.Proxy.Filters.Http;
+using Bowline.Proxy.Routing;
+using Bowline.Proxy.Stats;
+using Bowline.Xds;
+using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.Proxy.Configuration;
+
+/// <summary>
+/// Compiles LDS listeners: addresses, filter chains by destination port, and each chain's HTTP connection manager
+/// with its filter chain built through the <see cref="HttpFilterCatalog"/> (the router last). Route tables come from
+/// the caller, which reuses those whose RDS resource did not change.
+/// </summary>
+internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers)
+{
+    // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
+    private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
+
+    public CompiledListener Compile(Listener listener, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    {
+        var where = $"listener {listener.Name}";
+        XdsFields.Check(listener, where, "name", "address", "additional_addresses", "filter_chains", "default_filter_chain");
+        var addresses = new List<IPEndPoint> { Endpoint(listener.Address, where) };
+        addresses.AddRange(listener.AdditionalAddresses.Select(a => Endpoint(a.Address, where + " additional_addresses")));
+
+        var byPort = new Dictionary<int, HttpChain>();
+        HttpChain? defaultChain = null;
+        foreach (var chain in listener.FilterChains)
+        {
+            var cwhere = $"{where} filter chain {chain.Name}";
+            var compiled = CompileChain(chain, cwhere, rds, inline);
+            if (chain.FilterChainMatch is { } match)
+            {
+                XdsFields.Check(match, cwhere + " filter_chain_match", "destination_port");
+                if (match.DestinationPort is { } port)
+                {
+                    if (!byPort.TryAdd((int)port, compiled))
+                    {
+                        throw new ProxyConfigException($"{where}: two filter chains match destination port {port}");
+                    }
+                    continue;
+                }
+            }
+            defaultChain = defaultChain is null ? compiled : throw new ProxyConfigException($"{where}: more than one filter chain matches every connection");
+        }
+        if (listener.DefaultFilterChain is { } fallback)
+        {
+            defaultChain ??= CompileChain(fallback, $"{where} default_filter_chain", rds, inline);
+        }
+        if (byPort.Count == 0 && defaultChain is null)
+        {
+            throw new ProxyConfigException($"{where}: no filter chains");
+        }
+        return new CompiledListener(listener, addresses, byPort, defaultChain);
+    }
+
+    private HttpChain CompileChain(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    {
+        XdsFields.Check(chain, where, "filter_chain_match", "filters");
+        if (chain.Filters.Count != 1 || chain.Filters[0].TypedConfig?.TypeUrl != ResourceReferences.HttpConnectionManagerTypeUrl)
+        {
+            var names = string.Join(", ", chain.Filters.Select(f => f.TypedConfig?.TypeUrl ?? f.Name));
+            throw new ProxyConfigException($"{where}: filters [{names}] are not supported yet; a chain must be exactly one envoy.filters.network.http_connection_manager");
+        }
+        var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
+        XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id");
+        var filters = CompileFilters(hcm, where);
+
+        RouteTable? table;
+        string? rdsName = null;
+        switch (hcm.RouteSpecifierCase)
+        {
+            case HttpConnectionManager.RouteSpecifierOneofCase.Rds:
+                XdsFields.Check(hcm.Rds, where + " rds", "config_source", "route_config_name");
+                rdsName = hcm.Rds.RouteConfigName;
+                table = rds(rdsName);
+                break;
+            case HttpConnectionManager.RouteSpecifierOneofCase.RouteConfig:
+                table = inline(hcm.RouteConfig);
+                break;
+            default:
+                throw new ProxyConfigException($"{where}: route_specifier {hcm.RouteSpecifierCase} is not supported; use rds or route_config");
+        }
+        foreach (var upgrade in hcm.UpgradeConfigs)
+        {
+            XdsFields.Check(upgrade, where + " upgrade_configs", "upgrade_type", "enabled");
+            if (!string.Equals(upgrade.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ProxyConfigException($"{where}: upgrade type {upgrade.UpgradeType} is not supported; only websocket");
+            }
+        }
+        var websocket = hcm.UpgradeConfigs.Any(u => string.Equals(u.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase) && u.Enabled is null or true);
+        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix));
+    }
+
+    private HttpFilterEntry[] CompileFilters(HttpConnectionManager hcm, string where)
+    {
+        var context = new FilterFactoryContext(stats, time, random, loggers, hcm.StatPrefix);
+        var entries = new List<HttpFilterEntry>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var filter in hcm.HttpFilters)
+        {
+            var fwhere = $"{where} http filter {filter.Name}";
+            XdsFields.Check(filter, fwhere, "name", "typed_config", "is_optional", "disabled");
+            if (!names.Add(filter.Name))
+            {
+                throw new ProxyConfigException($"{where}: http filter name {filter.Name} is used twice; routes address filters by name");
+            }
+            var factory = filter.TypedConfig is { } typed ? catalog.ForConfig(typed.TypeUrl) : null;
+            if (factory is null)
+            {
+                if (filter.IsOptional)
+                {
+                    continue;
+                }
+                throw new ProxyConfigException($"{fwhere}: filter type {filter.TypedConfig?.TypeUrl ?? "(no typed_config)"} is not supported; supported: {string.Join(", ", catalog.ConfigTypes)}; mark it is_optional to run without it");
+            }
+            entries.Add(new HttpFilterEntry(factory.Create(filter.Name, filter.TypedConfig!, context, fwhere), filter.Disabled));
+        }
+        if (entries.Count == 0 || hcm.HttpFilters[^1].TypedConfig?.TypeUrl != HttpFilterCatalog.RouterTypeUrl)
+        {
+            throw new ProxyConfigException($"{where}: the last http filter must be envoy.filters.http.router");
+        }
+        if (entries.Take(entries.Count - 1).Any(e => e.Filter is Filters.Http.Router.RouterFilter))
+        {
+            throw new ProxyConfigException($"{where}: envoy.filters.http.router must be the last http filter, and appear once");
+        }
+        return [.. entries];
+    }
+
+    private HttpChainStats ChainStats(string prefix)
+    {
+        if (!_chainStats.TryGetValue(prefix, out var chainStats))
+        {
+            chainStats = _chainStats[prefix] = new HttpChainStats(stats, prefix);
+        }
+        return chainStats;
+    }
+
+    private static IPEndPoint Endpoint(Envoy.Config.Core.V3.Address? address, string where)
+    {
+        var socket = address?.SocketAddress ?? throw new ProxyConfigException($"{where}: address must be a socket_address");
+        XdsFields.Check(socket, where + " socket_address", "address", "port_value", "protocol");
+        if (!IPAddress.TryParse(socket.Address, out var ip))
+        {
+            throw new ProxyConfigException($"{where}: '{socket.Address}' is not an IP address");
+        }
+        if (socket.PortValue > 65535)
+        {
+            throw new ProxyConfigException($"{where}: port {socket.PortValue} is not a TCP port");
+        }
+        return new IPEndPoint(ip, (int)socket.PortValue);
+    }
+}

@@ -1,0 +1,89 @@
+using Bowline.Proxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Bowline.Proxy.Filters.Http.Router;
+
+/// <summary>
+/// Envoy's request mirroring: a fire-and-forget copy of the request to the mirror cluster, with <c>-shadow</c>
+/// appended to the authority. The primary never waits for it, and its failure or latency never touches the primary
+/// response; failures are counted on the mirror cluster's stats. A request whose body went past the buffer limit is
+/// not mirrored.
+/// </summary>
+internal static partial class Mirror
+{
+    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+    };
+
+    public static void Send(HttpContext context, MirrorPolicy[] mirrors, byte[]? body, Random random, ILogger logger)
+    {
+        foreach (var mirror in mirrors)
+        {
+            if (mirror.PerMillion < 1_000_000 && random.Next(1_000_000) >= mirror.PerMillion)
+            {
+                continue;
+            }
+            if (mirror.Cluster.Current is not { } snapshot || snapshot.Config.Balancer.Pick(snapshot.Hosts, null, 0) is not { } host)
+            {
+                mirror.Cluster.Stats.NoHealthyUpstream.Increment();
+                continue;
+            }
+            var request = Build(context, host.Prefix, body);
+            _ = SendAsync(mirror, snapshot.Config.Invoker, request, logger);
+        }
+    }
+
+    private static HttpRequestMessage Build(HttpContext context, string prefix, byte[]? body)
+    {
+        var source = context.Request;
+        var request = new HttpRequestMessage(new HttpMethod(source.Method), prefix + source.Path.Value + source.QueryString.Value)
+        {
+            Version = System.Net.HttpVersion.Version11,
+        };
+        if (body is { Length: > 0 })
+        {
+            request.Content = new ByteArrayContent(body);
+        }
+        foreach (var (name, values) in source.Headers)
+        {
+            if (HopByHop.Contains(name) || name.StartsWith(':'))
+            {
+                continue;
+            }
+            if (!request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
+            {
+                request.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        }
+        var authority = source.Host;
+        request.Headers.Host = authority.Port is { } port ? $"{authority.Host}-shadow:{port}" : $"{authority.Host}-shadow";
+        return request;
+    }
+
+    private static async Task SendAsync(MirrorPolicy mirror, HttpMessageInvoker invoker, HttpRequestMessage request, ILogger logger)
+    {
+        var stats = mirror.Cluster.Stats;
+        stats.RequestsTotal.Increment();
+        try
+        {
+            // The primary's cancellation must not cancel its mirror, nor the mirror hold the primary: its own timeout.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var response = await invoker.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            stats.CountResponse((int)response.StatusCode);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+        {
+            stats.Resets.Increment();
+            LogMirrorFailed(logger, mirror.Cluster.Name, e.Message);
+        }
+        finally
+        {
+            request.Dispose();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "mirror to {Cluster} failed: {Reason}")]
+    private static partial void LogMirrorFailed(ILogger logger, string cluster, string reason);
+}

@@ -1,0 +1,443 @@
+using System.Net;
+using System.Net.Sockets;
+using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Http;
+using Bowline.Proxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Bowline.Proxy.Filters.Http.Router;
+
+/// <summary>
+/// The terminal filter, Envoy's router: answers redirects and direct responses, then runs the upstream request loop —
+/// pick a cluster by weight, a host by the balancer (away from hosts already tried), check the circuit breakers, send
+/// with the per-try timeout inside the route timeout, and on a retriable outcome back off and try again while the
+/// retry policy, the retry budget and the replay buffer allow. Every outcome is reported to the outlier detector and
+/// written to the request record.
+/// </summary>
+internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random random, TimeProvider time, ILogger<RouterFilter> logger) : IHttpFilter
+{
+    /// <summary>Envoy's default per-request buffer limit, the most of a body kept for a retry or a mirror.</summary>
+    private const int BufferLimit = 1024 * 1024;
+
+    private static readonly ForwarderRequestConfig Http1 = new() { Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower, ActivityTimeout = TimeSpan.FromHours(1) };
+    private static readonly ForwarderRequestConfig Http2 = new() { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact, ActivityTimeout = TimeSpan.FromHours(1) };
+
+    public string Name => "envoy.filters.http.router";
+
+    public async ValueTask<FilterStatus> OnRequestAsync(HttpStream stream)
+    {
+        var context = stream.Context;
+        if (stream.Route is not { } route)
+        {
+            stream.Chain.Stats.NoRoute.Increment();
+            await stream.SendLocalReplyAsync(StatusCodes.Status404NotFound, "", ResponseFlags.NoRouteFound, "route_not_found").ConfigureAwait(false);
+            return FilterStatus.Stop;
+        }
+        switch (route.Kind)
+        {
+            case RouteKind.DirectResponse:
+                await stream.SendLocalReplyAsync(route.DirectResponse!.Status, route.DirectResponse.Body, ResponseFlags.None, "direct_response").ConfigureAwait(false);
+                return FilterStatus.Stop;
+            case RouteKind.Redirect:
+                Redirect(stream, route.Redirect!);
+                await stream.SendLocalReplyAsync(route.Redirect!.Status, "", ResponseFlags.None, "redirect").ConfigureAwait(false);
+                return FilterStatus.Stop;
+        }
+        if (!stream.Chain.WebSocket && IsWebSocketUpgrade(context))
+        {
+            await stream.SendLocalReplyAsync(StatusCodes.Status403Forbidden, "", ResponseFlags.None, "upgrade_failed").ConfigureAwait(false);
+            return FilterStatus.Stop;
+        }
+        var action = route.Action!;
+        var target = action.Pick(random);
+        stream.Info.UpstreamCluster = target.ClusterName;
+        if (target.Cluster.Current is null)
+        {
+            stream.Chain.Stats.NoCluster.Increment();
+            await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "", ResponseFlags.NoClusterFound, "cluster_not_found").ConfigureAwait(false);
+            return FilterStatus.Stop;
+        }
+        await ForwardAsync(stream, route, action, target).ConfigureAwait(false);
+        return FilterStatus.Stop;
+    }
+
+    private async Task ForwardAsync(HttpStream stream, RouteEntry route, RouteAction action, WeightedTarget target)
+    {
+        var context = stream.Context;
+        var cluster = target.Cluster;
+        var retry = action.Retry;
+        var hash = action.HashPolicies.Length == 0 ? null : HashPolicy.Compute(action.HashPolicies, context, out var cookie) is var h && cookie is { } c
+            ? SetCookie(context, c, h)
+            : h;
+        var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true && !IsUpgrade(context);
+        var keepBody = hasBody && (retry is { NumRetries: > 0 } || action.Mirrors.Length > 0);
+        var body = hasBody ? new UpstreamBody(context.Request.Body, keepBody ? BufferLimit : 0) : null;
+        CountingResponseBody? responseBody = null;
+        if (body is not null)
+        {
+            context.Request.Body = body;
+        }
+        if (!IsUpgrade(context))
+        {
+            responseBody = new CountingResponseBody(context.Response.Body);
+            context.Response.Body = responseBody;
+        }
+
+        var attempt = new UpstreamAttempt(stream, route, action, target);
+        // A CancellationTokenSource only when the route has a timeout: the common case allocates none for it.
+        using var routeTimeout = action.Timeout is { } limit ? new CancellationTokenSource(limit, time) : null;
+        UpstreamEndpoint? previousHost = null;
+        try
+        {
+            if (action.Mirrors.Length > 0 && !hasBody)
+            {
+                Mirror.Send(context, action.Mirrors, null, random, logger);
+            }
+            for (var number = 1; ; number++)
+            {
+                var snapshot = cluster.Current;
+                if (snapshot is null)
+                {
+                    await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "", ResponseFlags.NoClusterFound, "cluster_not_found").ConfigureAwait(false);
+                    return;
+                }
+                var host = PickHost(snapshot, hash, retry, previousHost, number);
+                if (host is null)
+                {
+                    cluster.Stats.NoHealthyUpstream.Increment();
+                    await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "no healthy upstream", ResponseFlags.NoHealthyUpstream, "no_healthy_upstream").ConfigureAwait(false);
+                    return;
+                }
+                if (Overflows(snapshot, cluster, host))
+                {
+                    cluster.Stats.PendingOverflow.Increment();
+                    await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+                        ResponseFlags.UpstreamOverflow, "upstream_reset_before_response_started{overflow}").ConfigureAwait(false);
+                    return;
+                }
+                previousHost = host;
+                var isRetry = number > 1;
+                var retriesLeft = retry is not null && number <= retry.NumRetries;
+                attempt.Number = number;
+                attempt.MayRetry = retriesLeft && (body is null || body.CanReplay) && !IsUpgrade(context) && !(routeTimeout?.IsCancellationRequested ?? false);
+                attempt.Budget = (cluster, snapshot.Config.Limits);
+                attempt.Reset();
+                stream.Info.Attempts = number;
+                stream.Info.UpstreamHost = host;
+
+                var outcome = await SendAsync(stream, snapshot, cluster, host, attempt, retry, routeTimeout, isRetry).ConfigureAwait(false);
+                if (outcome.Kind == AttemptKind.Done)
+                {
+                    if (isRetry)
+                    {
+                        cluster.Stats.RetrySuccesses.Increment();
+                    }
+                    stream.Info.ResponseCode = context.Response.StatusCode;
+                    stream.Info.ResponseCodeDetails = "via_upstream";
+                    return;
+                }
+                if (outcome.Kind == AttemptKind.ClientGone)
+                {
+                    stream.Info.Flags |= ResponseFlags.DownstreamConnectionTermination;
+                    stream.Info.ResponseCodeDetails = "downstream_remote_disconnect";
+                    return;
+                }
+
+                // A discarded response is always retried (the transformer checked policy and budget before discarding it);
+                // a failure is retried if the policy, the replay buffer, the time left and the retry budget allow.
+                var canRetry = outcome.Discarded;
+                if (!canRetry && retry is not null && outcome.Retriable)
+                {
+                    canRetry = retriesLeft && (body is null || body.CanReplay) && !context.Response.HasStarted && !(routeTimeout?.IsCancellationRequested ?? false);
+                    if (canRetry && !snapshot.Config.Limits.AllowsRetry(cluster.ActiveRetries, cluster.ActiveRequests))
+                    {
+                        cluster.Stats.RetryOverflow.Increment();
+                        stream.Info.Flags |= ResponseFlags.UpstreamRetryLimitExceeded;
+                        canRetry = false;
+                    }
+                    else if (!retriesLeft && retry.NumRetries > 0)
+                    {
+                        cluster.Stats.RetryLimitExceeded.Increment();
+                        stream.Info.Flags |= ResponseFlags.UpstreamRetryLimitExceeded;
+                    }
+                }
+                if (!canRetry || routeTimeout?.IsCancellationRequested == true)
+                {
+                    await FailAsync(stream, outcome, routeTimeout?.IsCancellationRequested == true).ConfigureAwait(false);
+                    return;
+                }
+                cluster.Stats.Retries.Increment();
+                cluster.Stats.RetryBackoffExponential.Increment();
+                ResetForRetry(context, body);
+                try
+                {
+                    await Task.Delay(retry!.Backoff(number, random), time, routeTimeout?.Token ?? context.RequestAborted).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    await FailAsync(stream, outcome, routeTimeout?.IsCancellationRequested == true).ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            stream.Info.BytesReceived = body?.BytesRead ?? 0;
+            stream.Info.BytesSent = responseBody?.BytesWritten ?? 0;
+            if (body is { FullyBuffered: true } && action.Mirrors.Length > 0)
+            {
+                Mirror.Send(context, action.Mirrors, body.Buffered.ToArray(), random, logger);
+            }
+            body?.Dispose();
+        }
+    }
+
+    private async Task<AttemptOutcome> SendAsync(HttpStream stream, ClusterSnapshot snapshot, ClusterState cluster, UpstreamEndpoint host, UpstreamAttempt attempt,
+        RetryPolicy? retry, CancellationTokenSource? routeTimeout, bool isRetry)
+    {
+        var context = stream.Context;
+        var config = snapshot.Config;
+        var requestConfig = config.Protocol switch
+        {
+            UpstreamProtocol.Http2 => Http2,
+            UpstreamProtocol.Downstream when HttpProtocol.IsHttp2(context.Request.Protocol) => Http2,
+            _ => Http1,
+        };
+        cluster.Stats.RequestsTotal.Increment();
+        cluster.RequestStarted(isRetry);
+        host.RequestStarted();
+        using var perTry = retry?.PerTryTimeout is { } perTryLimit
+            ? (routeTimeout is null ? new CancellationTokenSource(perTryLimit, time) : CancellationTokenSource.CreateLinkedTokenSource(routeTimeout.Token))
+            : null;
+        if (perTry is not null && routeTimeout is not null)
+        {
+            perTry.CancelAfter(retry!.PerTryTimeout!.Value);
+        }
+        var token = perTry?.Token ?? routeTimeout?.Token;
+        ForwarderError error;
+        try
+        {
+            error = token is { } t
+                ? await forwarder.SendAsync(context, host.Prefix, config.Invoker, requestConfig, attempt, t).ConfigureAwait(false)
+                : await forwarder.SendAsync(context, host.Prefix, config.Invoker, requestConfig, attempt).ConfigureAwait(false);
+        }
+        finally
+        {
+            host.RequestEnded();
+            cluster.RequestEnded(isRetry);
+        }
+
+        var detector = cluster.OutlierDetector;
+        if (error == ForwarderError.None && attempt.DiscardedStatus is { } discarded)
+        {
+            cluster.Stats.CountResponse(discarded);
+            detector?.Report(host, Classify(discarded));
+            return new AttemptOutcome(AttemptKind.Failed, true, discarded, ResponseFlags.None, "via_upstream") { Discarded = true };
+        }
+        if (error == ForwarderError.None)
+        {
+            var status = context.Response.StatusCode;
+            cluster.Stats.CountResponse(status);
+            detector?.Report(host, Classify(status));
+            return new AttemptOutcome(AttemptKind.Done, false, status, ResponseFlags.None, null);
+        }
+
+        var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            return new AttemptOutcome(AttemptKind.ClientGone, false, 0, ResponseFlags.DownstreamConnectionTermination, null);
+        }
+        stream.Info.UpstreamTransportFailureReason = exception?.Message;
+        if (routeTimeout?.IsCancellationRequested == true)
+        {
+            cluster.Stats.Timeouts.Increment();
+            detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+            LogUpstreamFailure(cluster, host, "UT", "route timeout");
+            return new AttemptOutcome(AttemptKind.Failed, false, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream_response_timeout");
+        }
+        if (perTry?.IsCancellationRequested == true)
+        {
+            cluster.Stats.PerTryTimeouts.Increment();
+            detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+            LogUpstreamFailure(cluster, host, "UT", "per-try timeout");
+            return new AttemptOutcome(AttemptKind.Failed, retry!.RetriesPerTryTimeout, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream_per_try_timeout");
+        }
+        switch (error)
+        {
+            case ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled
+                or ForwarderError.RequestBodyClient or ForwarderError.ResponseBodyClient or ForwarderError.UpgradeRequestCanceled
+                or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeRequestClient or ForwarderError.UpgradeResponseClient:
+                return new AttemptOutcome(AttemptKind.ClientGone, false, 0, ResponseFlags.DownstreamConnectionTermination, null);
+            case ForwarderError.Request when IsConnectFailure(exception):
+                cluster.Stats.ConnectFailures.Increment();
+                detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+                LogUpstreamFailure(cluster, host, "UF", exception?.Message ?? "");
+                return new AttemptOutcome(AttemptKind.Failed, retry?.RetriesConnectFailure ?? false, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamConnectionFailure,
+                    "upstream_reset_before_response_started{connection_failure}");
+            case ForwarderError.RequestTimedOut:
+                cluster.Stats.Timeouts.Increment();
+                detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+                return new AttemptOutcome(AttemptKind.Failed, retry?.RetriesPerTryTimeout ?? false, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream_response_timeout");
+            default:
+                cluster.Stats.Resets.Increment();
+                detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+                LogUpstreamFailure(cluster, host, "UR", $"{error}: {exception?.Message}");
+                var refused = IsRefusedStream(exception);
+                return new AttemptOutcome(AttemptKind.Failed, refused ? retry?.RetriesRefusedStream ?? false : retry?.RetriesReset ?? false,
+                    StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamRemoteReset,
+                    refused ? "upstream_reset_before_response_started{remote_refused_stream_reset}" : "upstream_reset_before_response_started{remote_reset}");
+        }
+    }
+
+    /// <summary>
+    /// The local reply after the last attempt failed. A route timeout that fired (during an attempt or a backoff) is a
+    /// 504 UT; a discarded response never reaches here otherwise, since a response is discarded only for a retry.
+    /// </summary>
+    private static Task FailAsync(HttpStream stream, AttemptOutcome outcome, bool routeTimedOut)
+    {
+        if (routeTimedOut)
+        {
+            stream.Context.Response.Clear();
+            return stream.SendLocalReplyAsync(StatusCodes.Status504GatewayTimeout, "upstream request timeout", ResponseFlags.UpstreamRequestTimeout, "upstream_response_timeout");
+        }
+        if (outcome.Discarded || outcome.Flags == ResponseFlags.None || stream.Context.RequestAborted.IsCancellationRequested)
+        {
+            return Task.CompletedTask;
+        }
+        var body = outcome.Flags switch
+        {
+            ResponseFlags.UpstreamRequestTimeout => "upstream request timeout",
+            ResponseFlags.UpstreamConnectionFailure => "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            _ => "upstream connect error or disconnect/reset before headers. reset reason: remote reset",
+        };
+        return stream.SendLocalReplyAsync(outcome.Status, body, outcome.Flags, outcome.Details ?? "upstream_reset_before_response_started");
+    }
+
+    /// <summary>
+    /// The balancer's pick, re-selected (up to the policy's host_selection_retry_max_attempts) when it lands on the host
+    /// the previous attempt failed on, so a retry moves to another host whenever there is one.
+    /// </summary>
+    private static UpstreamEndpoint? PickHost(ClusterSnapshot snapshot, ulong? hash, RetryPolicy? retry, UpstreamEndpoint? previous, int number)
+    {
+        var balancer = snapshot.Config.Balancer;
+        var host = balancer.Pick(snapshot.Hosts, hash, number - 1);
+        if (previous is null || retry is not { AvoidPreviousHosts: true })
+        {
+            return host;
+        }
+        for (var i = 0; host == previous && i < retry.HostSelectionMaxAttempts; i++)
+        {
+            host = balancer.Pick(snapshot.Hosts, hash, number + i);
+        }
+        return host;
+    }
+
+    /// <summary>Envoy's circuit breakers: max_requests over the cluster, and for HTTP/1.1 a host's connections plus its pending queue.</summary>
+    private static bool Overflows(ClusterSnapshot snapshot, ClusterState cluster, UpstreamEndpoint host)
+    {
+        var limits = snapshot.Config.Limits;
+        if (cluster.ActiveRequests >= limits.MaxRequests)
+        {
+            return true;
+        }
+        return snapshot.Config.Protocol != UpstreamProtocol.Http2 && host.ActiveRequests >= (long)limits.MaxConnections + limits.MaxPendingRequests;
+    }
+
+    private static void ResetForRetry(HttpContext context, UpstreamBody? body)
+    {
+        context.Response.Clear();
+        context.Features.Set<IForwarderErrorFeature>(null);
+        body?.Rewind();
+    }
+
+    private static UpstreamOutcome Classify(int status) => status switch
+    {
+        502 or 503 or 504 => UpstreamOutcome.GatewayError,
+        >= 500 => UpstreamOutcome.ServerError,
+        _ => UpstreamOutcome.Success,
+    };
+
+    private static ulong? SetCookie(HttpContext context, (string Name, string Value, TimeSpan Ttl, string? Path) cookie, ulong? hash)
+    {
+        context.Response.Cookies.Append(cookie.Name, cookie.Value, new CookieOptions { MaxAge = cookie.Ttl > TimeSpan.Zero ? cookie.Ttl : null, Path = cookie.Path, HttpOnly = true });
+        return hash;
+    }
+
+    private static void Redirect(HttpStream stream, RedirectAction redirect)
+    {
+        var request = stream.Context.Request;
+        var scheme = redirect.Scheme ?? request.Scheme;
+        var host = redirect.Host ?? request.Host.Host;
+        var port = redirect.Port ?? (redirect.Host is null && redirect.Scheme is null ? request.Host.Port : null);
+        var path = request.Path.Value ?? "/";
+        if (redirect.Path is { } replaced)
+        {
+            path = replaced;
+        }
+        else if (redirect.PrefixRewrite is { } prefix && stream.Route?.MatchedPrefix is { } matched && path.StartsWith(matched, StringComparison.OrdinalIgnoreCase))
+        {
+            path = prefix + path[matched.Length..];
+        }
+        else if (redirect.RegexRewrite is var (pattern, substitution))
+        {
+            path = pattern.Replace(path, substitution);
+        }
+        var query = redirect.StripQuery || path.Contains('?', StringComparison.Ordinal) ? "" : request.QueryString.Value;
+        var defaultPort = scheme == "https" ? 443 : 80;
+        var authority = port is { } p && p != defaultPort ? $"{host}:{p}" : host;
+        stream.Context.Response.Headers.Location = $"{scheme}://{authority}{path}{query}";
+    }
+
+    private static bool IsUpgrade(HttpContext context) => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
+
+    /// <summary>An HTTP/1.1 <c>Upgrade: websocket</c> (no WebSocket middleware runs here, so the raw upgrade feature is read).</summary>
+    private static bool IsWebSocketUpgrade(HttpContext context) =>
+        IsUpgrade(context) && context.Request.Headers.Upgrade.ToString().Contains("websocket", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsConnectFailure(Exception? exception) => exception switch
+    {
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => true,
+        HttpRequestException { InnerException: SocketException } => true,
+        _ => false,
+    };
+
+    private static bool IsRefusedStream(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is HttpProtocolException { ErrorCode: 0x7 })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>At most one line per cluster every few seconds: an outage at 1,000 rps must not become 1,000 log lines a second (the counters count every one).</summary>
+    private void LogUpstreamFailure(ClusterState cluster, UpstreamEndpoint endpoint, string flag, string reason)
+    {
+        if (cluster.Stats.ShouldLog(time.GetTimestamp(), time.TimestampFrequency))
+        {
+            LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), flag, reason);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "upstream {Cluster} endpoint {Endpoint} failed ({Flag}): {Reason}; further failures of this cluster are counted in its stats and logged at most every 5 s")]
+    private static partial void LogUpstreamFailure(ILogger logger, string cluster, string endpoint, string flag, string reason);
+
+    private enum AttemptKind
+    {
+        Done,
+        Failed,
+        ClientGone,
+    }
+
+    private readonly record struct AttemptOutcome(AttemptKind Kind, bool Retriable, int Status, ResponseFlags Flags, string? Details)
+    {
+        /// <summary>The upstream answered with a retriable response that was discarded unsent.</summary>
+        public bool Discarded { get; init; }
+    }
+}

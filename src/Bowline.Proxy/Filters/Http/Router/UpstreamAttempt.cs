@@ -1,0 +1,91 @@
+using Bowline.Proxy.Http;
+using Bowline.Proxy.Routing;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Bowline.Proxy.Filters.Http.Router;
+
+/// <summary>
+/// The router's per-request transformer (Envoy's upstream request): shapes what each attempt sends (authority kept,
+/// rewrites, header mutations, request id, attempt count) and, when the response headers arrive, decides whether the
+/// response goes to the client or is discarded for a retry — before anything has been sent.
+/// </summary>
+/// <remarks>One per request, reused across its attempts; not thread-safe.</remarks>
+internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, RouteAction action, WeightedTarget target) : HttpTransformer
+{
+    /// <summary>1 for the first attempt.</summary>
+    public int Number { get; set; }
+
+    /// <summary>Set by the router before an attempt: whether a retriable response may be discarded for another try.</summary>
+    public bool MayRetry { get; set; }
+
+    /// <summary>The cluster and limits of this attempt: the retry budget is checked when the response arrives, before it is discarded.</summary>
+    public (Clusters.ClusterState Cluster, Clusters.CircuitBreakerLimits Limits) Budget { get; set; }
+
+    /// <summary>Set when the last response was discarded for a retry; its status is kept for the record.</summary>
+    public int? DiscardedStatus { get; private set; }
+
+    /// <summary>Whether the last response was sent on to the client.</summary>
+    public bool Forwarded { get; private set; }
+
+    public void Reset()
+    {
+        DiscardedStatus = null;
+        Forwarded = false;
+    }
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        var request = httpContext.Request;
+        proxyRequest.Headers.Host = action.HostRewrite ?? request.Host.Value;
+        if (action.RewritePath(request.Path.Value ?? "/", route.MatchedPrefix) is { } path)
+        {
+            proxyRequest.RequestUri = new Uri(destinationPrefix + path + request.QueryString.Value, UriKind.Absolute);
+        }
+        if (stream.Chain.GenerateRequestId && !request.Headers.ContainsKey("x-request-id"))
+        {
+            proxyRequest.Headers.TryAddWithoutValidation("x-request-id", Guid.NewGuid().ToString());
+        }
+        route.RequestHeaders?.Apply(proxyRequest);
+        target.RequestHeaders?.Apply(proxyRequest);
+        if (route.IncludeAttemptCount)
+        {
+            proxyRequest.Headers.TryAddWithoutValidation("x-envoy-attempt-count", Number switch { 1 => "1", 2 => "2", 3 => "3", var n => n.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+        stream.Info.UpstreamRequestTimestamp = stream.Time.GetTimestamp();
+    }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        if (proxyResponse is null)
+        {
+            return await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        }
+        stream.Info.UpstreamFirstByteTimestamp = stream.Time.GetTimestamp();
+        var status = (int)proxyResponse.StatusCode;
+        if (MayRetry && action.Retry is { } retry && retry.RetriesResponse(status, GrpcStatus(proxyResponse)))
+        {
+            var (cluster, limits) = Budget;
+            if (limits.AllowsRetry(cluster.ActiveRetries, cluster.ActiveRequests))
+            {
+                // Discarded unsent: YARP disposes the response and returns control for the next attempt.
+                DiscardedStatus = status;
+                httpContext.Response.StatusCode = StatusCodes.Status200OK;
+                return false;
+            }
+            // The budget is spent: the client gets this response, and the record says why it was not retried.
+            cluster.Stats.RetryOverflow.Increment();
+            stream.Info.Flags |= ResponseFlags.UpstreamRetryLimitExceeded;
+        }
+        await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        target.ResponseHeaders?.Apply(httpContext.Response.Headers, stream);
+        stream.OnResponseHeaders();
+        Forwarded = true;
+        return true;
+    }
+
+    /// <summary>grpc-status in the response headers (a trailers-only gRPC response), which is what gRPC retry conditions read.</summary>
+    private static int? GrpcStatus(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("grpc-status", out var values) && int.TryParse(values.FirstOrDefault(), out var code) ? code : null;
+}

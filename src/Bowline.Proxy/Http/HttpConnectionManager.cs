@@ -1,0 +1,84 @@
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Stats;
+using Microsoft.AspNetCore.Http;
+
+namespace Bowline.Proxy.Http;
+
+/// <summary>
+/// The life of a request on a listener (Envoy's HTTP connection manager): pick the chain by local port, match the
+/// route once, then run the chain's filters in order until one answers or the router (always last) has forwarded the
+/// request. Afterwards the request record is complete and the chain's stats are counted from it; the filters and
+/// the router never count downstream stats themselves.
+/// </summary>
+internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
+{
+    private readonly Stat[] _flagStats = [.. ResponseFlagCodes.All.Select(f => stats.Get($"bowline.response_flags.{f.Code}"))];
+
+    /// <summary>
+    /// Handles one request on <paramref name="listener"/>: the compiled listener of the snapshot its server was last
+    /// given (the xDS loop hands every running server its new version on each swap, and a draining server keeps its last).
+    /// </summary>
+    public async Task HandleAsync(HttpContext context, CompiledListener listener)
+    {
+        var chain = listener.ChainFor(context.Connection.LocalPort);
+        if (chain is null)
+        {
+            Count(ResponseFlags.NoRouteFound);
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            context.Response.Headers[ResponseFlagCodes.Header] = "NR";
+            return;
+        }
+        var stream = new HttpStream(context, chain, time);
+        stream.Info.StartTimestamp = time.GetTimestamp();
+        chain.Stats.RequestsTotal.Increment();
+        stream.ResolveRoute();
+        try
+        {
+            foreach (var entry in chain.Filters)
+            {
+                if (entry.DisabledByDefault || stream.Route?.FilterConfigs is not null || stream.VirtualHost?.FilterConfigs is not null)
+                {
+                    if (!stream.IsEnabled(entry.Filter.Name, entry.DisabledByDefault))
+                    {
+                        continue;
+                    }
+                }
+                if (await entry.Filter.OnRequestAsync(stream).ConfigureAwait(false) == Filters.Http.FilterStatus.Stop)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            var info = stream.Info;
+            info.EndTimestamp = time.GetTimestamp();
+            if (info.ResponseCode == 0)
+            {
+                info.ResponseCode = context.RequestAborted.IsCancellationRequested ? 0 : context.Response.StatusCode;
+            }
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                info.Flags |= ResponseFlags.DownstreamConnectionTermination;
+            }
+            chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
+            Count(info.Flags);
+        }
+    }
+
+    private void Count(ResponseFlags flags)
+    {
+        if (flags == ResponseFlags.None)
+        {
+            return;
+        }
+        var all = ResponseFlagCodes.All;
+        for (var i = 0; i < all.Count; i++)
+        {
+            if ((flags & all[i].Flag) != 0)
+            {
+                _flagStats[i].Increment();
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.RegularExpressions;
+using Bowline.Proxy.Clusters;
+
+namespace Bowline.Proxy.Routing;
+
+/// <summary>One weighted target of a route: the cluster's stable handle and the target's own header mutations.</summary>
+internal sealed record WeightedTarget(ClusterState Cluster, long CumulativeWeight, HeaderMutation? RequestHeaders = null, HeaderMutation? ResponseHeaders = null)
+{
+    public string ClusterName => Cluster.Name;
+}
+
+/// <summary>A request mirror: the cluster copies go to, and the share of requests mirrored (per million).</summary>
+internal sealed record MirrorPolicy(ClusterState Cluster, int PerMillion);
+
+/// <summary>
+/// Envoy's <c>RouteAction</c>, compiled: where the request goes (weighted clusters, proportions not slots), how long
+/// it may take, how it is retried, hashed, rewritten and mirrored. Immutable.
+/// </summary>
+internal sealed class RouteAction
+{
+    private readonly WeightedTarget[] _targets;
+    private readonly long _totalWeight;
+
+    public RouteAction(WeightedTarget[] targets)
+    {
+        _targets = targets;
+        _totalWeight = targets.Length == 0 ? 0 : targets[^1].CumulativeWeight;
+    }
+
+    public IReadOnlyList<WeightedTarget> Targets => _targets;
+
+    /// <summary>The route timeout; null means none (Istio's default, Envoy's 0).</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    public RetryPolicy? Retry { get; init; }
+
+    /// <summary>Hash policies for consistent-hash clusters, in order; empty when none.</summary>
+    public HashPolicy[] HashPolicies { get; init; } = [];
+
+    public string? PrefixRewrite { get; init; }
+
+    public (Regex Pattern, string Substitution)? RegexRewrite { get; init; }
+
+    public string? HostRewrite { get; init; }
+
+    public MirrorPolicy[] Mirrors { get; init; } = [];
+
+    /// <summary>Picks a target by weight; <paramref name="random"/> is the injected source of randomness.</summary>
+    public WeightedTarget Pick(Random random)
+    {
+        if (_targets.Length == 1)
+        {
+            return _targets[0];
+        }
+        var roll = random.NextInt64(_totalWeight);
+        foreach (var target in _targets)
+        {
+            if (roll < target.CumulativeWeight)
+            {
+                return target;
+            }
+        }
+        return _targets[^1];
+    }
+
+    /// <summary>The path sent upstream: the route's rewrite applied, or the request's path unchanged.</summary>
+    public string? RewritePath(string path, string? matchedPrefix)
+    {
+        if (PrefixRewrite is { } replacement && matchedPrefix is not null && path.StartsWith(matchedPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return string.Concat(replacement, path.AsSpan(matchedPrefix.Length));
+        }
+        if (RegexRewrite is var (pattern, substitution))
+        {
+            return pattern.Replace(path, substitution);
+        }
+        return null;
+    }
+}
+
+/// <summary>Envoy's <c>redirect</c> action, compiled. Null parts keep the request's own.</summary>
+internal sealed record RedirectAction(string? Scheme, string? Host, int? Port, string? Path, string? PrefixRewrite, (Regex Pattern, string Substitution)? RegexRewrite, int Status, bool StripQuery);
+
+/// <summary>Envoy's <c>direct_response</c> action: a fixed status and body.</summary>
+internal sealed record DirectResponseAction(int Status, string Body);
