@@ -1,0 +1,80 @@
+using Bowline.ControlPlane.Config;
+
+namespace Bowline.ControlPlane.Tests.Config;
+
+/// <summary>Istio's DestinationRule validation rules, one row each: rejected with an error on the named field, or accepted.</summary>
+public sealed class DestinationRuleValidationTests
+{
+    public static TheoryData<string, string, string?> Specs => new()
+    {
+        { "empty host", "host: ''", "spec.host" },
+        { "bad host", "host: 'reviews!'", "spec.host" },
+        { "wildcard host", "host: '*.example.com'", null },
+        { "empty traffic policy", "host: reviews\ntrafficPolicy: {}", "spec.trafficPolicy" },
+        { "empty connection pool", "host: reviews\ntrafficPolicy: {connectionPool: {}}", "spec.trafficPolicy.connectionPool" },
+        { "negative max connections", "host: reviews\ntrafficPolicy: {connectionPool: {tcp: {maxConnections: -1}}}", "spec.trafficPolicy.connectionPool.tcp.maxConnections" },
+        { "negative pending requests", "host: reviews\ntrafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: -1}}}", "spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests" },
+        { "negative max retries", "host: reviews\ntrafficPolicy: {connectionPool: {http: {maxRetries: -1}}}", "spec.trafficPolicy.connectionPool.http.maxRetries" },
+        { "connect timeout 0", "host: reviews\ntrafficPolicy: {connectionPool: {tcp: {connectTimeout: 0s}}}", "spec.trafficPolicy.connectionPool.tcp.connectTimeout" },
+        { "tcp idle timeout 0 disables it", "host: reviews\ntrafficPolicy: {connectionPool: {tcp: {idleTimeout: 0s}}}", null },
+        { "upgrade with client protocol", "host: reviews\ntrafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}}", "spec.trafficPolicy.connectionPool.http.useClientProtocol" },
+        { "full connection pool", "host: reviews\ntrafficPolicy: {connectionPool: {tcp: {maxConnections: 100, connectTimeout: 30ms, tcpKeepalive: {time: 7200s, interval: 75s, probes: 9}, maxConnectionDuration: 1h, idleTimeout: 5m}, http: {http1MaxPendingRequests: 10, http2MaxRequests: 100, maxRequestsPerConnection: 10, maxRetries: 3, idleTimeout: 1m, h2UpgradePolicy: UPGRADE, maxConcurrentStreams: 50}}}", null },
+        { "max ejection percent 101", "host: reviews\ntrafficPolicy: {outlierDetection: {maxEjectionPercent: 101}}", "spec.trafficPolicy.outlierDetection.maxEjectionPercent" },
+        { "min health percent -1", "host: reviews\ntrafficPolicy: {outlierDetection: {minHealthPercent: -1}}", "spec.trafficPolicy.outlierDetection.minHealthPercent" },
+        { "local origin failures without split", "host: reviews\ntrafficPolicy: {outlierDetection: {consecutiveLocalOriginFailures: 5}}", "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures" },
+        { "interval 0", "host: reviews\ntrafficPolicy: {outlierDetection: {interval: 0s}}", "spec.trafficPolicy.outlierDetection.interval" },
+        { "full outlier detection", "host: reviews\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 3, consecutiveLocalOriginFailures: 2, splitExternalLocalOriginErrors: true, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 20}}", null },
+        { "unknown simple", "host: reviews\ntrafficPolicy: {loadBalancer: {simple: FASTEST}}", "spec.trafficPolicy.loadBalancer.simple" },
+        { "cookie without name", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {ttl: 0s}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name" },
+        { "maglev without table size", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize" },
+        { "maglev non-prime", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {tableSize: 1000}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize" },
+        { "maglev too large", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {tableSize: 5000011}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize" },
+        { "maglev prime", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {tableSize: 65537}}}}", null },
+        { "deprecated ring size with ringHash", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true, minimumRingSize: 10, ringHash: {minimumRingSize: 10}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize" },
+        { "ring hash", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpQueryParameterName: user, ringHash: {minimumRingSize: 2048}}}}", null },
+        { "port policy without port", "host: reviews\ntrafficPolicy: {portLevelSettings: [{loadBalancer: {simple: RANDOM}}]}", "spec.trafficPolicy.portLevelSettings[0].port" },
+        { "empty port policy", "host: reviews\ntrafficPolicy: {portLevelSettings: [{port: {number: 9080}}]}", "spec.trafficPolicy.portLevelSettings[0]" },
+        { "retry budget above 100", "host: reviews\ntrafficPolicy: {retryBudget: {percent: 120}}", "spec.trafficPolicy.retryBudget.percent" },
+        { "retry budget", "host: reviews\ntrafficPolicy: {retryBudget: {percent: 25, minRetryConcurrency: 5}}", null },
+        { "bad subset name", "host: reviews\nsubsets: [{name: v_1, labels: {version: v1}}]", "spec.subsets[0].name" },
+        { "bad subset label", "host: reviews\nsubsets: [{name: v1, labels: {version: 'v 1'}}]", "spec.subsets[0].labels" },
+        { "duplicate subset", "host: reviews\nsubsets: [{name: v1}, {name: v1}]", "spec.subsets[1].name" },
+        { "empty subset policy", "host: reviews\nsubsets: [{name: v1, trafficPolicy: {}}]", "spec.subsets[0].trafficPolicy" },
+        { "exportTo duplicate", "host: reviews\nexportTo: [a, a]", "spec.exportTo" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public void Parse_DestinationRule_FollowsIstiosValidation(string rule, string spec, string? errorField)
+    {
+        var parsed = ConfigFileParser.Parse("dr.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: reviews\nspec:\n" + VirtualServiceValidationTests.Indent(spec, "  "));
+
+        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        if (errorField is null)
+        {
+            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
+            Assert.Single(parsed.Resources);
+            return;
+        }
+        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
+        Assert.Empty(parsed.Resources);
+    }
+
+    [Fact]
+    public void Parse_TlsAndLocality_AreWarningsNamingTheField()
+    {
+        var parsed = ConfigFileParser.Parse("dr.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: reviews}
+            spec:
+              host: reviews
+              trafficPolicy:
+                tls: {mode: ISTIO_MUTUAL}
+                loadBalancer: {localityLbSetting: {enabled: true}}
+            """);
+
+        Assert.False(parsed.HasErrors, string.Join("\n", parsed.Diagnostics));
+        Assert.Equal(["spec.trafficPolicy.loadBalancer.localityLbSetting", "spec.trafficPolicy.tls"], parsed.Diagnostics.Select(d => d.Field).Order());
+    }
+}
