@@ -42,7 +42,16 @@ internal sealed record ServiceEntry(
     IReadOnlyList<ServicePort> Ports,
     string Resolution,
     IReadOnlyList<ServiceEntryEndpoint> Endpoints,
-    IReadOnlyDictionary<string, string>? WorkloadSelector) : MeshResource(Meta);
+    IReadOnlyDictionary<string, string>? WorkloadSelector) : MeshResource(Meta)
+{
+    /// <summary>MESH_EXTERNAL (Istio's default) or MESH_INTERNAL; only mTLS and telemetry tell them apart.</summary>
+    public string Location { get; init; } = "MESH_EXTERNAL";
+
+    public IReadOnlyList<string> ExportTo { get; init; } = [];
+
+    /// <summary>Whether the endpoints are DNS names the proxy resolves (Envoy STRICT_DNS or LOGICAL_DNS clusters).</summary>
+    public bool ResolvesDns => Resolution is "DNS" or "DNS_ROUND_ROBIN";
+}
 
 /// <summary>An Istio <c>networking.istio.io/v1 WorkloadEntry</c>: one workload instance outside Kubernetes.</summary>
 /// <param name="Ports">Port name to the port the workload (or, in Bowline's explicit mode, its sidecar) accepts on.</param>

@@ -14,6 +14,12 @@ internal sealed record MeshService(
     IReadOnlyDictionary<string, string>? Selector,
     IReadOnlyList<ServiceEntryEndpoint> InlineEndpoints)
 {
+    /// <summary>A ServiceEntry's resolution (STATIC, NONE, DNS, DNS_ROUND_ROBIN); null for a Kubernetes Service.</summary>
+    public string? Resolution { get; init; }
+
+    /// <summary>Whether the proxy resolves the endpoints by DNS (Istio: DNS is STRICT_DNS, DNS_ROUND_ROBIN is LOGICAL_DNS).</summary>
+    public bool ResolvesDns => Resolution is "DNS" or "DNS_ROUND_ROBIN";
+
     /// <summary>Every name a client in <paramref name="clientNamespace"/> may use for this service, Kubernetes DNS style.</summary>
     public IEnumerable<string> NameForms(string clientNamespace)
     {

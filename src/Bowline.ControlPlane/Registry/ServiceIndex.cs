@@ -25,7 +25,7 @@ internal sealed class ServiceIndex
             foreach (var host in entry.Hosts)
             {
                 // A Kubernetes Service of the same name wins, as Istio resolves conflicts in favour of the platform registry.
-                if (!_services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints)))
+                if (!_services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints) { Resolution = entry.Resolution }))
                 {
                     _conflicts.Add($"{entry.Meta} ({entry.Meta.File}): host {host} is already defined by another Service or ServiceEntry, which wins; this entry is ignored for it");
                 }
@@ -58,6 +58,11 @@ internal sealed class ServiceIndex
     public IReadOnlyList<MeshEndpoint> Endpoints(MeshService service, ServicePort port, IReadOnlyDictionary<string, string>? subsetLabels)
     {
         var result = new List<MeshEndpoint>();
+        if (service.ResolvesDns && service.InlineEndpoints.Count == 0 && subsetLabels is not { Count: > 0 })
+        {
+            // Istio's rule: a DNS ServiceEntry without endpoints resolves its host name itself.
+            result.Add(new MeshEndpoint(service.Hostname, port.TargetPort ?? port.Number, new Dictionary<string, string>(), 1));
+        }
         foreach (var endpoint in service.InlineEndpoints)
         {
             if (Matches(endpoint.Labels, subsetLabels))

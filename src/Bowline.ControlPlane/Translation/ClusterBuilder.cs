@@ -37,8 +37,17 @@ internal static class ClusterBuilder
                 {
                     var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
                     var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
-                    snapshot.AddCluster(Eds(name, kind, policy, port.IsHttp2, where, snapshot));
-                    snapshot.AddEndpoints(Assignment(name, index.Endpoints(service, port, subsetLabels)));
+                    var cluster = Eds(name, kind, policy, port.IsHttp2, where, snapshot);
+                    var assignment = Assignment(name, index.Endpoints(service, port, subsetLabels));
+                    if (service.ResolvesDns)
+                    {
+                        Dns(cluster, service, kind, assignment, snapshot);
+                    }
+                    else
+                    {
+                        snapshot.AddEndpoints(assignment);
+                    }
+                    snapshot.AddCluster(cluster);
                 }
             }
         }
@@ -70,6 +79,29 @@ internal static class ClusterBuilder
     private static bool InboundIsHttp2(ProxyNode node, ServiceIndex index, int containerPort) =>
         index.Services.Any(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector)
             && s.Ports.Any(p => (p.TargetPort ?? p.Number) == containerPort && p.IsHttp2));
+
+    /// <summary>
+    /// A DNS ServiceEntry's cluster, as Istio builds it: STRICT_DNS (every address of every name is an endpoint) for
+    /// DNS, LOGICAL_DNS (the first address of one name, re-resolved per connection) for DNS_ROUND_ROBIN, with the
+    /// names inline and the record TTL honoured.
+    /// </summary>
+    private static void Dns(Cluster cluster, MeshService service, ProxyKind kind, ClusterLoadAssignment assignment, SnapshotBuilder snapshot)
+    {
+        // gRPC clients resolve only LOGICAL_DNS clusters (gRFC A37), one name each.
+        var logical = service.Resolution == "DNS_ROUND_ROBIN" || kind == ProxyKind.ProxylessGrpc;
+        if (logical && assignment.Endpoints.SelectMany(l => l.LbEndpoints).Count() > 1)
+        {
+            snapshot.Warn($"{service.Hostname}: proxyless gRPC clients resolve one DNS name per cluster (LOGICAL_DNS); only the first endpoint of {cluster.Name} is used for them");
+            var first = assignment.Endpoints[0].LbEndpoints[0];
+            assignment.Endpoints[0].LbEndpoints.Clear();
+            assignment.Endpoints[0].LbEndpoints.Add(first);
+        }
+        cluster.Type = logical ? Cluster.Types.DiscoveryType.LogicalDns : Cluster.Types.DiscoveryType.StrictDns;
+        cluster.EdsClusterConfig = null;
+        cluster.DnsLookupFamily = Cluster.Types.DnsLookupFamily.V4Only;
+        cluster.RespectDnsTtl = true;
+        cluster.LoadAssignment = assignment;
+    }
 
     private static Cluster BlackHole(ProxyKind kind)
     {

@@ -10,6 +10,14 @@ internal static class ServiceEntryParser
         {
             spec.Error("hosts", "at least one host is required");
         }
+        foreach (var host in hosts)
+        {
+            var problem = host == "*" ? "'*' is not a valid ServiceEntry host; name the hosts" : IstioRules.WildcardDomain(host);
+            if (problem is not null)
+            {
+                spec.Error("hosts", problem);
+            }
+        }
         spec.StringList("addresses");
         var ports = new List<ServicePort>();
         foreach (var port in spec.MapList("ports", required: true))
@@ -36,14 +44,15 @@ internal static class ServiceEntryParser
         var resolution = spec.String("resolution") ?? "NONE";
         if (resolution is not ("STATIC" or "NONE" or "DNS" or "DNS_ROUND_ROBIN"))
         {
-            spec.Error("resolution", $"'{resolution}' must be NONE, STATIC, DNS or DNS_ROUND_ROBIN");
+            spec.Error("resolution", resolution == "DYNAMIC_DNS"
+                ? "resolution DYNAMIC_DNS is not supported by Bowline yet; use DNS with the hosts you need"
+                : $"'{resolution}' must be NONE, STATIC, DNS or DNS_ROUND_ROBIN");
         }
-        else if (resolution is not "STATIC")
-        {
-            spec.Error("resolution", $"resolution {resolution} is not supported by Bowline yet; use STATIC with endpoints or a workloadSelector");
-        }
+        var dns = resolution is "DNS" or "DNS_ROUND_ROBIN";
+        var portNames = ports.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var endpoints = new List<ServiceEntryEndpoint>();
-        foreach (var endpoint in spec.MapList("endpoints"))
+        var endpointList = spec.MapList("endpoints");
+        foreach (var endpoint in endpointList)
         {
             var address = endpoint.String("address", required: true);
             var endpointPorts = endpoint.IntMap("ports", 1, 65535);
@@ -53,14 +62,50 @@ internal static class ServiceEntryParser
             endpoint.String("network");
             endpoint.String("locality");
             endpoint.Finish();
-            if (address is not null && !System.Net.IPAddress.TryParse(address, out _))
+            if (IstioRules.Labels(labels) is { } labelProblem)
             {
-                endpoint.Error("address", $"'{address}' is not an IP address; resolution DNS is not supported yet");
+                endpoint.Error("labels", labelProblem);
             }
-            else if (address is not null)
+            if (dns && endpointPorts.Keys.FirstOrDefault(name => !portNames.Contains(name)) is { } unknownPort)
+            {
+                endpoint.Error("ports", $"port name '{unknownPort}' is not one of the ServiceEntry's ports ({string.Join(", ", portNames)})");
+            }
+            if (address is null)
+            {
+                continue;
+            }
+            var isIp = System.Net.IPAddress.TryParse(address, out _);
+            if (dns && !isIp && IstioRules.Fqdn(address) is not null)
+            {
+                endpoint.Error("address", $"'{address}' is neither an IP address nor a valid DNS name");
+            }
+            else if (!dns && !isIp)
+            {
+                endpoint.Error("address", $"'{address}' is not an IP address; a host name endpoint needs resolution DNS or DNS_ROUND_ROBIN");
+            }
+            else
             {
                 endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight));
             }
+        }
+        switch (resolution)
+        {
+            case "NONE" when endpointList.Count > 0:
+                spec.Error("endpoints", "resolution NONE takes no endpoints; use STATIC (IP addresses) or DNS (host names)");
+                break;
+            case "NONE":
+                // Istio forwards to the address the client dialled; in explicit (HTTP_PROXY) mode the sidecar never sees one.
+                spec.Warning("resolution", "resolution NONE forwards to the address the client dialled, which Bowline's sidecar does not see in explicit (HTTP_PROXY) mode: requests get 503; use resolution DNS to reach the hosts by name");
+                break;
+            case "DNS" or "DNS_ROUND_ROBIN" when endpointList.Count == 0:
+                foreach (var host in hosts.Where(h => IstioRules.Fqdn(h) is not null))
+                {
+                    spec.Error("hosts", $"'{host}' cannot be resolved: with resolution {resolution} and no endpoints every host must be a DNS name without wildcards");
+                }
+                break;
+            case "DNS_ROUND_ROBIN" when endpointList.Count > 1:
+                spec.Error("endpoints", "resolution DNS_ROUND_ROBIN takes at most one endpoint; use DNS for several");
+                break;
         }
         IReadOnlyDictionary<string, string>? selector = null;
         if (spec.Map("workloadSelector") is { } workloadSelector)
@@ -68,8 +113,16 @@ internal static class ServiceEntryParser
             selector = workloadSelector.StringMap("labels");
             workloadSelector.Finish();
         }
-        spec.StringList("exportTo");
+        if (selector is not null && endpointList.Count > 0)
+        {
+            spec.Error("workloadSelector", "give only one of workloadSelector or endpoints");
+        }
+        var exportTo = spec.StringList("exportTo");
+        if (IstioRules.ExportTo(exportTo, meta.Namespace, serviceEntry: true) is { } exportProblem)
+        {
+            spec.Error("exportTo", exportProblem);
+        }
         spec.StringList("subjectAltNames");
-        return new ServiceEntry(meta, hosts, ports, resolution, endpoints, selector);
+        return new ServiceEntry(meta, hosts, ports, resolution, endpoints, selector) { Location = location ?? "MESH_EXTERNAL", ExportTo = exportTo };
     }
 }
