@@ -46,6 +46,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton<ProxyStats>();
         services.AddSingleton<SnapshotHolder>();
         services.AddSingleton<ConnectionPools>();
+        services.AddSingleton<Clusters.Dns.IDnsResolver, Clusters.Dns.SystemDnsResolver>();
         services.AddSingleton<ClusterManager>();
         services.AddSingleton<Filters.Http.Router.RouterFilterFactory>();
         services.AddSingleton<Filters.Http.HttpFilterCatalog>();

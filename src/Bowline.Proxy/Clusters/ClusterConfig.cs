@@ -26,8 +26,20 @@ internal sealed class ClusterConfig(
     ILoadBalancer balancer,
     CircuitBreakerLimits limits,
     OutlierDetectionConfig? outlierDetection,
-    int panicThresholdPercent)
+    int panicThresholdPercent,
+    Dns.DnsSettings? dns = null,
+    Health.HealthCheckConfig? healthCheck = null,
+    int maxRequestsPerConnection = 0)
 {
+    /// <summary>For STRICT_DNS and LOGICAL_DNS clusters: what to resolve; the hosts then come from the resolver, not from EDS.</summary>
+    public Dns.DnsSettings? Dns { get; } = dns;
+
+    /// <summary>Null when the cluster has no active health check.</summary>
+    public Health.HealthCheckConfig? HealthCheck { get; } = healthCheck;
+
+    /// <summary>Envoy's max_requests_per_connection; 0 means unlimited.</summary>
+    public int MaxRequestsPerConnection { get; } = maxRequestsPerConnection;
+
     /// <summary>The resource this was compiled from; an identical resource in a later update reuses this object.</summary>
     public Envoy.Config.Cluster.V3.Cluster Source { get; } = source;
 

@@ -11,11 +11,13 @@ namespace Bowline.Proxy.Clusters;
 /// cluster CDS has not delivered yet) and kept while anything may still refer to them.
 /// </summary>
 /// <remarks>Staging and committing happen on the xDS loop only; what the handles expose is thread-safe.</remarks>
-internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers) : IDisposable
+internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers, Dns.IDnsResolver dns) : IDisposable
 {
     private readonly Dictionary<string, ClusterState> _states = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (ClusterConfig Config, HostSet Hosts)> _staged = new(StringComparer.Ordinal);
     private readonly ILogger _outlierLogger = loggers.CreateLogger<OutlierDetector>();
+    private readonly ILogger _dnsLogger = loggers.CreateLogger<Dns.DnsRefresher>();
+    private readonly ILogger _healthLogger = loggers.CreateLogger<Health.HealthChecker>();
     private IReadOnlySet<string>? _stagedLive;
 
     /// <summary>The stable handle for <paramref name="name"/>, created (empty: 503 NC) if this is its first mention.</summary>
@@ -44,12 +46,16 @@ internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random
             var state = Handle(name);
             state.Publish(config, hosts);
             UpdateOutlierDetector(state, config.OutlierDetection);
+            UpdateDns(state, config.Dns);
+            UpdateHealthChecker(state, config.HealthCheck);
         }
         if (_stagedLive is { } live)
         {
             foreach (var state in _states.Values.Where(s => !live.Contains(s.Name) && s.Current is not null))
             {
                 UpdateOutlierDetector(state, null);
+                UpdateDns(state, null);
+                UpdateHealthChecker(state, null);
                 state.Remove();
             }
         }
@@ -90,11 +96,47 @@ internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random
         }
     }
 
+    private void UpdateDns(ClusterState state, Dns.DnsSettings? settings)
+    {
+        if (settings is null)
+        {
+            state.DnsRefresher?.Dispose();
+            state.DnsRefresher = null;
+        }
+        else if (state.DnsRefresher is { } refresher)
+        {
+            refresher.Update(settings);
+        }
+        else
+        {
+            state.DnsRefresher = new Dns.DnsRefresher(state, settings, dns, time, stats, _dnsLogger);
+        }
+    }
+
+    private void UpdateHealthChecker(ClusterState state, Health.HealthCheckConfig? config)
+    {
+        if (config is null)
+        {
+            state.HealthChecker?.Dispose();
+            state.HealthChecker = null;
+        }
+        else if (state.HealthChecker is { } checker)
+        {
+            checker.Update(config);
+        }
+        else
+        {
+            state.HealthChecker = new Health.HealthChecker(state, config, time, random, stats, _healthLogger);
+        }
+    }
+
     public void Dispose()
     {
         foreach (var state in _states.Values)
         {
             state.OutlierDetector?.Dispose();
+            state.DnsRefresher?.Dispose();
+            state.HealthChecker?.Dispose();
         }
     }
 }

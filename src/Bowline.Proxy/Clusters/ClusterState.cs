@@ -50,6 +50,30 @@ internal sealed class ClusterState
         }
     }
 
+    /// <summary>New hosts for the current config (a DNS cluster's re-resolution); ignored if the cluster went away meanwhile.</summary>
+    public void PublishHosts(IReadOnlyList<WeightedEndpoint> endpoints)
+    {
+        lock (_healthLock)
+        {
+            if (Current is not { } current)
+            {
+                return;
+            }
+            if (endpoints.Select(e => (e.Endpoint, e.Weight, e.Priority)).SequenceEqual(_endpoints.Select(e => (e.Endpoint, e.Weight, e.Priority))))
+            {
+                return;
+            }
+            _endpoints = endpoints;
+            Set(current with { Hosts = new HostSet(null, endpoints, current.Config.PanicThresholdPercent, current.Config.Balancer.RingKind) });
+        }
+    }
+
+    /// <summary>Set while the cluster has an active health check.</summary>
+    public Health.HealthChecker? HealthChecker { get; set; }
+
+    /// <summary>Set while the cluster is a STRICT_DNS or LOGICAL_DNS cluster.</summary>
+    public Dns.DnsRefresher? DnsRefresher { get; set; }
+
     /// <summary>The cluster left the config: requests now get 503 NC.</summary>
     public void Remove()
     {
@@ -94,9 +118,26 @@ internal sealed class ClusterState
         }
     }
 
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when <paramref name="condition"/> holds for this cluster, checked now and after every change of config or hosts (admin and tests).</summary>
+    public async Task WaitUntilAsync(Func<ClusterSnapshot?, bool> condition, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changed = Volatile.Read(ref _changed).Task;
+            if (condition(Current))
+            {
+                return;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private void Set(ClusterSnapshot snapshot)
     {
         Volatile.Write(ref _current, snapshot);
+        Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         Stats.MembershipTotal.Set(snapshot.Hosts.All.Count);
         Stats.MembershipHealthy.Set(snapshot.Hosts.HealthyCount);
     }

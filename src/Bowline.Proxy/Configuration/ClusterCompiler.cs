@@ -35,6 +35,18 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 ? eds.GetValueOrDefault(ResourceReferences.EndpointsName(cluster)!)?.Resource as ClusterLoadAssignment
                 : cluster.LoadAssignment;
             HostSet hosts;
+            if (config.Dns is not null)
+            {
+                // A DNS cluster's hosts come from its resolver; an unchanged target list keeps what was resolved.
+                hosts = current is not null && current.Config.Dns is { } dns && dns.Equals(config.Dns)
+                    ? new HostSet(null, current.Hosts.All, config.PanicThresholdPercent, config.Balancer.RingKind)
+                    : HostSet.Empty;
+                if (!ReferenceEquals(config, current?.Config))
+                {
+                    clusters.Stage(cluster.Name, config, hosts);
+                }
+                continue;
+            }
             if (current is not null && ReferenceEquals(config, current.Config) && SameAssignment(current.Hosts.Source, assignment))
             {
                 hosts = current.Hosts;
@@ -70,11 +82,13 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
     {
         var where = $"cluster {cluster.Name}";
         XdsFields.Check(cluster, where, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "typed_extension_protocol_options",
-            "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options");
-        if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static))
+            "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options",
+            "health_checks", "dns_lookup_family", "dns_refresh_rate");
+        if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static or Cluster.Types.DiscoveryType.StrictDns or Cluster.Types.DiscoveryType.LogicalDns))
         {
-            throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS or STATIC");
+            throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS, STATIC, STRICT_DNS or LOGICAL_DNS");
         }
+        var dns = cluster.Type is Cluster.Types.DiscoveryType.StrictDns or Cluster.Types.DiscoveryType.LogicalDns ? DnsSettingsOf(cluster, where) : null;
         if (cluster.Type == Cluster.Types.DiscoveryType.Eds && cluster.EdsClusterConfig is { } eds)
         {
             XdsFields.Check(eds, where + " eds_cluster_config", "eds_config", "service_name");
@@ -85,6 +99,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         }
 
         var protocol = UpstreamProtocol.Http1;
+        var maxRequestsPerConnection = 0;
         if (cluster.TypedExtensionProtocolOptions.Count > 0)
         {
             if (cluster.TypedExtensionProtocolOptions.Keys.FirstOrDefault(k => k != HttpProtocolOptionsKey) is { } other)
@@ -114,7 +129,8 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             }
             if (options.CommonHttpProtocolOptions is { } common)
             {
-                XdsFields.Check(common, where + " common_http_protocol_options", "idle_timeout", "max_connection_duration");
+                XdsFields.Check(common, where + " common_http_protocol_options", "idle_timeout", "max_connection_duration", "max_requests_per_connection");
+                maxRequestsPerConnection = (int)Math.Min(common.MaxRequestsPerConnection ?? 0, int.MaxValue);
             }
         }
 
@@ -150,8 +166,44 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             XdsFields.Check(lb, where + " common_lb_config", "healthy_panic_threshold");
             panic = (int)Math.Clamp(lb.HealthyPanicThreshold?.Value ?? 50, 0, 100);
         }
+        var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
         var settings = PoolSettingsOf(cluster, where);
-        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), pools.Balancer(cluster), limits, outlier, panic);
+        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), pools.Balancer(cluster), limits, outlier, panic, dns, healthCheck, maxRequestsPerConnection);
+    }
+
+    private static Clusters.Dns.DnsSettings DnsSettingsOf(Cluster cluster, string where)
+    {
+        var targets = new List<Clusters.Dns.DnsTarget>();
+        foreach (var locality in cluster.LoadAssignment?.Endpoints ?? [])
+        {
+            XdsFields.Check(locality, where + " locality", "locality", "lb_endpoints", "load_balancing_weight", "priority");
+            foreach (var lbEndpoint in locality.LbEndpoints)
+            {
+                XdsFields.Check(lbEndpoint, where + " endpoint", "endpoint", "health_status", "load_balancing_weight", "metadata");
+                var socket = lbEndpoint.Endpoint?.Address?.SocketAddress ?? throw new ProxyConfigException($"{where}: a DNS endpoint has no socket_address");
+                if (socket.Address.Length == 0 || socket.PortValue is 0 or > 65535)
+                {
+                    throw new ProxyConfigException($"{where}: DNS endpoint '{socket.Address}:{socket.PortValue}' needs a host name and a TCP port");
+                }
+                targets.Add(new Clusters.Dns.DnsTarget(socket.Address, (int)socket.PortValue, (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u), (int)locality.Priority));
+            }
+        }
+        if (targets.Count == 0)
+        {
+            throw new ProxyConfigException($"{where}: a {cluster.Type} cluster needs load_assignment endpoints with host names");
+        }
+        if (cluster.Type == Cluster.Types.DiscoveryType.LogicalDns && targets.Count != 1)
+        {
+            throw new ProxyConfigException($"{where}: a LOGICAL_DNS cluster resolves exactly one name; it has {targets.Count}");
+        }
+        System.Net.Sockets.AddressFamily? family = cluster.DnsLookupFamily switch
+        {
+            Cluster.Types.DnsLookupFamily.V4Only => System.Net.Sockets.AddressFamily.InterNetwork,
+            Cluster.Types.DnsLookupFamily.V6Only => System.Net.Sockets.AddressFamily.InterNetworkV6,
+            _ => null,
+        };
+        var refresh = cluster.DnsRefreshRate?.ToTimeSpan() is { } rate && rate >= TimeSpan.FromMilliseconds(1) ? rate : TimeSpan.FromSeconds(5);
+        return new Clusters.Dns.DnsSettings(cluster.Type == Cluster.Types.DiscoveryType.LogicalDns, refresh, family, targets);
     }
 
     private static int Limit(uint? value) => value is { } v ? (int)Math.Min(v, int.MaxValue) : CircuitBreakerLimits.EnvoyDefault;

@@ -186,7 +186,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 "5xx" => RetryOn.FiveXx,
                 "gateway-error" => RetryOn.GatewayError,
                 "reset" => RetryOn.Reset,
-                "reset-before-request" => RetryOn.Reset,
+                "reset-before-request" => RetryOn.ResetBeforeRequest,
                 "connect-failure" => RetryOn.ConnectFailure,
                 "refused-stream" => RetryOn.RefusedStream,
                 "retriable-4xx" => RetryOn.Retriable4xx,
@@ -196,7 +196,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 "internal" => RetryOn.GrpcInternal,
                 "resource-exhausted" => RetryOn.GrpcResourceExhausted,
                 "unavailable" => RetryOn.GrpcUnavailable,
-                _ => throw new ProxyConfigException($"{where}: retry_on condition '{condition}' is not supported; use 5xx, gateway-error, reset, connect-failure, refused-stream, retriable-4xx, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted or unavailable"),
+                _ => throw new ProxyConfigException($"{where}: retry_on condition '{condition}' is not supported; use 5xx, gateway-error, reset, reset-before-request, connect-failure, refused-stream, retriable-4xx, retriable-status-codes, cancelled, deadline-exceeded, internal, resource-exhausted or unavailable"),
             };
         }
         var avoidPrevious = false;
@@ -276,7 +276,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
 
     private static HeaderCondition Header(HeaderMatcher h, string where)
     {
-        XdsFields.Check(h, where + $" header {h.Name}", "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "safe_regex_match");
+        XdsFields.Check(h, where + $" header {h.Name}", "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "safe_regex_match", "treat_missing_header_as_empty");
         // The deprecated exact/prefix/safe_regex forms are still Envoy's API (older control planes send them).
 #pragma warning disable CS0612
         var matcher = h.HeaderMatchSpecifierCase switch
@@ -293,7 +293,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         // No specifier at all is Envoy's presence match.
         var presence = matcher is null;
         var wantsAbsent = h.HeaderMatchSpecifierCase == HeaderMatcher.HeaderMatchSpecifierOneofCase.PresentMatch && !h.PresentMatch;
-        return new HeaderCondition(h.Name.ToLowerInvariant(), matcher, presence, h.InvertMatch != wantsAbsent);
+        return new HeaderCondition(h.Name.ToLowerInvariant(), matcher, presence, h.InvertMatch != wantsAbsent, h.TreatMissingHeaderAsEmpty && matcher is not null);
     }
 
     private static QueryCondition Query(QueryParameterMatcher q, string where)

@@ -17,6 +17,9 @@ internal enum RetryOn
     GrpcInternal = 1 << 9,
     GrpcResourceExhausted = 1 << 10,
     GrpcUnavailable = 1 << 11,
+
+    /// <summary>Only failures before the request reached the upstream (Istio's inbound default): safe for any method.</summary>
+    ResetBeforeRequest = 1 << 12,
 }
 
 /// <summary>
@@ -67,13 +70,13 @@ internal sealed record RetryPolicy(
     }
 
     /// <summary>Connect failures: retried by connect-failure, and by 5xx, gateway-error and reset, which include them.</summary>
-    public bool RetriesConnectFailure => (On & (RetryOn.ConnectFailure | RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset)) != 0;
+    public bool RetriesConnectFailure => (On & (RetryOn.ConnectFailure | RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset | RetryOn.ResetBeforeRequest)) != 0;
 
     /// <summary>A reset or disconnect before the response: reset and 5xx retry it; gateway-error does too (Envoy treats it as a 503).</summary>
     public bool RetriesReset => (On & (RetryOn.Reset | RetryOn.FiveXx | RetryOn.GatewayError)) != 0;
 
-    /// <summary>An HTTP/2 REFUSED_STREAM: retried by refused-stream, reset and 5xx.</summary>
-    public bool RetriesRefusedStream => (On & (RetryOn.RefusedStream | RetryOn.Reset | RetryOn.FiveXx)) != 0;
+    /// <summary>An HTTP/2 REFUSED_STREAM (the upstream never processed it): retried by refused-stream, reset, reset-before-request and 5xx.</summary>
+    public bool RetriesRefusedStream => (On & (RetryOn.RefusedStream | RetryOn.Reset | RetryOn.FiveXx | RetryOn.ResetBeforeRequest)) != 0;
 
     /// <summary>A per-try timeout: Envoy retries it under 5xx, gateway-error and reset.</summary>
     public bool RetriesPerTryTimeout => (On & (RetryOn.FiveXx | RetryOn.GatewayError | RetryOn.Reset)) != 0;

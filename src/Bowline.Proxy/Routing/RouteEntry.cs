@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Http;
 namespace Bowline.Proxy.Routing;
 
 /// <summary>A header condition of a route: the header (or pseudo-header <c>:method</c>, <c>:authority</c>, <c>:path</c>, <c>:scheme</c>) and how it must match.</summary>
-internal sealed record HeaderCondition(string Name, StringMatcher? Matcher, bool PresentOnly, bool Invert);
+/// <param name="MissingAsEmpty">Envoy's treat_missing_header_as_empty: an absent header is matched as the empty string (Istio's withoutHeaders uses it).</param>
+internal sealed record HeaderCondition(string Name, StringMatcher? Matcher, bool PresentOnly, bool Invert, bool MissingAsEmpty = false);
 
 /// <summary>A query-parameter condition: present (any value) or matching.</summary>
 internal sealed record QueryCondition(string Name, StringMatcher? Matcher);
@@ -112,6 +113,10 @@ internal sealed class RouteEntry
             ":scheme" => request.Scheme,
             _ => request.Headers.TryGetValue(header.Name, out var values) ? values.ToString() : null,
         };
+        if (value is null && header.MissingAsEmpty)
+        {
+            value = "";
+        }
         if (value is null)
         {
             // Envoy: an absent header fails every match except a presence check that asks for absence (an inverted

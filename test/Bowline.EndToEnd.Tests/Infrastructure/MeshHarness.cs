@@ -89,7 +89,11 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// Starts a sidecar for a workload and registers it (a WorkloadEntry in the config directory, as <c>bowline up</c>
     /// does); returns once its listeners are open and it has endpoints for <paramref name="waitForClusters"/>.
     /// </summary>
-    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, params string[] waitForClusters)
+    public Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, params string[] waitForClusters) =>
+        StartSidecarAsync(name, labels, ports, random: null, waitForClusters);
+
+    /// <param name="random">A seeded source for the proxy's weighted picks, balancing and fault rolls, so statistical assertions are reproducible.</param>
+    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, params string[] waitForClusters)
     {
         var inbound = ports.Select(p => new InboundPortMapping(p.ContainerPort, Ports.Free(), p.AppPort)).ToList();
         if (inbound.Count > 0)
@@ -122,7 +126,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             InboundPorts = inbound,
             InitialBackoff = TimeSpan.FromMilliseconds(100),
             MaxBackoff = TimeSpan.FromSeconds(1),
-        });
+        }, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Current?.Hosts.Available.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);

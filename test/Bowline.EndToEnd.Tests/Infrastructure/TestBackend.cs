@@ -28,6 +28,27 @@ internal sealed class TestBackend : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>Every request this backend received: its authority and path, in arrival order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<(string Host, string Path)> Received { get; } = new();
+
+    private int _flakyCounter;
+    private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when <paramref name="condition"/> holds for what was received, checked after every arrival.</summary>
+    public async Task WaitUntilReceivedAsync(Func<IReadOnlyCollection<(string Host, string Path)>, bool> condition, TimeSpan bound)
+    {
+        using var timeout = new CancellationTokenSource(bound);
+        while (true)
+        {
+            var arrived = Volatile.Read(ref _arrived).Task;
+            if (condition(Received))
+            {
+                return;
+            }
+            await arrived.WaitAsync(timeout.Token);
+        }
+    }
+
     public int Port { get; private set; }
 
     public static async Task<TestBackend> StartAsync(string name)
@@ -46,16 +67,36 @@ internal sealed class TestBackend : IAsyncDisposable
         });
         var app = builder.Build();
         app.UseWebSockets();
-        app.Run(context => HandleAsync(context, name));
         var backend = new TestBackend(app, name);
+        app.Run(context => backend.HandleAsync(context));
         await app.StartAsync().Within(Timeouts.Short);
         backend.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
         return backend;
     }
 
-    private static async Task HandleAsync(HttpContext context, string name)
+    private async Task HandleAsync(HttpContext context)
     {
+        var name = Name;
         var path = context.Request.Path.Value ?? "/";
+        Received.Enqueue((context.Request.Host.Value ?? "", path + context.Request.QueryString.Value));
+        Interlocked.Exchange(ref _arrived, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        // /status-if/<name>/<code>: this backend answers <code> when it is <name>, 200 otherwise (one bad host among good ones).
+        if (path.StartsWith("/status-if/", StringComparison.Ordinal))
+        {
+            var parts = path.Split('/');
+            if (parts[2] == name)
+            {
+                context.Response.StatusCode = int.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture);
+                return;
+            }
+        }
+        // /flaky/<tenths>: fails (503) <tenths> of every ten requests it receives, in a fixed pattern: deterministic, so a
+        // test can state exactly what retries must turn into successes.
+        if (path.StartsWith("/flaky/", StringComparison.Ordinal) && Interlocked.Increment(ref _flakyCounter) % 10 < int.Parse(path["/flaky/".Length..], System.Globalization.CultureInfo.InvariantCulture))
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
         if (path == "/ws" && context.WebSockets.IsWebSocketRequest)
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync();

@@ -235,14 +235,82 @@ public sealed class ProxyConfigCompilerTests : IDisposable
     }
 
     [Fact]
-    public void Compile_StrictDnsCluster_ThrowsNamingClusterAndType()
+    public void Compile_OriginalDstCluster_ThrowsNamingClusterAndType()
     {
-        var cluster = new Cluster { Name = "outbound|443||api.example.com", Type = Cluster.Types.DiscoveryType.StrictDns };
+        var cluster = new Cluster { Name = "outbound|443||api.example.com", Type = Cluster.Types.DiscoveryType.OriginalDst };
 
         var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(cluster));
 
         Assert.Contains("cluster outbound|443||api.example.com", error.Message, StringComparison.Ordinal);
-        Assert.Contains("type StrictDns", error.Message, StringComparison.Ordinal);
+        Assert.Contains("type OriginalDst", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Compile_StrictDnsCluster_ResolvesEveryAddressOfItsNames()
+    {
+        _compiler.Dns.Set("api.example.com", "10.1.0.1", "10.1.0.2");
+        var cluster = DnsCluster("outbound|80||api.example.com", Cluster.Types.DiscoveryType.StrictDns, "api.example.com");
+
+        var snapshot = _compiler.Compile(cluster);
+        var handle = snapshot.Clusters[cluster.Name];
+        _compiler.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await handle.WaitUntilAsync(c => c?.Hosts.All.Count == 2, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(["10.1.0.1:80", "10.1.0.2:80"], handle.Current!.Hosts.All.Select(h => h.Endpoint.ToString()));
+        Assert.Equal(1, _compiler.Stats.ValueOf($"cluster.{cluster.Name}.update_success"));
+    }
+
+    [Fact]
+    public async Task Compile_LogicalDnsCluster_KeepsOneAddress()
+    {
+        _compiler.Dns.Set("api.example.com", "10.1.0.1", "10.1.0.2");
+        var cluster = DnsCluster("outbound|80||api.example.com", Cluster.Types.DiscoveryType.LogicalDns, "api.example.com");
+
+        var handle = _compiler.Compile(cluster).Clusters[cluster.Name];
+        _compiler.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await handle.WaitUntilAsync(c => c?.Hosts.All.Count == 1, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal("10.1.0.1:80", handle.Current!.Hosts.All.Single().Endpoint.ToString());
+    }
+
+    [Fact]
+    public async Task Compile_DnsNameThatDoesNotResolve_CountsTheFailureAndServesNoHost()
+    {
+        var cluster = DnsCluster("outbound|80||nowhere.example.com", Cluster.Types.DiscoveryType.StrictDns, "nowhere.example.com");
+
+        var handle = _compiler.Compile(cluster).Clusters[cluster.Name];
+        _compiler.Time.Advance(TimeSpan.FromMilliseconds(1));
+        await handle.DnsRefresher!.LastRefresh!.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Empty(handle.Current!.Hosts.All);
+        Assert.Equal(1, _compiler.Stats.ValueOf($"cluster.{cluster.Name}.update_failure"));
+    }
+
+    [Fact]
+    public void Compile_LogicalDnsWithTwoNames_ThrowsNamingTheCluster()
+    {
+        var cluster = DnsCluster("outbound|80||api.example.com", Cluster.Types.DiscoveryType.LogicalDns, "a.example.com", "b.example.com");
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(cluster));
+
+        Assert.Contains("LOGICAL_DNS cluster resolves exactly one name", error.Message, StringComparison.Ordinal);
+    }
+
+    private static Cluster DnsCluster(string name, Cluster.Types.DiscoveryType type, params string[] hosts)
+    {
+        var locality = new Envoy.Config.Endpoint.V3.LocalityLbEndpoints();
+        foreach (var host in hosts)
+        {
+            locality.LbEndpoints.Add(new Envoy.Config.Endpoint.V3.LbEndpoint { Endpoint = new Envoy.Config.Endpoint.V3.Endpoint { Address = new Envoy.Config.Core.V3.Address { SocketAddress = new Envoy.Config.Core.V3.SocketAddress { Address = host, PortValue = 80 } } } });
+        }
+        return new Cluster
+        {
+            Name = name,
+            Type = type,
+            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            DnsLookupFamily = Cluster.Types.DnsLookupFamily.V4Only,
+            LoadAssignment = new Envoy.Config.Endpoint.V3.ClusterLoadAssignment { ClusterName = name, Endpoints = { locality } },
+        };
     }
 
     [Theory]

@@ -23,7 +23,7 @@ internal sealed class CompilerHarness : IDisposable
     public CompilerHarness()
     {
         Pools = new ConnectionPools(Time, new Random(42));
-        Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Dns);
         var catalog = new Filters.Http.HttpFilterCatalog(
             new Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
             Stats, Time);
@@ -36,6 +36,9 @@ internal sealed class CompilerHarness : IDisposable
     public ProxyStats Stats { get; } = new();
 
     public ConnectionPools Pools { get; }
+
+    /// <summary>What DNS cluster names resolve to in these tests.</summary>
+    public FakeDnsResolver Dns { get; } = new();
 
     public ClusterManager Clusters { get; }
 
@@ -110,4 +113,15 @@ internal sealed class CompileOnlyForwarder : Yarp.ReverseProxy.Forwarder.IHttpFo
     public ValueTask<Yarp.ReverseProxy.Forwarder.ForwarderError> SendAsync(Microsoft.AspNetCore.Http.HttpContext context, string destinationPrefix, HttpMessageInvoker httpClient,
         Yarp.ReverseProxy.Forwarder.ForwarderRequestConfig requestConfig, Yarp.ReverseProxy.Forwarder.HttpTransformer transformer, CancellationToken cancellationToken) =>
         throw new InvalidOperationException("compile-only harness");
+}
+
+/// <summary>A resolver whose answers the test sets; an unknown name fails as an unresolvable one does.</summary>
+internal sealed class FakeDnsResolver : Bowline.Proxy.Clusters.Dns.IDnsResolver
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Net.IPAddress[]> _answers = new(StringComparer.OrdinalIgnoreCase);
+
+    public void Set(string host, params string[] addresses) => _answers[host] = [.. addresses.Select(System.Net.IPAddress.Parse)];
+
+    public Task<System.Net.IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken) =>
+        _answers.TryGetValue(host, out var addresses) ? Task.FromResult(addresses) : Task.FromException<System.Net.IPAddress[]>(new System.Net.Sockets.SocketException(11001));
 }

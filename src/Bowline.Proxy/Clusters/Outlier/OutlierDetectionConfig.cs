@@ -27,13 +27,15 @@ internal sealed record OutlierDetectionConfig(
             "base_ejection_time", "max_ejection_time", "max_ejection_percent",
             // Success-rate detection is off when its enforcement is 0, which is how Istio always sends it.
             "enforcing_success_rate", "enforcing_local_origin_success_rate", "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin");
-        foreach (var (name, value) in new[] { ("enforcing_success_rate", proto.EnforcingSuccessRate), ("enforcing_local_origin_success_rate", proto.EnforcingLocalOriginSuccessRate) })
+        // Envoy's default for the success-rate enforcements is 100; only an explicit 0 switches them off. The local-origin
+        // one matters only when local-origin errors are split out.
+        if (proto.EnforcingSuccessRate != 0)
         {
-            // Envoy's default for enforcing_success_rate is 100; only an explicit 0 switches it off.
-            if (value is null || value != 0)
-            {
-                throw new ProxyConfigException($"{where}: success-rate outlier detection is not supported; set {name} to 0");
-            }
+            throw new ProxyConfigException($"{where}: success-rate outlier detection is not supported; set enforcing_success_rate to 0");
+        }
+        if (proto.SplitExternalLocalOriginErrors && proto.EnforcingLocalOriginSuccessRate != 0)
+        {
+            throw new ProxyConfigException($"{where}: local-origin success-rate outlier detection is not supported; set enforcing_local_origin_success_rate to 0");
         }
         if (proto.EnforcingFailurePercentage is > 0 || proto.EnforcingFailurePercentageLocalOrigin is > 0)
         {

@@ -124,6 +124,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                 attempt.Number = number;
                 attempt.MayRetry = retriesLeft && (body is null || body.CanReplay) && !IsUpgrade(context) && !(routeTimeout?.IsCancellationRequested ?? false);
                 attempt.Budget = (cluster, snapshot.Config.Limits);
+                attempt.CloseConnection = snapshot.Config.MaxRequestsPerConnection > 0 && snapshot.Config.Protocol != UpstreamProtocol.Http2
+                    && host.CountRequest() % snapshot.Config.MaxRequestsPerConnection == 0;
                 attempt.Reset();
                 stream.Info.Attempts = number;
                 stream.Info.UpstreamHost = host;
@@ -388,7 +390,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         var query = redirect.StripQuery || path.Contains('?', StringComparison.Ordinal) ? "" : request.QueryString.Value;
         var defaultPort = scheme == "https" ? 443 : 80;
         var authority = port is { } p && p != defaultPort ? $"{host}:{p}" : host;
-        stream.Context.Response.Headers.Location = $"{scheme}://{authority}{path}{query}";
+        // Added through the stream: the local reply that follows clears the response first.
+        stream.AddResponseHeader("location", $"{scheme}://{authority}{path}{query}");
     }
 
     private static bool IsUpgrade(HttpContext context) => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;

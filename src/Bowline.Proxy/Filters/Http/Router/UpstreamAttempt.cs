@@ -22,6 +22,9 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
     /// <summary>The cluster and limits of this attempt: the retry budget is checked when the response arrives, before it is discarded.</summary>
     public (Clusters.ClusterState Cluster, Clusters.CircuitBreakerLimits Limits) Budget { get; set; }
 
+    /// <summary>Set by the router when the cluster's max_requests_per_connection says this request must be the connection's last.</summary>
+    public bool CloseConnection { get; set; }
+
     /// <summary>Set when the last response was discarded for a retry; its status is kept for the record.</summary>
     public int? DiscardedStatus { get; private set; }
 
@@ -49,6 +52,10 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         }
         route.RequestHeaders?.Apply(proxyRequest);
         target.RequestHeaders?.Apply(proxyRequest);
+        if (CloseConnection)
+        {
+            proxyRequest.Headers.ConnectionClose = true;
+        }
         if (route.IncludeAttemptCount)
         {
             proxyRequest.Headers.TryAddWithoutValidation("x-envoy-attempt-count", Number switch { 1 => "1", 2 => "2", 3 => "3", var n => n.ToString(System.Globalization.CultureInfo.InvariantCulture) });
