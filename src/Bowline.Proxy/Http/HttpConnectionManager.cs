@@ -13,6 +13,8 @@ namespace Bowline.Proxy.Http;
 internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
 {
     private readonly Stat[] _flagStats = [.. ResponseFlagCodes.All.Select(f => stats.Get($"bowline.response_flags.{f.Code}"))];
+    private readonly Stat _prematureResetClosures = stats.Get("http.downstream_rq_too_many_premature_resets");
+    private readonly Stat _alreadyReset = stats.Get("http.downstream_rq_reset_before_processing");
 
     /// <summary>
     /// Handles one request on <paramref name="listener"/>: the compiled listener of the snapshot its server was last
@@ -26,6 +28,17 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             Count(ResponseFlags.NoRouteFound);
             context.Response.StatusCode = StatusCodes.Status404NotFound;
             context.Response.Headers[ResponseFlagCodes.Header] = "NR";
+            return;
+        }
+        var guard = HttpProtocol.IsHttp2(context.Request.Protocol) ? PrematureResetGuard.Of(context) : null;
+        if (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client reset the stream before it got here: nothing is started upstream for it.
+            _alreadyReset.Increment();
+            if (guard?.Record(resetEarly: true) == true)
+            {
+                _prematureResetClosures.Increment();
+            }
             return;
         }
         var stream = new HttpStream(context, chain, time);
@@ -63,6 +76,10 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             }
             chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
             Count(info.Flags);
+            if (guard?.Record(resetEarly: context.RequestAborted.IsCancellationRequested) == true)
+            {
+                _prematureResetClosures.Increment();
+            }
         }
     }
 

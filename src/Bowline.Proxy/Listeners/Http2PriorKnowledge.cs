@@ -40,6 +40,7 @@ internal static class Http2PriorKnowledge
         {
             connection.Features.Set<ITlsConnectionFeature>(CleartextMarker.Instance);
             connection.Features.Set<ITlsApplicationProtocolFeature>(CleartextMarker.Instance);
+            Http.PrematureResetGuard.Attach(connection);
         }
         await next(connection).ConfigureAwait(false);
     };

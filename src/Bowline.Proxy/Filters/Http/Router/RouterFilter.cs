@@ -176,7 +176,9 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                 ResetForRetry(context, body);
                 try
                 {
-                    await Task.Delay(retry!.Backoff(number, random), time, routeTimeout?.Token ?? context.RequestAborted).ConfigureAwait(false);
+                    // The backoff ends early if the client goes away or the route timeout fires.
+                    using var wait = routeTimeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(routeTimeout.Token, context.RequestAborted);
+                    await Task.Delay(retry!.Backoff(number, random), time, wait?.Token ?? context.RequestAborted).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
