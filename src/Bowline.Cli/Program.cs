@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Bowline.Cli.Commands;
+using Bowline.Commands;
 
 var root = new RootCommand("Bowline: a light service mesh. Sidecars programmed over Envoy's xDS, Istio's config API, SPIFFE identities.")
 {

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Bowline.Cli.Commands;
+using Bowline.Commands;
 
 // `bowline-proxy --xds ... --workload ...` is exactly `bowline proxy --xds ... --workload ...`.
 var root = new RootCommand("Bowline's sidecar proxy (Native AOT build of `bowline proxy`).") { ProxyCommand.Create() };

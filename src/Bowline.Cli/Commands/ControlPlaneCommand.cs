@@ -1,3 +1,4 @@
+using Bowline.Commands;
 using System.CommandLine;
 using System.Net;
 using Bowline.ControlPlane;

@@ -1,3 +1,4 @@
+using Bowline.Commands;
 using Spectre.Console;
 
 namespace Bowline.Cli.LocalMesh;

@@ -2,10 +2,10 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-namespace Bowline.Cli.Commands;
+namespace Bowline.Commands;
 
 /// <summary>Options and logging shared by the long-running commands.</summary>
-internal static class CommonOptions
+public static class CommonOptions
 {
     public static Option<LogLevel> LogLevel() => new("--log-level")
     {

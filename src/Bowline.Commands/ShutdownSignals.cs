@@ -1,12 +1,12 @@
 using System.Runtime.InteropServices;
 
-namespace Bowline.Cli;
+namespace Bowline.Commands;
 
 /// <summary>
 /// Turns SIGINT (Ctrl-C) and SIGTERM into a cancellation and cancels the default termination, so <c>up</c> lives on to
 /// stop its children and clean up. Repeated signals are absorbed: the stop is already bounded.
 /// </summary>
-internal sealed class ShutdownSignals : IDisposable
+public sealed class ShutdownSignals : IDisposable
 {
     private readonly CancellationTokenSource _signalled = new();
     private readonly PosixSignalRegistration[] _registrations;

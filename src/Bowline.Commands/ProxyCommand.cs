@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Net;
 using Bowline.Proxy;
 
-namespace Bowline.Cli.Commands;
+namespace Bowline.Commands;
 
 /// <summary><c>bowline proxy</c>: the sidecar (or, with <c>--gateway</c>, an ingress gateway), programmed over xDS.</summary>
-internal static class ProxyCommand
+public static class ProxyCommand
 {
     public static Command Create()
     {
