@@ -14,15 +14,10 @@ public sealed class BookinfoUpTests
     [Fact]
     public async Task Up_Bookinfo_ServesThePage_RestartsACrashedApp_RoutesJasonToV2_AndStopsCleanlyOnSigint()
     {
+        // A copy of the whole sample outside the repository, as a user would take it: it must build and run on its own.
         var work = Directory.CreateTempSubdirectory("bowline-up-").FullName;
         var sample = Path.Combine(RepoPaths.Root, "samples", "bookinfo");
-        foreach (var file in new[] { "services.yaml", "bookinfo-gateway.yaml", "destination-rule-all.yaml" })
-        {
-            File.Copy(Path.Combine(sample, file), Path.Combine(work, file));
-        }
-        // The sample names its project relative to itself; the copy points back at it.
-        var workloads = await File.ReadAllTextAsync(Path.Combine(sample, "workloads.yaml"));
-        await File.WriteAllTextAsync(Path.Combine(work, "workloads.yaml"), workloads.Replace("project: src/Bookinfo.csproj", $"project: {Path.Combine(sample, "src", "Bookinfo.csproj")}", StringComparison.Ordinal));
+        CopySample(sample, work);
         var state = Path.Combine(work, ".bowline");
         var ingressPort = Ports.Free();
 
@@ -57,6 +52,14 @@ public sealed class BookinfoUpTests
         var anonymous = await PollAsync(http, "/productpage", null, p => p.Contains("reviews-v1", StringComparison.Ordinal), Timeouts.Short, up);
         Assert.DoesNotContain("reviews-v2", anonymous, StringComparison.Ordinal);
 
+        // Istio's fault-injection task, with Istio's own YAML and its published outcomes: an abort on ratings for jason...
+        File.Copy(Path.Combine(sample, "tasks", "virtual-service-ratings-test-abort.yaml"), Path.Combine(work, "ratings-fault.yaml"));
+        await PollAsync(http, "/productpage", "jason", p => p.Contains("Ratings service is currently unavailable", StringComparison.Ordinal), Timeouts.Short, up);
+        // ...then a 7 s delay, which outlasts productpage's 3 s timeout and one retry on reviews.
+        File.Copy(Path.Combine(sample, "tasks", "virtual-service-ratings-test-delay.yaml"), Path.Combine(work, "ratings-fault.yaml"), overwrite: true);
+        await PollAsync(http, "/productpage", "jason", p => p.Contains("Sorry, product reviews are currently unavailable for this book.", StringComparison.Ordinal), Timeouts.Long, up);
+        File.Delete(Path.Combine(work, "ratings-fault.yaml"));
+
         using (var kill = Process.Start("kill", ["-INT", up.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync().Within(Timeouts.Short);
@@ -68,6 +71,26 @@ public sealed class BookinfoUpTests
         Assert.False(File.Exists(Path.Combine(state, "status.json")));
         Console.WriteLine($"bowline up: first page after {firstPage.TotalSeconds:F1} s (including the sample's build)");
         Directory.Delete(work, recursive: true);
+    }
+
+    private static void CopySample(string from, string to)
+    {
+        foreach (var directory in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(from, directory);
+            if (!relative.Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj" or ".bowline"))
+            {
+                Directory.CreateDirectory(Path.Combine(to, relative));
+            }
+        }
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(from, file);
+            if (!relative.Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj" or ".bowline"))
+            {
+                File.Copy(file, Path.Combine(to, relative));
+            }
+        }
     }
 
     private static async Task<string> PollAsync(HttpClient http, string path, string? user, Func<string, bool> done, TimeSpan timeout, ChildProcess up)
