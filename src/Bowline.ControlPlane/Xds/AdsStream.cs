@@ -1,3 +1,4 @@
+using Bowline.ControlPlane.Registry;
 using Bowline.ControlPlane.Snapshots;
 using Bowline.ControlPlane.Translation;
 using Bowline.Xds;
@@ -18,6 +19,7 @@ internal sealed partial class AdsStream
     private readonly IServerStreamWriter<DiscoveryResponse> _responses;
     private readonly MeshState _mesh;
     private readonly ConnectedProxies _proxies;
+    private readonly Func<ServiceIndex, ProxyNode, XdsSnapshot> _translate;
     private readonly ILogger _logger;
     private readonly Dictionary<string, SubscriptionState> _subscriptions = new(StringComparer.Ordinal);
     private ProxyNode? _node;
@@ -26,13 +28,15 @@ internal sealed partial class AdsStream
     private long _generation = -1;
     private long _nonce;
 
-    public AdsStream(IAsyncStreamReader<DiscoveryRequest> requests, IServerStreamWriter<DiscoveryResponse> responses, MeshState mesh, ConnectedProxies proxies, ILogger logger)
+    /// <param name="translate">Turns a generation's service index into the node's snapshot; <see cref="MeshTranslator.Translate"/> unless a test needs it to fail.</param>
+    public AdsStream(IAsyncStreamReader<DiscoveryRequest> requests, IServerStreamWriter<DiscoveryResponse> responses, MeshState mesh, ConnectedProxies proxies, ILogger logger, Func<ServiceIndex, ProxyNode, XdsSnapshot>? translate = null)
     {
         _requests = requests;
         _responses = responses;
         _mesh = mesh;
         _proxies = proxies;
         _logger = logger;
+        _translate = translate ?? MeshTranslator.Translate;
     }
 
     public async Task RunAsync(string peer, CancellationToken cancellationToken)
@@ -105,12 +109,15 @@ internal sealed partial class AdsStream
         var isFirst = !_subscriptions.TryGetValue(type, out var state);
         state ??= _subscriptions[type] = new SubscriptionState(type);
 
-        if (!isFirst && request.ResponseNonce != state.SentNonce)
+        // Until this type has been answered on the stream there is no nonce, and the client's request carries proto3's
+        // empty string: that request is a subscription change, not a stale one, and neither an ACK nor a NACK.
+        var answered = state.SentNonce is not null;
+        if (!isFirst && request.ResponseNonce != (state.SentNonce ?? ""))
         {
             // Stale: the client has not seen our latest response of this type yet.
             return;
         }
-        if (!isFirst)
+        if (!isFirst && answered)
         {
             if (request.ErrorDetail is { } error)
             {
@@ -169,7 +176,7 @@ internal sealed partial class AdsStream
         _generation = index.Config.Generation;
         try
         {
-            _snapshot = MeshTranslator.Translate(index, _node!);
+            _snapshot = _translate(index, _node!);
             _mesh.ReportWarnings(_generation, _snapshot.Warnings);
         }
         catch (Exception e) when (e is not OperationCanceledException)
