@@ -232,6 +232,7 @@ def main():
              "sends origin-form requests with `Host: backend` to the sidecar's outbound port.")
     L.append(f"- Target order within a run: {meta.get('order')}. Every server runs for the whole benchmark; only one "
              "is under load at a time.")
+    L.append(f"- Mesh config scenario: {meta.get('scenario', 'default')} (`bench/conf/scenarios/<name>.yaml` added to the one Service).")
     L.append("")
     L.append("## Machine")
     L.append("")

@@ -181,6 +181,8 @@ wait_for haproxy 10 "http://127.0.0.1:$HAPROXY_PORT/1kb"
 # ---------------------------------------------------------------- bowline
 mkdir -p "$WORK/mesh"
 render "$BENCH_DIR/conf/mesh.yaml.tmpl" "$WORK/mesh/mesh.yaml" BACKEND_PORT="$BACKEND_PORT"
+# SCENARIO=name adds bench/conf/scenarios/<name>.yaml (routes-100, resilience, filters) to the mesh: the cost of config.
+if [[ -n "${SCENARIO:-}" ]]; then cp "$BENCH_DIR/conf/scenarios/$SCENARIO.yaml" "$WORK/mesh/"; fi
 start controlplane dotnet "$BIN/bowline.dll" controlplane --config "$WORK/mesh" \
     --xds-port "$XDS_PORT" --monitoring-port "$MON_PORT" --log-level Warning
 # BOWLINE_PROXY=path/to/bowline-proxy measures the Native AOT sidecar (dotnet publish src/Bowline.Sidecar) instead.
@@ -279,6 +281,7 @@ if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/nu
     echo "hey_workers=$HEY_WORKERS"
     echo "hey_rate=$((HEY_QPS * HEY_WORKERS))"
     echo "order=${TARGETS[*]}"
+    echo "scenario=${SCENARIO:-default}"
     echo "elapsed=${ELAPSED} s for $RUNS run(s), not counting the build"
 } >"$META"
 

@@ -24,8 +24,8 @@ internal sealed class CompilerHarness : IDisposable
     {
         Pools = new ConnectionPools(Time, new Random(42));
         Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Dns);
-        var catalog = new Filters.Http.HttpFilterCatalog(
-            new Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
+        var catalog = new Bowline.Proxy.Filters.Http.HttpFilterCatalog(
+            new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
             Stats, Time);
         Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
             new ListenerCompiler(catalog, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));

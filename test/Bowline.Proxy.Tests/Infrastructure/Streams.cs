@@ -1,0 +1,28 @@
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Http;
+using Bowline.Proxy.Stats;
+using Microsoft.AspNetCore.Http;
+
+namespace Bowline.Proxy.Tests.Infrastructure;
+
+/// <summary>Per-request objects for filter tests: a request as Kestrel would hand it over, on a chain with no routes.</summary>
+internal static class Streams
+{
+    public static HttpStream Create(TimeProvider time, ProxyStats? stats = null, Action<HttpRequest>? request = null)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = "GET";
+        context.Request.Host = new HostString("reviews:9080");
+        context.Request.Path = "/r";
+        context.Response.Body = new MemoryStream();
+        request?.Invoke(context.Request);
+        var chain = new HttpChain("test", null, null, [], websocket: false, generateRequestId: false, new HttpChainStats(stats ?? new ProxyStats(), "test"));
+        return new HttpStream(context, chain, time);
+    }
+
+    public static string Body(HttpStream stream)
+    {
+        var body = (MemoryStream)stream.Context.Response.Body;
+        return System.Text.Encoding.UTF8.GetString(body.ToArray());
+    }
+}
