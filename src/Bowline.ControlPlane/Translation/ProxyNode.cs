@@ -13,7 +13,10 @@ internal enum ProxyKind
     /// <summary>A gateway serving Istio Gateway resources (node id <c>router~...</c>).</summary>
     Gateway,
 
-    /// <summary>A proxyless gRPC client (node metadata <c>GENERATOR: grpc</c>, as Istio marks them).</summary>
+    /// <summary>
+    /// A proxyless gRPC client: node metadata <c>GENERATOR: grpc</c> (as Istio marks them), or recognised by its user
+    /// agent or its named LDS subscriptions (<see cref="ProxylessDetection"/>).
+    /// </summary>
     ProxylessGrpc,
 }
 
@@ -40,6 +43,15 @@ internal sealed record ProxyNode(
     IReadOnlyList<InboundPort> InboundPorts,
     IReadOnlyDictionary<int, int> GatewayPorts)
 {
+    /// <summary>
+    /// True when nothing in the node said what it is (no <c>GENERATOR</c>, no <c>router~</c> id, no sidecar metadata, no
+    /// gRPC user agent) and it was taken for a sidecar by default; its requests may still show it is a gRPC client.
+    /// </summary>
+    public bool KindDefaulted { get; init; }
+
+    /// <summary>The same node served as a proxyless gRPC client, once its requests showed it is one.</summary>
+    public ProxyNode AsProxyless() => this with { Kind = ProxyKind.ProxylessGrpc, KindDefaulted = false };
+
     /// <summary>Reads a node; throws <see cref="FormatException"/> with a message naming the bad field.</summary>
     public static ProxyNode From(Envoy.Config.Core.V3.Node node)
     {
@@ -49,9 +61,14 @@ internal sealed record ProxyNode(
         }
         var fields = node.Metadata?.Fields ?? new Google.Protobuf.Collections.MapField<string, Value>();
         var idParts = node.Id.Split('~');
-        var kind = Text(fields, NodeMetadata.Generator) == "grpc" ? ProxyKind.ProxylessGrpc
+        var generator = Text(fields, NodeMetadata.Generator);
+        // A GENERATOR names the kind; the others only a sidecar's bootstrap sets, never a gRPC client's.
+        var declaresKind = generator is not null || new[] { NodeMetadata.InterceptionMode, NodeMetadata.OutboundPort, NodeMetadata.InboundPorts }.Any(fields.ContainsKey);
+        var kind = generator == "grpc" ? ProxyKind.ProxylessGrpc
             : idParts[0] == "router" ? ProxyKind.Gateway
+            : !declaresKind && ProxylessDetection.IsGrpcUserAgent(node.UserAgentName) ? ProxyKind.ProxylessGrpc
             : ProxyKind.Sidecar;
+        var defaulted = kind == ProxyKind.Sidecar && !declaresKind;
 
         // Istio's id form: type~ip~name.namespace~namespace.svc.cluster.local.
         var idName = idParts.Length > 2 ? idParts[2] : node.Id;
@@ -102,7 +119,10 @@ internal sealed record ProxyNode(
             outbound = int.TryParse(outboundText, out var p) ? p : throw new FormatException($"node.metadata.{NodeMetadata.OutboundPort} = '{outboundText}': expected a port number");
         }
 
-        return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, NodeMetadata.ServiceAccount), Text(fields, NodeMetadata.BindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts);
+        return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, NodeMetadata.ServiceAccount), Text(fields, NodeMetadata.BindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts)
+        {
+            KindDefaulted = defaulted,
+        };
     }
 
     private static string? Text(Google.Protobuf.Collections.MapField<string, Value> fields, string key) =>

@@ -92,6 +92,11 @@ internal sealed partial class AdsStream
             try
             {
                 _node = ProxyNode.From(request.Node);
+                if (_node.KindDefaulted && ProxylessDetection.AsksForApiListeners(request))
+                {
+                    _node = _node.AsProxyless();
+                    LogRecognisedProxyless(_logger, _node.Id, string.Join(", ", request.ResourceNames));
+                }
             }
             catch (FormatException e)
             {
@@ -103,6 +108,16 @@ internal sealed partial class AdsStream
             ControlPlaneMetrics.Connected();
             LogConnected(_logger, _node.Id, _node.Kind, peer);
             RefreshSnapshot();
+        }
+        else if (_node.KindDefaulted && ProxylessDetection.AsksForApiListeners(request))
+        {
+            // A gRPC client whose first request was not LDS: serve it the proxyless generator from now on, resending
+            // what it already subscribed to in that shape, before its listener subscription is answered below.
+            _node = _node.AsProxyless();
+            _connection!.Reclassify(_node);
+            LogRecognisedProxyless(_logger, _node.Id, string.Join(", ", request.ResourceNames));
+            _generation = -1;
+            await PushChangesAsync().ConfigureAwait(false);
         }
 
         var type = request.TypeUrl;
@@ -227,6 +242,9 @@ internal sealed partial class AdsStream
 
     [LoggerMessage(Level = LogLevel.Information, Message = "xds: {Node} connected ({Kind}) from {Peer}")]
     private static partial void LogConnected(ILogger logger, string node, ProxyKind kind, string peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "xds: {Node} declares no GENERATOR but asks for listeners {Names}: serving it as a proxyless gRPC client")]
+    private static partial void LogRecognisedProxyless(ILogger logger, string node, string names);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "xds: {Node} disconnected")]
     private static partial void LogDisconnected(ILogger logger, string node);

@@ -9,7 +9,8 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
 {
     private readonly ConcurrentDictionary<string, TypeStatus> _types = new(StringComparer.Ordinal);
 
-    public ProxyNode Node { get; } = node;
+    /// <summary>The node as last classified; it changes at most once, when a defaulted node shows it is a gRPC client.</summary>
+    public ProxyNode Node { get; private set; } = node;
 
     public string Peer { get; } = peer;
 
@@ -17,6 +18,8 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
 
     /// <summary>Per type (LDS, RDS, CDS, EDS): the version sent, the version acknowledged, and the last rejection.</summary>
     public IReadOnlyDictionary<string, TypeStatus> Types => _types;
+
+    internal void Reclassify(ProxyNode node) => Node = node;
 
     internal void Update(string typeUrl, SubscriptionState state) =>
         _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason);

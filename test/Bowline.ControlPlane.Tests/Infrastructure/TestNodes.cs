@@ -42,6 +42,14 @@ internal static class TestNodes
             ("NAMESPACE", Value.ForString("default"))),
     };
 
+    /// <summary>A gRPC client whose bootstrap names only its node id: no <c>GENERATOR</c>, no metadata, just the user agent its library sends.</summary>
+    public static Node BareGrpcClient(string userAgentName) => new()
+    {
+        Id = "grpc-client-7d4f",
+        UserAgentName = userAgentName,
+        UserAgentVersion = "1.14.1",
+    };
+
     private static Struct Struct(params (string Key, Value Value)[] fields)
     {
         var result = new Struct();
