@@ -9,7 +9,10 @@
 //   node xds-client.js --target xds:///grpc-echo.default.svc.cluster.local:50051 \
 //                      --count 200 --proto ../../samples/grpc-echo/protos/echo.proto
 //
-// stdout: exactly one JSON line, {"ok":N,"failed":N,"versions":{"v1":N,...},"errors":[...]}.
+//   options: --metadata key=value (repeatable; sent with every call), --message text (default "xds <i>").
+//
+// stdout: exactly one JSON line,
+//   {"ok":N,"failed":N,"versions":{"v1":N,...},"hosts":{"<hostname>":N,...},"codes":{"UNAVAILABLE":N,...},"errors":[...]}.
 // Exit codes: 0 when at least one call succeeded, 1 when none did, 2 when the whole run passed
 // OVERALL_TIMEOUT_MS (the summary so far is still printed), 64 for bad arguments or setup.
 // Set GRPC_TRACE=xds_client,xds_resolver GRPC_VERBOSITY=DEBUG to watch the ADS exchange on stderr.
@@ -28,7 +31,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const options = { target: null, count: 1, proto: null };
+  const options = { target: null, count: 1, proto: null, metadata: [], message: null };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i];
     const value = argv[i + 1];
@@ -37,6 +40,13 @@ function parseArgs(argv) {
       case '--target': options.target = value; break;
       case '--count': options.count = Number(value); break;
       case '--proto': options.proto = value; break;
+      case '--message': options.message = value; break;
+      case '--metadata': {
+        const eq = value.indexOf('=');
+        if (eq < 1) fail(`--metadata ${value}: expected key=value.`);
+        options.metadata.push([value.slice(0, eq), value.slice(eq + 1)]);
+        break;
+      }
       default: fail(`unknown option '${name}'.`);
     }
   }
@@ -101,10 +111,10 @@ function loadEchoService(grpc, protoLoader, protoPath) {
   return service;
 }
 
-function echoOnce(client, message) {
+function echoOnce(client, message, metadata) {
   return new Promise((resolve, reject) => {
     const deadline = new Date(Date.now() + CALL_DEADLINE_MS);
-    client.Echo({ message }, { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
+    client.Echo({ message }, metadata, { deadline }, (err, response) => (err ? reject(err) : resolve(response)));
   });
 }
 
@@ -120,7 +130,9 @@ async function main() {
   validateBootstrap();
 
   const EchoService = loadEchoService(grpc, protoLoader, protoPath);
-  const summary = { ok: 0, failed: 0, versions: {}, errors: [] };
+  const summary = { ok: 0, failed: 0, versions: {}, hosts: {}, codes: {}, errors: [] };
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of options.metadata) metadata.add(key, value);
 
   // Printed exactly once, whichever of completion and the overall timeout comes first.
   let printed = false;
@@ -140,11 +152,14 @@ async function main() {
   const client = new EchoService(options.target, grpc.credentials.createInsecure());
   for (let i = 1; i <= options.count; i++) {
     try {
-      const response = await echoOnce(client, `xds ${i}`);
+      const response = await echoOnce(client, options.message ?? `xds ${i}`, metadata);
       summary.ok++;
       summary.versions[response.version] = (summary.versions[response.version] || 0) + 1;
+      summary.hosts[response.hostname] = (summary.hosts[response.hostname] || 0) + 1;
     } catch (err) {
       summary.failed++;
+      const code = grpc.status[err.code] ?? String(err.code);
+      summary.codes[code] = (summary.codes[code] || 0) + 1;
       if (summary.errors.length < MAX_ERRORS && !summary.errors.includes(err.message)) {
         summary.errors.push(err.message);
       }

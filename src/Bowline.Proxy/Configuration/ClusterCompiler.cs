@@ -30,7 +30,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             var cluster = (Cluster)resource.Resource;
             names.Add(cluster.Name);
             var current = clusters.Handle(cluster.Name).Current;
-            var config = current is not null && current.Config.Source.Equals(cluster) ? ReuseConfig(current.Config) : CompileConfig(cluster);
+            var config = current is not null && current.Config.Source.Equals(cluster) ? current.Config : CompileConfig(cluster);
             var assignment = cluster.Type == Cluster.Types.DiscoveryType.Eds
                 ? eds.GetValueOrDefault(ResourceReferences.EndpointsName(cluster)!)?.Resource as ClusterLoadAssignment
                 : cluster.LoadAssignment;
@@ -69,14 +69,6 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
     }
 
     private static bool SameAssignment(ClusterLoadAssignment? a, ClusterLoadAssignment? b) => ReferenceEquals(a, b) || (a is not null && a.Equals(b));
-
-    /// <summary>An unchanged Cluster keeps its config, but the pools must still see it as live in this transaction.</summary>
-    private ClusterConfig ReuseConfig(ClusterConfig config)
-    {
-        pools.Invoker(config.Name, PoolSettingsOf(config.Source, $"cluster {config.Name}"));
-        pools.Balancer(config.Source);
-        return config;
-    }
 
     private ClusterConfig CompileConfig(Cluster cluster)
     {

@@ -47,14 +47,13 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
         stream.ResolveRoute();
         try
         {
+            // Only a route or virtual host with per-filter config can switch a filter on or off.
+            var overridable = stream.Route?.FilterConfigs is not null || stream.VirtualHost?.FilterConfigs is not null;
             foreach (var entry in chain.Filters)
             {
-                if (entry.DisabledByDefault || stream.Route?.FilterConfigs is not null || stream.VirtualHost?.FilterConfigs is not null)
+                if ((overridable || entry.DisabledByDefault) && !stream.IsEnabled(entry.Filter.Name, entry.DisabledByDefault))
                 {
-                    if (!stream.IsEnabled(entry.Filter.Name, entry.DisabledByDefault))
-                    {
-                        continue;
-                    }
+                    continue;
                 }
                 if (await entry.Filter.OnRequestAsync(stream).ConfigureAwait(false) == Filters.Http.FilterStatus.Stop)
                 {

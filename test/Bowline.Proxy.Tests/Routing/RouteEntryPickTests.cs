@@ -26,6 +26,19 @@ public sealed class RouteEntryPickTests : IDisposable
     }
 
     [Fact]
+    public void Pick_Weights1000To1_AreProportionsNotSlots()
+    {
+        var route = _compiler.CompileRoute(WeightedRoute("rare", Prefix("/"), (V1, 1000), (V2, 1)));
+        var random = new Random(42);
+
+        const int picks = 1_001_000;
+        var toV2 = Enumerable.Range(0, picks).Count(_ => route.Pick(random).ClusterName == V2);
+
+        // Expected 1,000; the binomial sd is 31.6, so ±200 is more than six of them.
+        Assert.InRange(toV2, 800, 1200);
+    }
+
+    [Fact]
     public void Pick_ZeroWeightCluster_IsNeverPicked()
     {
         var route = _compiler.CompileRoute(WeightedRoute("drain-v2", Prefix("/"), (V1, 50), (V2, 0), (V3, 50)));

@@ -17,8 +17,15 @@ internal sealed class EchoServiceImpl(EchoServerState state) : EchoService.EchoS
     // Bounds the work one request can ask for; a test needs 10,000.
     private const int MaxStreamCount = 1_000_000;
 
+    /// <summary>A request whose message is <c>unavailable-from:&lt;version&gt;</c> fails with UNAVAILABLE on that version's servers, for retry tests.</summary>
+    public const string FailPrefix = "unavailable-from:";
+
     public override async Task<EchoResponse> Echo(EchoRequest request, ServerCallContext context)
     {
+        if (request.Message.StartsWith(FailPrefix, StringComparison.Ordinal) && request.Message[FailPrefix.Length..] == state.Version)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"{state.Version} was asked to fail"));
+        }
         await context.WriteResponseHeadersAsync(new Metadata { { VersionHeader, state.Version } });
         context.ResponseTrailers.Add(TrailerName, TrailerValue);
         return Respond(request.Message, state.NextUnarySequence());

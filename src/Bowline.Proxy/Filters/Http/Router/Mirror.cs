@@ -17,7 +17,10 @@ internal static partial class Mirror
         "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
     };
 
-    public static void Send(HttpContext context, MirrorPolicy[] mirrors, byte[]? body, Random random, ILogger logger)
+    /// <summary>How long a mirrored request may take before it is abandoned; the primary never waits for it.</summary>
+    private static readonly TimeSpan MirrorTimeout = TimeSpan.FromSeconds(30);
+
+    public static void Send(HttpContext context, MirrorPolicy[] mirrors, byte[]? body, Random random, TimeProvider time, ILogger logger)
     {
         foreach (var mirror in mirrors)
         {
@@ -31,7 +34,7 @@ internal static partial class Mirror
                 continue;
             }
             var request = Build(context, host.Prefix, body);
-            _ = SendAsync(mirror, snapshot.Config.Invoker, request, logger);
+            _ = SendAsync(mirror, snapshot.Config.Invoker, request, time, logger);
         }
     }
 
@@ -62,14 +65,14 @@ internal static partial class Mirror
         return request;
     }
 
-    private static async Task SendAsync(MirrorPolicy mirror, HttpMessageInvoker invoker, HttpRequestMessage request, ILogger logger)
+    private static async Task SendAsync(MirrorPolicy mirror, HttpMessageInvoker invoker, HttpRequestMessage request, TimeProvider time, ILogger logger)
     {
         var stats = mirror.Cluster.Stats;
         stats.RequestsTotal.Increment();
         try
         {
             // The primary's cancellation must not cancel its mirror, nor the mirror hold the primary: its own timeout.
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var timeout = new CancellationTokenSource(MirrorTimeout, time);
             using var response = await invoker.SendAsync(request, timeout.Token).ConfigureAwait(false);
             stats.CountResponse((int)response.StatusCode);
         }

@@ -69,9 +69,15 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         var context = stream.Context;
         var cluster = target.Cluster;
         var retry = action.Retry;
-        var hash = action.HashPolicies.Length == 0 ? null : HashPolicy.Compute(action.HashPolicies, context, out var cookie) is var h && cookie is { } c
-            ? SetCookie(context, c, h)
-            : h;
+        ulong? hash = null;
+        if (action.HashPolicies.Length > 0)
+        {
+            hash = HashPolicy.Compute(action.HashPolicies, context, out var generated);
+            if (generated is { } cookie)
+            {
+                SetCookie(context, cookie);
+            }
+        }
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true && !IsUpgrade(context);
         var keepBody = hasBody && (retry is { NumRetries: > 0 } || action.Mirrors.Length > 0);
         var body = hasBody ? new UpstreamBody(context.Request.Body, keepBody ? BufferLimit : 0) : null;
@@ -94,7 +100,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         {
             if (action.Mirrors.Length > 0 && !hasBody)
             {
-                Mirror.Send(context, action.Mirrors, null, random, logger);
+                Mirror.Send(context, action.Mirrors, null, random, time, logger);
             }
             for (var number = 1; ; number++)
             {
@@ -193,7 +199,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             stream.Info.BytesSent = responseBody?.BytesWritten ?? 0;
             if (body is { FullyBuffered: true } && action.Mirrors.Length > 0)
             {
-                Mirror.Send(context, action.Mirrors, body.Buffered.ToArray(), random, logger);
+                Mirror.Send(context, action.Mirrors, body.Buffered.ToArray(), random, time, logger);
             }
             body?.Dispose();
         }
@@ -213,13 +219,11 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         cluster.Stats.RequestsTotal.Increment();
         cluster.RequestStarted(isRetry);
         host.RequestStarted();
-        using var perTry = retry?.PerTryTimeout is { } perTryLimit
-            ? (routeTimeout is null ? new CancellationTokenSource(perTryLimit, time) : CancellationTokenSource.CreateLinkedTokenSource(routeTimeout.Token))
-            : null;
-        if (perTry is not null && routeTimeout is not null)
-        {
-            perTry.CancelAfter(retry!.PerTryTimeout!.Value);
-        }
+        // One timer per attempt at most: the per-try source also fires when the route timeout does (checked first below).
+        using var perTry = retry?.PerTryTimeout is { } perTryLimit ? new CancellationTokenSource(perTryLimit, time) : null;
+        using var routeFired = perTry is not null && routeTimeout is not null
+            ? routeTimeout.Token.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), perTry)
+            : default;
         var token = perTry?.Token ?? routeTimeout?.Token;
         ForwarderError error;
         try
@@ -364,11 +368,9 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         _ => UpstreamOutcome.Success,
     };
 
-    private static ulong? SetCookie(HttpContext context, (string Name, string Value, TimeSpan Ttl, string? Path) cookie, ulong? hash)
-    {
+    /// <summary>Envoy's generated hash cookie: the client keeps it, so its next requests hash to the same host.</summary>
+    private static void SetCookie(HttpContext context, (string Name, string Value, TimeSpan Ttl, string? Path) cookie) =>
         context.Response.Cookies.Append(cookie.Name, cookie.Value, new CookieOptions { MaxAge = cookie.Ttl > TimeSpan.Zero ? cookie.Ttl : null, Path = cookie.Path, HttpOnly = true });
-        return hash;
-    }
 
     private static void Redirect(HttpStream stream, RedirectAction redirect)
     {
