@@ -218,8 +218,9 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         {
             if (common.IdleTimeout?.ToTimeSpan() is { } configured)
             {
-                // Never idle longer than the default: it is shorter than common server keep-alives, the point of it.
-                idle = configured > TimeSpan.Zero && configured < idle ? configured : idle;
+                // An explicit idle timeout is the operator's call (0 disables it, as in Envoy); without one the short
+                // default keeps the proxy from reusing a connection the server is about to close.
+                idle = configured > TimeSpan.Zero ? (configured > MaxTimer ? Timeout.InfiniteTimeSpan : configured) : Timeout.InfiniteTimeSpan;
             }
             if (common.MaxConnectionDuration?.ToTimeSpan() is { Ticks: > 0 } duration)
             {
