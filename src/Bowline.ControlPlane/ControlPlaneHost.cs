@@ -42,10 +42,17 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton<ConnectedProxies>();
         builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
         builder.Services.AddHostedService<ConfigWatcher>();
-        builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = XdsLimits.MaxMessageBytes;
+            o.MaxSendMessageSize = XdsLimits.MaxMessageBytes;
+        });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            // Kestrel's default windows (768 KiB per stream) are smaller than a large mesh's subscription request.
+            kestrel.Limits.Http2.InitialStreamWindowSize = XdsLimits.Http2WindowBytes;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = XdsLimits.Http2WindowBytes;
             kestrel.Listen(options.BindAddress, options.XdsPort, l => l.Protocols = HttpProtocols.Http2);
             kestrel.Listen(options.BindAddress, options.MonitoringPort, l => l.Protocols = HttpProtocols.Http1);
         });

@@ -23,6 +23,8 @@ internal static class ControlPlaneMetrics
 
     public static Counter TranslationWarnings { get; } = new();
 
+    public static Counter OversizedResponses { get; } = new();
+
     public static void Connected() => Interlocked.Increment(ref s_connected);
 
     public static void Disconnected() => Interlocked.Decrement(ref s_connected);
@@ -42,6 +44,7 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "bowline_translation_failures_total", "Snapshots that failed translation or the consistency check; the proxy kept its last good snapshot.", TranslationFailures.Value);
         CounterLine(text, "bowline_translation_warnings_total", "Distinct problems translation worked around (routes to unknown hosts or subsets, conflicting VirtualServices), per generation.", TranslationWarnings.Value);
         CounterLine(text, "bowline_xds_invalid_nodes_total", "Streams refused because the node was invalid.", InvalidNodes.Value);
+        CounterLine(text, "bowline_xds_oversized_responses_total", "Responses not sent because they exceeded the xDS message limit; the proxy kept its previous version of that type.", OversizedResponses.Value);
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {

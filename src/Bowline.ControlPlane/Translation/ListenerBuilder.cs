@@ -35,10 +35,16 @@ internal static class ListenerBuilder
 
         var route = new RouteConfiguration { Name = IstioNames.HttpProxyRoute, ValidateClusters = false };
         var taken = new HashSet<string>(StringComparer.Ordinal);
+        // Once per service, not per port: a service may have thousands of ports.
+        var defaultPorts = new Dictionary<MeshService, int>(ReferenceEqualityComparer.Instance);
         foreach (var (service, servicePort) in HttpPorts(index))
         {
             var host = new VirtualHost { Name = $"{service.Hostname}:{servicePort.Number}" };
-            var bare = IsDefaultPort(service, servicePort);
+            if (!defaultPorts.TryGetValue(service, out var defaultPort))
+            {
+                defaultPorts[service] = defaultPort = DefaultPort(service);
+            }
+            var bare = servicePort.Number == defaultPort;
             foreach (var form in service.NameForms(node.Namespace))
             {
                 AddDomain(host, taken, $"{form}:{servicePort.Number}");
@@ -201,10 +207,10 @@ internal static class ListenerBuilder
         index.Services.SelectMany(s => s.Ports.Where(p => p.IsHttp).OrderBy(p => p.Number).Select(p => (s, p)));
 
     /// <summary>A bare host name (no port) means the service's port 80 if it has one, else its lowest HTTP port.</summary>
-    private static bool IsDefaultPort(MeshService service, ServicePort port)
+    private static int DefaultPort(MeshService service)
     {
-        var http = service.Ports.Where(p => p.IsHttp).ToList();
-        return http.Any(p => p.Number == 80) ? port.Number == 80 : port.Number == http.Min(p => p.Number);
+        var http = service.Ports.Where(p => p.IsHttp).Select(p => p.Number).ToList();
+        return http.Contains(80) ? 80 : http.Min();
     }
 
     private static void AddDomain(VirtualHost host, HashSet<string> taken, string domain)

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Bowline.ControlPlane.Registry;
 using Bowline.ControlPlane.Snapshots;
 using Bowline.ControlPlane.Translation;
@@ -20,6 +21,7 @@ internal sealed partial class AdsStream
     private readonly MeshState _mesh;
     private readonly ConnectedProxies _proxies;
     private readonly Func<ServiceIndex, ProxyNode, XdsSnapshot> _translate;
+    private readonly int _maxResponseBytes;
     private readonly ILogger _logger;
     private readonly Dictionary<string, SubscriptionState> _subscriptions = new(StringComparer.Ordinal);
     private ProxyNode? _node;
@@ -29,8 +31,10 @@ internal sealed partial class AdsStream
     private long _nonce;
 
     /// <param name="translate">Turns a generation's service index into the node's snapshot; <see cref="MeshTranslator.Translate"/> unless a test needs it to fail.</param>
-    public AdsStream(IAsyncStreamReader<DiscoveryRequest> requests, IServerStreamWriter<DiscoveryResponse> responses, MeshState mesh, ConnectedProxies proxies, ILogger logger, Func<ServiceIndex, ProxyNode, XdsSnapshot>? translate = null)
+    /// <param name="maxResponseBytes">The largest response sent; <see cref="XdsLimits.MaxMessageBytes"/> unless a test needs a small one.</param>
+    public AdsStream(IAsyncStreamReader<DiscoveryRequest> requests, IServerStreamWriter<DiscoveryResponse> responses, MeshState mesh, ConnectedProxies proxies, ILogger logger, Func<ServiceIndex, ProxyNode, XdsSnapshot>? translate = null, int maxResponseBytes = XdsLimits.MaxMessageBytes)
     {
+        _maxResponseBytes = maxResponseBytes;
         _requests = requests;
         _responses = responses;
         _mesh = mesh;
@@ -41,25 +45,33 @@ internal sealed partial class AdsStream
 
     public async Task RunAsync(string peer, CancellationToken cancellationToken)
     {
+        // Requests are read off the wire by their own loop, never only between writes: a client whose single loop is
+        // writing a large request (an EDS subscription naming 17,000 clusters) while this stream is writing a large
+        // response to it would otherwise wait on each other's flow-control windows forever.
+        var queued = Channel.CreateBounded<DiscoveryRequest>(new BoundedChannelOptions(XdsLimits.MaxQueuedRequests) { SingleReader = true, SingleWriter = true });
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pump = PumpRequestsAsync(queued.Writer, reading.Token);
+        async Task<DiscoveryRequest?> NextAsync() =>
+            await queued.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) && queued.Reader.TryRead(out var request) ? request : null;
         try
         {
-            if (!await _requests.MoveNext(cancellationToken).ConfigureAwait(false))
+            if (await NextAsync().ConfigureAwait(false) is not { } first)
             {
                 return;
             }
-            await HandleRequestAsync(_requests.Current, peer).ConfigureAwait(false);
-            var read = _requests.MoveNext(cancellationToken);
+            await HandleRequestAsync(first, peer).ConfigureAwait(false);
+            var read = NextAsync();
             var change = _mesh.WaitForChangeAsync(_generation, cancellationToken);
             while (true)
             {
                 if (await Task.WhenAny(read, change).ConfigureAwait(false) == read)
                 {
-                    if (!await read.ConfigureAwait(false))
+                    if (await read.ConfigureAwait(false) is not { } request)
                     {
                         return;
                     }
-                    await HandleRequestAsync(_requests.Current, peer).ConfigureAwait(false);
-                    read = _requests.MoveNext(cancellationToken);
+                    await HandleRequestAsync(request, peer).ConfigureAwait(false);
+                    read = NextAsync();
                 }
                 else
                 {
@@ -71,12 +83,35 @@ internal sealed partial class AdsStream
         }
         finally
         {
+            await reading.CancelAsync().ConfigureAwait(false);
+            await pump.ConfigureAwait(false);
             if (_connection is not null)
             {
                 _proxies.Remove(_connection);
                 ControlPlaneMetrics.Disconnected();
                 LogDisconnected(_logger, _connection.Node.Id);
             }
+        }
+    }
+
+    /// <summary>Moves requests from the wire to the queue until the client ends the stream; an error ends the queue with it, so the loop sees it.</summary>
+    private async Task PumpRequestsAsync(ChannelWriter<DiscoveryRequest> queue, CancellationToken cancellationToken)
+    {
+        Exception? error = null;
+        try
+        {
+            while (await _requests.MoveNext(cancellationToken).ConfigureAwait(false))
+            {
+                await queue.WriteAsync(_requests.Current, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        finally
+        {
+            queue.TryComplete(error);
         }
     }
 
@@ -231,6 +266,15 @@ internal sealed partial class AdsStream
         {
             response.Resources.Add(resource.Packed);
         }
+        var size = response.CalculateSize();
+        if (size > _maxResponseBytes)
+        {
+            // Sending it would end the stream (the client rejects it, or gRPC refuses to send it), and every reconnect
+            // would try again: skip it, so the client keeps its last version and the next change still reaches it.
+            ControlPlaneMetrics.OversizedResponses.Add(1);
+            LogOversized(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count, size, _maxResponseBytes);
+            return;
+        }
         state.SentVersion = version;
         state.SentNonce = response.Nonce;
         state.SentResources = resources;
@@ -257,6 +301,9 @@ internal sealed partial class AdsStream
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "xds: push {Type} {Version} ({Count} resources) to {Node}")]
     private static partial void LogPush(ILogger logger, string node, string type, string version, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "xds: {Node}: {Type} version {Version} ({Count} resources) is {Size} bytes, over the {Limit}-byte xDS message limit; not sent, the proxy keeps its previous version. Split the config (fewer ports or hosts per Service)")]
+    private static partial void LogOversized(ILogger logger, string node, string type, string version, int count, int size, int limit);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "xds: translation for {Node} at generation {Generation} failed; it keeps its last good snapshot: {Reason}")]
     private static partial void LogTranslationFailed(ILogger logger, string node, long generation, string reason);

@@ -34,7 +34,8 @@ internal sealed class ControlPlaneFixture : IAsyncDisposable
         var host = ControlPlaneHost.Create(new ControlPlaneOptions { ConfigDirectories = [dir], XdsPort = 0, MonitoringPort = 0, Debounce = TimeSpan.FromMilliseconds(20) });
         await host.StartAsync(TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
         await host.Mesh.WaitForChangeAsync(0, TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
-        return new ControlPlaneFixture(dir, host, GrpcChannel.ForAddress(host.XdsAddress));
+        // As large as what a proxy accepts, so a test of a large config fails on the server, not on this client's default 4 MB.
+        return new ControlPlaneFixture(dir, host, GrpcChannel.ForAddress(host.XdsAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 }));
     }
 
     public AdsTestClient Connect() => new(Client.StreamAggregatedResources(cancellationToken: TestTimeouts.Token()));

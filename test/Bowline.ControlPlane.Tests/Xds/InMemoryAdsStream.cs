@@ -19,15 +19,28 @@ internal sealed class InMemoryAdsStream : IAsyncDisposable
     private readonly Channel<DiscoveryRequest> _requests = Channel.CreateUnbounded<DiscoveryRequest>();
     private readonly Channel<DiscoveryResponse> _responses = Channel.CreateUnbounded<DiscoveryResponse>();
     private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _writesOpen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Reader _reader;
     private readonly Task _run;
 
-    public InMemoryAdsStream(Func<ServiceIndex, ProxyNode, XdsSnapshot> translate)
+    /// <param name="writesBlocked">Every response write waits until <see cref="OpenWrites"/>, as a write to a client that does not read does.</param>
+    public InMemoryAdsStream(Func<ServiceIndex, ProxyNode, XdsSnapshot>? translate = null, int maxResponseBytes = XdsLimits.MaxMessageBytes, bool writesBlocked = false)
     {
         Mesh = new MeshState(NullLogger<MeshState>.Instance);
         Proxies = new ConnectedProxies(TimeProvider.System);
-        var stream = new AdsStream(new Reader(_requests.Reader), new Writer(_responses.Writer), Mesh, Proxies, NullLogger.Instance, translate);
+        if (!writesBlocked)
+        {
+            _writesOpen.SetResult();
+        }
+        _reader = new Reader(_requests.Reader);
+        var stream = new AdsStream(_reader, new Writer(_responses.Writer, _writesOpen.Task), Mesh, Proxies, NullLogger.Instance, translate, maxResponseBytes);
         _run = Task.Run(() => stream.RunAsync("in-memory", _stop.Token));
     }
+
+    /// <summary>How many requests the stream has taken off the wire.</summary>
+    public int RequestsRead => _reader.Count;
+
+    public void OpenWrites() => _writesOpen.TrySetResult();
 
     public MeshState Mesh { get; }
 
@@ -42,6 +55,7 @@ internal sealed class InMemoryAdsStream : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        OpenWrites();
         _requests.Writer.TryComplete();
         await _stop.CancelAsync();
         try
@@ -56,7 +70,11 @@ internal sealed class InMemoryAdsStream : IAsyncDisposable
 
     private sealed class Reader(ChannelReader<DiscoveryRequest> requests) : IAsyncStreamReader<DiscoveryRequest>
     {
+        private int _count;
+
         public DiscoveryRequest Current { get; private set; } = null!;
+
+        public int Count => Volatile.Read(ref _count);
 
         public async Task<bool> MoveNext(CancellationToken cancellationToken)
         {
@@ -65,14 +83,19 @@ internal sealed class InMemoryAdsStream : IAsyncDisposable
                 return false;
             }
             Current = await requests.ReadAsync(cancellationToken);
+            Interlocked.Increment(ref _count);
             return true;
         }
     }
 
-    private sealed class Writer(ChannelWriter<DiscoveryResponse> responses) : IServerStreamWriter<DiscoveryResponse>
+    private sealed class Writer(ChannelWriter<DiscoveryResponse> responses, Task open) : IServerStreamWriter<DiscoveryResponse>
     {
         public WriteOptions? WriteOptions { get; set; }
 
-        public Task WriteAsync(DiscoveryResponse message) => responses.WriteAsync(message).AsTask();
+        public async Task WriteAsync(DiscoveryResponse message)
+        {
+            await open;
+            await responses.WriteAsync(message);
+        }
     }
 }

@@ -6,6 +6,7 @@ internal static class ServiceParser
     public static MeshResource? Parse(ResourceMeta meta, FieldReader spec)
     {
         var ports = new List<ServicePort>();
+        var numbers = new HashSet<int>();
         foreach (var port in spec.MapList("ports", required: true))
         {
             var number = port.Int("port", required: true, min: 1, max: 65535);
@@ -31,7 +32,7 @@ internal static class ServiceParser
             }
             port.Int("nodePort");
             port.Finish();
-            if (number is { } n && ports.Any(p => p.Number == n))
+            if (number is { } n && !numbers.Add(n))
             {
                 port.Error("port", $"port {n} is listed twice; each port number may appear once");
             }

@@ -1,0 +1,25 @@
+namespace Bowline.ControlPlane.Xds;
+
+/// <summary>
+/// How large xDS messages may be, and the HTTP/2 windows sized for them. A Service with 17,000 ports is 17,000
+/// clusters: a CDS response of several MB and an EDS subscription of about 0.8 MB, past gRPC's 4 MB default and
+/// Kestrel's 768 KiB stream window. 64 MiB leaves room for meshes many times that size; the proxy uses the same limit.
+/// </summary>
+internal static class XdsLimits
+{
+    /// <summary>The largest DiscoveryRequest accepted and the largest DiscoveryResponse sent, in bytes.</summary>
+    public const int MaxMessageBytes = 64 * 1024 * 1024;
+
+    /// <summary>
+    /// Kestrel's HTTP/2 receive windows on the xDS port, in bytes: a whole message of <see cref="MaxMessageBytes"/> (plus
+    /// gRPC framing) fits, so a client's write of its largest request completes even while the stream is busy writing.
+    /// A proxy holds one ADS stream per connection, so the connection window equals the stream window.
+    /// </summary>
+    public const int Http2WindowBytes = MaxMessageBytes + (1024 * 1024);
+
+    /// <summary>
+    /// Requests read off the wire and not yet handled, per stream. A client sends a few per response it reads, so this
+    /// is never reached by one that follows the protocol; past it, reading waits (HTTP/2 flow control pushes back).
+    /// </summary>
+    public const int MaxQueuedRequests = 64;
+}
