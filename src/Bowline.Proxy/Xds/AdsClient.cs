@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Bowline.Proxy.Stats;
 using Bowline.Xds;
 using Envoy.Config.Core.V3;
@@ -13,9 +14,11 @@ namespace Bowline.Proxy.Xds;
 /// The proxy's xDS client: one ADS stream (state of the world) to the control plane. It subscribes to listeners and
 /// clusters (wildcard), then to exactly the routes and endpoints those name; ACKs what applies, NACKs what does not
 /// with the reason; and when the stream breaks, reconnects with jittered exponential backoff while the last good
-/// config keeps serving.
+/// config keeps serving. Requests are written by their own loop, so reading responses never waits on a write (two
+/// peers that each wait to write before they read would wedge on HTTP/2 flow control), and a stream that owes a write
+/// or a response and delivers nothing for <see cref="AdsProgressOptions.StallTimeout"/> is reopened.
 /// </summary>
-internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier applier, ProxyStats stats, TimeProvider time, Random random, ILogger<AdsClient> logger) : IDisposable
+internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier applier, ProxyStats stats, TimeProvider time, Random random, ILogger<AdsClient> logger, AdsProgressOptions? progressOptions = null) : IDisposable
 {
     private readonly GrpcChannel _channel = GrpcChannel.ForAddress(options.XdsAddress, new GrpcChannelOptions
     {
@@ -27,16 +30,23 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             KeepAlivePingDelay = TimeSpan.FromSeconds(30),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             EnableMultipleHttp2Connections = false,
+            InitialHttp2StreamWindowSize = AdsChannelLimits.Http2StreamWindowBytes,
         },
-        MaxReceiveMessageSize = 64 * 1024 * 1024,
+        MaxReceiveMessageSize = AdsChannelLimits.MaxMessageBytes,
+        MaxSendMessageSize = AdsChannelLimits.MaxMessageBytes,
         // gRPC's own reconnect backoff (1 s to 120 s by default) sits under ours; bound it by the same options, or MaxBackoff is not the real bound.
         InitialReconnectBackoff = options.InitialBackoff,
         MaxReconnectBackoff = options.MaxBackoff,
     });
+    private readonly TimeSpan _stallTimeout = (progressOptions ?? new AdsProgressOptions()).StallTimeout;
     private readonly Stat _connected = stats.Get("control_plane.connected_state");
     private readonly Stat _accepted = stats.Get("control_plane.xds.update_success");
     private readonly Stat _rejected = stats.Get("control_plane.xds.update_rejected");
     private readonly Stat _reconnects = stats.Get("control_plane.xds.reconnects");
+    private readonly Stat _stalled = stats.Get("control_plane.xds.stalled_streams");
+
+    // A gauge: requests queued on the stream and not yet written. Stuck above zero, the control plane is not reading.
+    private readonly Stat _queued = stats.Get("control_plane.xds.requests_queued");
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -46,8 +56,8 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             var healthy = false;
             try
             {
-                healthy = await RunStreamAsync(cancellationToken).ConfigureAwait(false);
-                LogStreamClosed(logger, options.XdsAddress, "the control plane closed the stream");
+                (healthy, var reason) = await RunStreamAsync(cancellationToken).ConfigureAwait(false);
+                LogStreamClosed(logger, options.XdsAddress, reason);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -77,16 +87,21 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
         }
     }
 
-    /// <summary>Runs one stream until it ends; true when it delivered at least one response (so backoff resets).</summary>
-    private async Task<bool> RunStreamAsync(CancellationToken cancellationToken)
+    /// <summary>Runs one stream until it ends; Delivered when it delivered at least one response (so backoff resets), and why it ended.</summary>
+    private async Task<(bool Delivered, string Reason)> RunStreamAsync(CancellationToken cancellationToken)
     {
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var progress = new StreamProgress(time, _stallTimeout, () => _ = stream.CancelAsync());
         var client = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(_channel);
-        using var call = client.StreamAggregatedResources(cancellationToken: cancellationToken);
+        using var call = client.StreamAggregatedResources(cancellationToken: stream.Token);
+        var outgoing = Channel.CreateUnbounded<DiscoveryRequest>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var writing = WriteRequestsAsync(call.RequestStream, outgoing.Reader, progress, stream);
         var nonces = new Dictionary<string, string>(StringComparer.Ordinal);
         var subscribed = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         var first = true;
+        var delivered = false;
 
-        async Task SendAsync(string typeUrl, IReadOnlySet<string>? names, Google.Rpc.Status? error = null)
+        void Send(string typeUrl, IReadOnlySet<string>? names, bool expectsResponse, Google.Rpc.Status? error = null)
         {
             var request = new DiscoveryRequest
             {
@@ -105,53 +120,120 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 request.Node = Node();
                 first = false;
             }
-            await call.RequestStream.WriteAsync(request, cancellationToken).ConfigureAwait(false);
+            progress.Queued(typeUrl, expectsResponse);
+            _queued.Increment();
+            outgoing.Writer.TryWrite(request);
         }
 
-        async Task SubscribeDependenciesAsync()
+        void SubscribeDependencies()
         {
             var (routes, endpoints) = applier.Dependencies();
             if (!subscribed.TryGetValue(TypeUrls.ClusterLoadAssignment, out var eds) ? endpoints.Count > 0 : !eds.SetEquals(endpoints))
             {
-                await SendAsync(TypeUrls.ClusterLoadAssignment, endpoints).ConfigureAwait(false);
+                Send(TypeUrls.ClusterLoadAssignment, endpoints, expectsResponse: true);
             }
             if (!subscribed.TryGetValue(TypeUrls.RouteConfiguration, out var rds) ? routes.Count > 0 : !rds.SetEquals(routes))
             {
-                await SendAsync(TypeUrls.RouteConfiguration, routes).ConfigureAwait(false);
+                Send(TypeUrls.RouteConfiguration, routes, expectsResponse: true);
             }
         }
 
-        // Clusters before listeners; after a reconnect, resubscribe to what we had, with the versions we hold.
-        await SendAsync(TypeUrls.Cluster, null).ConfigureAwait(false);
-        await SendAsync(TypeUrls.Listener, null).ConfigureAwait(false);
-        await SubscribeDependenciesAsync().ConfigureAwait(false);
-        LogConnected(logger, options.XdsAddress);
-        _connected.Set(1);
-
-        var delivered = false;
-        while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+        try
         {
-            delivered = true;
-            var response = call.ResponseStream.Current;
-            nonces[response.TypeUrl] = response.Nonce;
-            var error = await applier.ApplyAsync(response.TypeUrl, response.Resources, response.VersionInfo, cancellationToken).ConfigureAwait(false);
-            if (error is null)
+            // Clusters before listeners; after a reconnect, resubscribe to what we had, with the versions we hold.
+            Send(TypeUrls.Cluster, null, expectsResponse: true);
+            Send(TypeUrls.Listener, null, expectsResponse: true);
+            SubscribeDependencies();
+
+            while (await call.ResponseStream.MoveNext(stream.Token).ConfigureAwait(false))
             {
-                _accepted.Increment();
-                await SendAsync(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl)).ConfigureAwait(false);
+                delivered = true;
+                var response = call.ResponseStream.Current;
+                progress.Received(response.TypeUrl);
+                nonces[response.TypeUrl] = response.Nonce;
+                string? error;
+                progress.BeginLocalWork();
+                try
+                {
+                    error = await applier.ApplyAsync(response.TypeUrl, response.Resources, response.VersionInfo, stream.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    progress.EndLocalWork();
+                }
+                if (error is null)
+                {
+                    _accepted.Increment();
+                    Send(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl), expectsResponse: false);
+                }
+                else
+                {
+                    _rejected.Increment();
+                    // NACK: the nonce of what we reject, the version we still run, and why.
+                    Send(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl), expectsResponse: false, new Google.Rpc.Status { Code = (int)StatusCode.InvalidArgument, Message = error });
+                }
+                if (response.TypeUrl is TypeUrls.Listener or TypeUrls.Cluster)
+                {
+                    SubscribeDependencies();
+                }
             }
-            else
-            {
-                _rejected.Increment();
-                // NACK: the nonce of what we reject, the version we still run, and why.
-                await SendAsync(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl), new Google.Rpc.Status { Code = (int)StatusCode.InvalidArgument, Message = error }).ConfigureAwait(false);
-            }
-            if (response.TypeUrl is TypeUrls.Listener or TypeUrls.Cluster)
-            {
-                await SubscribeDependenciesAsync().ConfigureAwait(false);
-            }
+            return (delivered, "the control plane closed the stream");
         }
-        return delivered;
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && progress.Stalled && e is OperationCanceledException or RpcException or IOException or HttpRequestException)
+        {
+            // The stream looked connected but moved nothing (a wedged write, a request never answered): neither end
+            // would have said so. Reopening resends every subscription with the versions we hold.
+            _stalled.Increment();
+            LogStalled(logger, options.XdsAddress, progress.Timeout, progress.Describe());
+            return (delivered, $"no progress for {progress.Timeout.TotalSeconds:0} s; reopening");
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            // Our own cancellation of the stream after a failed write: report the write's error, not the cancellation.
+            if (await writing.ConfigureAwait(false) is { } writeError)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(writeError);
+            }
+            throw;
+        }
+        finally
+        {
+            outgoing.Writer.TryComplete();
+            await stream.CancelAsync().ConfigureAwait(false);
+            await writing.ConfigureAwait(false);
+            // What was still queued dies with the stream; the next one resubscribes from scratch.
+            _queued.Set(0);
+        }
+    }
+
+    /// <summary>
+    /// Writes queued requests in order until the stream ends; a failed write cancels the stream and is returned, so the
+    /// reading side reports it. The first write that completes means the stream is up.
+    /// </summary>
+    private async Task<Exception?> WriteRequestsAsync(IClientStreamWriter<DiscoveryRequest> writer, ChannelReader<DiscoveryRequest> requests, StreamProgress progress, CancellationTokenSource stream)
+    {
+        var connected = false;
+        try
+        {
+            await foreach (var request in requests.ReadAllAsync(stream.Token).ConfigureAwait(false))
+            {
+                await writer.WriteAsync(request, stream.Token).ConfigureAwait(false);
+                progress.Written();
+                _queued.Decrement();
+                if (!connected)
+                {
+                    connected = true;
+                    LogConnected(logger, options.XdsAddress);
+                    _connected.Set(1);
+                }
+            }
+            return null;
+        }
+        catch (Exception e)
+        {
+            await stream.CancelAsync().ConfigureAwait(false);
+            return e;
+        }
     }
 
     private Node Node()
@@ -209,6 +291,9 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
 
     [LoggerMessage(Level = LogLevel.Information, Message = "xds: connected to {Address}")]
     private static partial void LogConnected(ILogger logger, Uri address);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: stream to {Address} made no progress for {Timeout} ({Owed}); counted in control_plane.xds.stalled_streams, reopening it")]
+    private static partial void LogStalled(ILogger logger, Uri address, TimeSpan timeout, string owed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "xds: stream to {Address} ended ({Reason}); serving the last good config and reconnecting")]
     private static partial void LogStreamClosed(ILogger logger, Uri address, string reason);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bowline.Proxy.Tests.Infrastructure;
+using Bowline.Proxy.Xds;
 using Bowline.Xds;
 using Envoy.Config.Cluster.V3;
 using Envoy.Extensions.Filters.Network.TcpProxy.V3;
@@ -146,7 +147,7 @@ public sealed class AdsClientTests
 
         await server.StopAsync();
         // The stream ended cleanly: the client waits a jittered share of the initial backoff, then reconnects.
-        var delay = await time.NextTimerAsync();
+        var delay = await NextBackoffAsync(time);
         await using var restarted = await FakeAdsServer.StartAsync(port);
         time.Advance(delay);
         var cds = await DriveClockUntilAsync(time, restarted.NextRequestAsync());
@@ -170,7 +171,7 @@ public sealed class AdsClientTests
         var delays = new List<TimeSpan>();
         for (var attempt = 0; attempt < 8; attempt++)
         {
-            var delay = await time.NextTimerAsync();
+            var delay = await NextBackoffAsync(time);
             delays.Add(delay);
             time.Advance(delay);
         }
@@ -191,17 +192,34 @@ public sealed class AdsClientTests
     /// channel keeps a reconnect backoff of its own on real time, during which attempts fail at once; each such failure
     /// schedules another (fake-time) backoff, which this advances.
     /// </summary>
-    private static async Task<T> DriveClockUntilAsync<T>(RecordingTimeProvider time, Task<T> task)
+    internal static async Task<T> DriveClockUntilAsync<T>(RecordingTimeProvider time, Task<T> task)
     {
         while (!task.IsCompleted)
         {
-            var timer = time.NextTimerAsync();
+            var timer = NextBackoffAsync(time);
             if (await Task.WhenAny(task, timer) == timer)
             {
                 time.Advance(await timer);
             }
         }
         return await task;
+    }
+
+    /// <summary>
+    /// The due time of the next backoff the client starts. Each stream also arms a stall timer of
+    /// <see cref="AdsProgressOptions.StallTimeout"/> when it starts; those are skipped, so advancing a backoff never
+    /// stalls a stream by accident.
+    /// </summary>
+    internal static async Task<TimeSpan> NextBackoffAsync(RecordingTimeProvider time)
+    {
+        while (true)
+        {
+            var due = await time.NextTimerAsync();
+            if (due < AdsProgressOptions.DefaultStallTimeout)
+            {
+                return due;
+            }
+        }
     }
 
     /// <summary>Takes the proxy from nothing to a full sidecar config (CDS c1, EDS e1, LDS l1, RDS r1), checking each ACK and subscription.</summary>

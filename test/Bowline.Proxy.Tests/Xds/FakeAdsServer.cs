@@ -52,13 +52,35 @@ internal sealed class FakeAdsServer : IAsyncDisposable
     /// <summary>The next request any client sent, in arrival order.</summary>
     public async Task<DiscoveryRequest> NextRequestAsync() => await _state.Requests.Reader.ReadAsync().AsTask().WaitAsync(Timeouts.Default);
 
+    /// <summary>The next request that carries a node, that is the first request of a stream; earlier ones are skipped.</summary>
+    public async Task<DiscoveryRequest> NextStreamStartAsync()
+    {
+        while (true)
+        {
+            var request = await NextRequestAsync();
+            if (request.Node is not null)
+            {
+                return request;
+            }
+        }
+    }
+
+    /// <summary>A request already received and not yet taken, if any.</summary>
+    public DiscoveryRequest? TryNextRequest() => _state.Requests.Reader.TryRead(out var request) ? request : null;
+
+    /// <summary>
+    /// The newest stream stops reading requests (after the one its reader is already waiting for), as a control plane
+    /// busy elsewhere does: HTTP/2 flow control then stops the client's writes once Kestrel's stream window is full.
+    /// </summary>
+    public void PauseReading() => (_state.CurrentStream ?? throw new InvalidOperationException("no client has opened a stream yet")).PauseReading();
+
     /// <summary>Sends a response on the newest stream; call after that stream's first request has been read.</summary>
     public async Task PushAsync(string typeUrl, string version, string nonce, params IMessage[] resources)
     {
         var response = new DiscoveryResponse { TypeUrl = typeUrl, VersionInfo = version, Nonce = nonce };
         response.Resources.AddRange(resources.Select(Any.Pack));
-        var stream = _state.Current ?? throw new InvalidOperationException("no client has opened a stream yet");
-        await stream.Writer.WriteAsync(response).AsTask().WaitAsync(Timeouts.Default);
+        var stream = _state.CurrentStream ?? throw new InvalidOperationException("no client has opened a stream yet");
+        await stream.Responses.Writer.WriteAsync(response).AsTask().WaitAsync(Timeouts.Default);
     }
 
     /// <summary>Ends every open stream with status OK, then stops the server, freeing its port.</summary>
@@ -75,23 +97,42 @@ internal sealed class FakeAdsServer : IAsyncDisposable
         _state.Stopping.Dispose();
     }
 
+    /// <summary>One open stream: what the test pushes onto it, and whether it still reads requests.</summary>
+    private sealed class OpenStream
+    {
+        private TaskCompletionSource _reading = Open();
+
+        public Channel<DiscoveryResponse> Responses { get; } = Channel.CreateUnbounded<DiscoveryResponse>();
+
+        public Task ReadingAllowed => Volatile.Read(ref _reading).Task;
+
+        public void PauseReading() => Volatile.Write(ref _reading, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        private static TaskCompletionSource Open()
+        {
+            var open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            open.SetResult();
+            return open;
+        }
+    }
+
     /// <summary>Shared by every stream of one server.</summary>
     private sealed class StreamState
     {
-        private Channel<DiscoveryResponse>? _current;
+        private OpenStream? _current;
         private int _streamCount;
 
         public Channel<DiscoveryRequest> Requests { get; } = Channel.CreateUnbounded<DiscoveryRequest>();
 
         public CancellationTokenSource Stopping { get; } = new();
 
-        public Channel<DiscoveryResponse>? Current => Volatile.Read(ref _current);
+        public OpenStream? CurrentStream => Volatile.Read(ref _current);
 
         public int StreamCount => Volatile.Read(ref _streamCount);
 
-        public Channel<DiscoveryResponse> Open()
+        public OpenStream Open()
         {
-            var stream = Channel.CreateUnbounded<DiscoveryResponse>();
+            var stream = new OpenStream();
             Volatile.Write(ref _current, stream);
             Interlocked.Increment(ref _streamCount);
             return stream;
@@ -103,12 +144,12 @@ internal sealed class FakeAdsServer : IAsyncDisposable
         public override async Task StreamAggregatedResources(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<DiscoveryResponse> responseStream, ServerCallContext context)
         {
             // Registered before the first request is recorded, so a test that has read a request can push onto this stream.
-            var outgoing = state.Open();
+            var stream = state.Open();
             using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, state.Stopping.Token);
-            var reading = RecordRequestsAsync(requestStream, ended.Token);
+            var reading = RecordRequestsAsync(requestStream, stream, ended.Token);
             try
             {
-                await foreach (var response in outgoing.Reader.ReadAllAsync(ended.Token))
+                await foreach (var response in stream.Responses.Reader.ReadAllAsync(ended.Token))
                 {
                     await responseStream.WriteAsync(response, ended.Token);
                 }
@@ -124,13 +165,14 @@ internal sealed class FakeAdsServer : IAsyncDisposable
             }
         }
 
-        private async Task RecordRequestsAsync(IAsyncStreamReader<DiscoveryRequest> requests, CancellationToken cancellationToken)
+        private async Task RecordRequestsAsync(IAsyncStreamReader<DiscoveryRequest> requests, OpenStream stream, CancellationToken cancellationToken)
         {
             try
             {
                 while (await requests.MoveNext(cancellationToken))
                 {
                     state.Requests.Writer.TryWrite(requests.Current);
+                    await stream.ReadingAllowed.WaitAsync(cancellationToken);
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or RpcException or InvalidOperationException)
