@@ -9,7 +9,6 @@ internal static class IgnoredXdsFields
     private static readonly Dictionary<string, string> Reasons = new(StringComparer.Ordinal)
     {
         ["envoy.config.listener.v3.Listener.traffic_direction"] = "informational: Envoy uses it for stats and tracing only",
-        ["envoy.config.listener.v3.Listener.bind_to_port"] = "Bowline binds every listener it opens; virtual listeners are not supported yet",
         ["envoy.config.listener.v3.FilterChain.name"] = "a label for logs",
         ["envoy.config.listener.v3.Filter.name"] = "the typed_config's type URL selects the filter",
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.codec_type"] = "the listener always detects HTTP/1.1 and HTTP/2 (Envoy's AUTO)",

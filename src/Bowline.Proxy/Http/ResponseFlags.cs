@@ -33,7 +33,7 @@ internal enum ResponseFlags
     /// <summary>UT: the route timeout (or the last per-try timeout) fired (504).</summary>
     UpstreamRequestTimeout = 1 << 7,
 
-    /// <summary>LR: the response was generated locally after a failure, e.g. a redirect or direct response is not flagged.</summary>
+    /// <summary>LR: the proxy reset the connection locally, in addition to the 503 it answered.</summary>
     LocalReset = 1 << 8,
 
     /// <summary>UR: the upstream reset the stream (503).</summary>
