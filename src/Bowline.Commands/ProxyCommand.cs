@@ -22,12 +22,13 @@ public static class ProxyCommand
         var inbound = new Option<string[]>("--inbound") { Description = "Explicit mode: CONTAINERPORT=LISTEN:APP — accept traffic for the workload's container port on LISTEN, forward it to the app on APP. Repeat." };
         var gateway = new Option<bool>("--gateway") { Description = "Run as an ingress gateway serving Istio Gateway resources." };
         var gatewayPorts = new Option<string[]>("--gateway-port") { Description = "Gateway: SERVERPORT=LOCALPORT — bind the Gateway server port SERVERPORT on LOCALPORT. Repeat." };
+        var locality = new Option<string>("--locality") { Description = "Where the workload runs: region/zone/subzone, as Istio writes it; the control plane fails over by distance from it.", DefaultValueFactory = _ => "" };
         var drain = new Option<int>("--drain-seconds") { Description = "How long removed listeners and shutdown let requests finish.", DefaultValueFactory = _ => 5 };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
         {
-            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, drain, logLevel,
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -51,6 +52,7 @@ public static class ProxyCommand
                     OutboundPort = result.GetValue(outbound),
                     InboundPorts = (result.GetValue(inbound) ?? []).Select(ParseInbound).ToList(),
                     Gateway = isGateway,
+                    Locality = result.GetValue(locality) is { } where && where.Split('/').Length <= 3 ? where : throw new FormatException($"--locality {result.GetValue(locality)}: expected region/zone/subzone"),
                     GatewayPorts = ParsePairs(result.GetValue(gatewayPorts) ?? [], "--gateway-port", '=').ToDictionary(p => Port(p.Key, "--gateway-port"), p => Port(p.Value, "--gateway-port")),
                     DrainTimeout = TimeSpan.FromSeconds(result.GetValue(drain)),
                 };

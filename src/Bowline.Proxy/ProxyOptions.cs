@@ -41,6 +41,12 @@ public sealed class ProxyOptions
 
     public bool Gateway { get; init; }
 
+    /// <summary>
+    /// Where the workload runs, Istio's <c>region/zone/subzone</c> (empty parts allowed); sent as the xDS node's
+    /// locality so the control plane can prefer endpoints nearby and fail over by distance.
+    /// </summary>
+    public string Locality { get; init; } = "";
+
     /// <summary>Gateway: a Gateway server port to the local port it binds (<c>8080 → 18080</c>).</summary>
     public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
 

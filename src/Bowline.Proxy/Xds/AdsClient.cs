@@ -277,9 +277,16 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             }
             metadata.Fields[NodeMetadata.GatewayPorts] = Value.ForStruct(gateway);
         }
+        var locality = options.Locality.Split('/');
         return new Node
         {
             Id = options.NodeId,
+            Locality = new Envoy.Config.Core.V3.Locality
+            {
+                Region = locality.ElementAtOrDefault(0) ?? "",
+                Zone = locality.ElementAtOrDefault(1) ?? "",
+                SubZone = locality.ElementAtOrDefault(2) ?? "",
+            },
             Cluster = options.NodeCluster.Length > 0 ? options.NodeCluster : options.Labels.GetValueOrDefault("app", options.WorkloadName),
             Metadata = metadata,
             UserAgentName = "bowline",
