@@ -12,7 +12,7 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Kubernetes Services and Bowline Workloads. A resource with an error is rejected alone; a YAML syntax error
+/// Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
@@ -138,12 +138,17 @@ internal static class ConfigFileParser
         ["DestinationRule"] = new(IstioNetworking, DestinationRuleParser.Parse),
         ["Gateway"] = new(IstioNetworking, GatewayParser.Parse),
         ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
+        ["HealthCheck"] = new([BowlineV1Alpha1], HealthCheckParser.Parse),
+        ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),
     };
 
     private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
     {
         "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
     };
+
+    /// <summary>Bowline's own kinds: what Istio needs an EnvoyFilter for (docs/bowline-resources.md).</summary>
+    private const string BowlineV1Alpha1 = "bowline.dev/v1alpha1";
 
     private static string[] IstioNetworking => ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 }

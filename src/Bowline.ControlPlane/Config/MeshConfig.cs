@@ -19,6 +19,8 @@ internal sealed class MeshConfig
         DestinationRules = resources.OfType<DestinationRule>().ToList();
         Gateways = resources.OfType<Gateway>().ToList();
         Workloads = resources.OfType<Workload>().ToList();
+        HealthChecks = resources.OfType<HealthCheck>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
+        RateLimits = resources.OfType<RateLimit>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Increases with every accepted change; shows in logs and the CLI.</summary>
@@ -39,4 +41,10 @@ internal sealed class MeshConfig
     public IReadOnlyList<Gateway> Gateways { get; }
 
     public IReadOnlyList<Workload> Workloads { get; }
+
+    /// <summary>Ordered by namespace and name: where two apply to the same cluster or route, the first wins.</summary>
+    public IReadOnlyList<HealthCheck> HealthChecks { get; }
+
+    /// <summary>Ordered by namespace and name: where two select the same route, the first wins.</summary>
+    public IReadOnlyList<RateLimit> RateLimits { get; }
 }

@@ -11,6 +11,8 @@ internal sealed class ServiceIndex
     private readonly Dictionary<string, MeshService> _services = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DestinationRule> _destinationRules = new(StringComparer.Ordinal);
     private readonly List<string> _conflicts = [];
+    private readonly ILookup<string, HealthCheck> _healthChecks;
+    private readonly ILookup<string, RateLimit> _rateLimits;
 
     public ServiceIndex(MeshConfig config)
     {
@@ -40,6 +42,9 @@ internal sealed class ServiceIndex
             }
         }
         Services = _services.Values.OrderBy(s => s.Hostname, StringComparer.Ordinal).ToList();
+        // Config order (namespace, name) is kept within each host: the first that applies wins.
+        _healthChecks = config.HealthChecks.ToLookup(c => Names.Qualify(c.Host, c.Meta.Namespace), StringComparer.Ordinal);
+        _rateLimits = config.RateLimits.ToLookup(r => Names.Qualify(r.Host, r.Meta.Namespace), StringComparer.Ordinal);
     }
 
     public MeshConfig Config { get; }
@@ -53,6 +58,12 @@ internal sealed class ServiceIndex
     public MeshService? FindService(string hostname) => _services.GetValueOrDefault(hostname);
 
     public DestinationRule? FindDestinationRule(string hostname) => _destinationRules.GetValueOrDefault(hostname);
+
+    /// <summary>The HealthChecks naming this host, in config order.</summary>
+    public IEnumerable<HealthCheck> HealthChecksFor(string hostname) => _healthChecks[hostname];
+
+    /// <summary>The RateLimits naming this host, in config order.</summary>
+    public IEnumerable<RateLimit> RateLimitsFor(string hostname) => _rateLimits[hostname];
 
     /// <summary>The endpoints of <paramref name="port"/> of <paramref name="service"/> whose labels include <paramref name="subsetLabels"/>.</summary>
     public IReadOnlyList<MeshEndpoint> Endpoints(MeshService service, ServicePort port, IReadOnlyDictionary<string, string>? subsetLabels)

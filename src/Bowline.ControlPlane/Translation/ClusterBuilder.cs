@@ -38,6 +38,7 @@ internal static class ClusterBuilder
                     var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
                     var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
                     var cluster = Eds(name, kind, policy, port.IsHttp2, where, snapshot);
+                    HealthCheckBuilder.Apply(cluster, index, service, port, subset?.Name, kind, snapshot);
                     var assignment = Assignment(name, index.Endpoints(service, port, subsetLabels));
                     if (service.ResolvesDns)
                     {

@@ -13,6 +13,7 @@ internal static class EnvoyBuilders
     public const string RouterFilter = "envoy.filters.http.router";
     public const string FaultFilter = "envoy.filters.http.fault";
     public const string CorsFilter = "envoy.filters.http.cors";
+    public const string LocalRateLimitFilter = RateLimitBuilder.FilterName;
     public const string HttpProtocolOptionsKey = Bowline.Xds.ResourceReferences.HttpProtocolOptionsKey;
 
     public static Address SocketAddress(string ip, int port) => new()
@@ -42,12 +43,15 @@ internal static class EnvoyBuilders
         TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.Cors.V3.Cors()),
     };
 
-    /// <summary>An HCM with Istio's filter order: fault and CORS (which routes configure per route), then the router.</summary>
+    /// <summary>
+    /// An HCM with Istio's filter order: fault and CORS, then the local rate limit (all three inert until a route's
+    /// typed_per_filter_config configures them), then the router.
+    /// </summary>
     public static HttpConnectionManager Hcm(string statPrefix) => new()
     {
         StatPrefix = statPrefix,
         CodecType = HttpConnectionManager.Types.CodecType.Auto,
-        HttpFilters = { Fault(), Cors(), Router() },
+        HttpFilters = { Fault(), Cors(), RateLimitBuilder.Filter(), Router() },
         UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
     };
 

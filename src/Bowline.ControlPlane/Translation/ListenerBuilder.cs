@@ -53,7 +53,7 @@ internal static class ListenerBuilder
                     AddDomain(host, taken, form);
                 }
             }
-            host.Routes.AddRange(RouteBuilder.ForService(index, service, servicePort, node, snapshot));
+            host.Routes.AddRange(RateLimitBuilder.Apply(index, service, servicePort, RouteBuilder.ForService(index, service, servicePort, node, snapshot).ToList(), snapshot));
             route.VirtualHosts.Add(host);
         }
         snapshot.AddRoute(route);

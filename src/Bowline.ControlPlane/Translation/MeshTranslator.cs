@@ -13,6 +13,8 @@ internal static class MeshTranslator
         {
             snapshot.Warn(conflict);
         }
+        HealthCheckBuilder.WarnUnresolved(index, snapshot);
+        RateLimitBuilder.WarnUnresolved(index, node.Kind, snapshot);
         ClusterBuilder.AddOutbound(index, node.Kind, snapshot);
         switch (node.Kind)
         {

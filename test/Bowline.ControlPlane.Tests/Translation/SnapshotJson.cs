@@ -12,7 +12,7 @@ internal static class SnapshotJson
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
-    /// XdsJson's registry plus the route features' filter configs (fault, CORS, retry predicate), which the control plane
+    /// XdsJson's registry plus the route features' filter configs (fault, CORS, local rate limit, retry predicate), which the control plane
     /// now sends inside <c>Any</c>; Bowline.Xds's shared registry does not list them yet.
     /// </summary>
     private static readonly Google.Protobuf.JsonFormatter Formatter = new(Google.Protobuf.JsonFormatter.Settings.Default.WithIndentation().WithTypeRegistry(Google.Protobuf.Reflection.TypeRegistry.FromFiles(
@@ -25,6 +25,7 @@ internal static class SnapshotJson
         Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,
         Envoy.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
         Envoy.Extensions.Filters.Http.Cors.V3.CorsReflection.Descriptor,
+        Envoy.Extensions.Filters.Http.LocalRatelimit.V3.LocalRateLimitReflection.Descriptor,
         Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor)));
 
     public static string Serialize(XdsSnapshot snapshot)

@@ -106,17 +106,18 @@ public sealed class TrafficManagementTranslationTests
     }
 
     [Fact]
-    public void Translate_HttpConnectionManagers_HaveFaultCorsRouterInIstiosOrder()
+    public void Translate_HttpConnectionManagers_HaveFaultCorsLocalRateLimitRouterInIstiosOrder()
     {
         var sidecar = MeshTranslator.Translate(Bookinfo.Index(), Sidecar);
+        var gateway = MeshTranslator.Translate(Bookinfo.Index(), ProxyNode.From(TestNodes.IngressGateway()));
         var proxyless = MeshTranslator.Translate(Bookinfo.Index(), Proxyless);
 
-        foreach (var listener in sidecar.Get(TypeUrls.Listener)!.Resources.Values.Select(r => (Listener)r.Message))
+        foreach (var listener in sidecar.Get(TypeUrls.Listener)!.Resources.Values.Concat(gateway.Get(TypeUrls.Listener)!.Resources.Values).Select(r => (Listener)r.Message))
         {
             foreach (var chain in listener.FilterChains)
             {
                 var hcm = chain.Filters.Single().TypedConfig.Unpack<HttpConnectionManager>();
-                Assert.Equal([EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.RouterFilter], hcm.HttpFilters.Select(f => f.Name));
+                Assert.Equal([EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.LocalRateLimitFilter, EnvoyBuilders.RouterFilter], hcm.HttpFilters.Select(f => f.Name));
             }
         }
         foreach (var listener in proxyless.Get(TypeUrls.Listener)!.Resources.Values.Select(r => (Listener)r.Message))

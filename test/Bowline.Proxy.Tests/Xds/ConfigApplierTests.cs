@@ -125,6 +125,55 @@ public sealed class ConfigApplierTests : IAsyncDisposable
         Assert.True(_host.Snapshots.Current.Listeners["outbound"].IsWarm);
     }
 
+    /// <summary>
+    /// The shapes the control plane sends for a bowline.dev HealthCheck and RateLimit (Cluster.health_checks; the local
+    /// rate limit filter with no bucket in every HCM, a bucket per limited route) are accepted, not NACKed.
+    /// </summary>
+    [Fact]
+    public async Task ApplyAsync_HealthCheckAndRateLimitAsTheControlPlaneSendsThem_AreAccepted()
+    {
+        var checkedCluster = EdsCluster(ReviewsCluster);
+        checkedCluster.HealthChecks.Add(new Envoy.Config.Core.V3.HealthCheck
+        {
+            Timeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            Interval = Duration.FromTimeSpan(TimeSpan.FromSeconds(10)),
+            IntervalJitter = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(100)),
+            UnhealthyThreshold = 3,
+            HealthyThreshold = 1,
+            HttpHealthCheck = new Envoy.Config.Core.V3.HealthCheck.Types.HttpHealthCheck { Path = "/healthz", ExpectedStatuses = { new Envoy.Type.V3.Int64Range { Start = 200, End = 300 } } },
+        });
+        var grpcChecked = EdsCluster(RatingsCluster);
+        grpcChecked.HealthChecks.Add(new Envoy.Config.Core.V3.HealthCheck
+        {
+            Timeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
+            Interval = Duration.FromTimeSpan(TimeSpan.FromSeconds(10)),
+            UnhealthyThreshold = 3,
+            HealthyThreshold = 1,
+            GrpcHealthCheck = new Envoy.Config.Core.V3.HealthCheck.Types.GrpcHealthCheck { ServiceName = "ratings.v1.Ratings" },
+        });
+        var rateLimitFilter = new Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpFilter
+        {
+            Name = "envoy.filters.http.local_ratelimit",
+            TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Http.LocalRatelimit.V3.LocalRateLimit { StatPrefix = "http_local_rate_limiter" }),
+        };
+        var limited = ClusterRoute("api", Prefix("/api"), ReviewsCluster);
+        limited.TypedPerFilterConfig["envoy.filters.http.local_ratelimit"] = Any.Pack(new Envoy.Extensions.Filters.Http.LocalRatelimit.V3.LocalRateLimit
+        {
+            StatPrefix = "http_local_rate_limiter",
+            TokenBucket = new Envoy.Type.V3.TokenBucket { MaxTokens = 10, TokensPerFill = 1, FillInterval = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) },
+            FilterEnabled = new Envoy.Config.Core.V3.RuntimeFractionalPercent { DefaultValue = new Envoy.Type.V3.FractionalPercent { Numerator = 100, Denominator = Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Hundred } },
+            FilterEnforced = new Envoy.Config.Core.V3.RuntimeFractionalPercent { DefaultValue = new Envoy.Type.V3.FractionalPercent { Numerator = 100, Denominator = Envoy.Type.V3.FractionalPercent.Types.DenominatorType.Hundred } },
+            Status = new Envoy.Type.V3.HttpStatus { Code = Envoy.Type.V3.StatusCode.TooManyRequests },
+            ResponseHeadersToAdd = { new Envoy.Config.Core.V3.HeaderValueOption { Header = new Envoy.Config.Core.V3.HeaderValue { Key = "x-limited-by", Value = "bowline" } } },
+            EnableXRatelimitHeaders = Envoy.Extensions.Common.Ratelimit.V3.XRateLimitHeadersRFCVersion.DraftVersion03,
+        });
+
+        Assert.Null(await ApplyAsync(TypeUrls.Cluster, "c1", checkedCluster, grpcChecked));
+        Assert.Null(await ApplyAsync(TypeUrls.Listener, "l1", Listener("outbound", 0, "127.0.0.1", HttpConnectionManagerFilter(Hcm("outbound", "http_proxy", rateLimitFilter)))));
+        Assert.Null(await ApplyAsync(TypeUrls.RouteConfiguration, "r1", RouteConfig("http_proxy", VirtualHost("reviews", ["*"], limited, ClusterRoute("default", Prefix("/"), ReviewsCluster)))));
+        Assert.True(Applier.Initialized);
+    }
+
     public async ValueTask DisposeAsync() => await _host.DisposeAsync().AsTask().WaitAsync(Timeouts.Default);
 
     private async Task<string?> ApplyAsync(string typeUrl, string version, params IMessage[] resources) =>
