@@ -18,8 +18,9 @@ internal static class XdsLimits
     public const int Http2WindowBytes = MaxMessageBytes + (1024 * 1024);
 
     /// <summary>
-    /// Requests read off the wire and not yet handled, per stream. A client sends a few per response it reads, so this
-    /// is never reached by one that follows the protocol; past it, reading waits (HTTP/2 flow control pushes back).
+    /// Requests read off the wire and not yet handled, per stream. A client sends at most a few (an ACK and the
+    /// subscriptions it implies) per response it reads, so one that follows the protocol never gets near this; past
+    /// it, reading waits and HTTP/2 flow control pushes back, which bounds what one stream can make the server hold.
     /// </summary>
-    public const int MaxQueuedRequests = 64;
+    public const int MaxQueuedRequests = 16;
 }
