@@ -336,4 +336,57 @@ public sealed class ResilienceTests
         Assert.Contains("path=/api/items", await rewritten.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal("bowline", rewritten.Headers.GetValues("x-served-by").Single());
     }
+
+    [Fact]
+    public async Task ActiveHealthCheck_WedgedEndpoint_LeavesRotationWithinItsThresholds()
+    {
+        // v1's health endpoint answers 503 (the app is wedged), v2's 200.
+        await using var mesh = await StartAsync(2, ("reviews-hc.yaml", """
+            apiVersion: bowline.dev/v1alpha1
+            kind: HealthCheck
+            metadata: {name: reviews, namespace: default}
+            spec:
+              host: reviews
+              interval: 1s
+              timeout: 1s
+              unhealthyThreshold: 2
+              healthyThreshold: 1
+              http: {path: /status-if/v1/503}
+            """));
+
+        await mesh.WaitForClusterAsync(Cluster, c => c?.Hosts.Available.Length == 1, Timeouts.Long);
+        using var http = mesh.Client.Client();
+        var statuses = await StatusesAsync(http, "/status-if/v1/500", 50);
+
+        Assert.Equal(50, statuses.GetValueOrDefault(200));
+        Assert.True(mesh.Stat($"cluster.{Cluster}.health_check.failure") >= 2);
+    }
+
+    [Fact]
+    public async Task LocalRateLimit_BucketOf10_Answers429WithFlagAndHeadersBeyondIt()
+    {
+        await using var mesh = await StartAsync(1, ("reviews-rl.yaml", """
+            apiVersion: bowline.dev/v1alpha1
+            kind: RateLimit
+            metadata: {name: reviews, namespace: default}
+            spec:
+              host: reviews
+              tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 60s}
+            """));
+        using var http = mesh.Client.Client();
+
+        var responses = new List<HttpResponseMessage>();
+        for (var i = 0; i < 30; i++)
+        {
+            responses.Add(await http.GetAsync(Host + "/r").Within(Timeouts.Short));
+        }
+
+        Assert.Equal(10, responses.Count(r => r.IsSuccessStatusCode));
+        var limited = responses.Where(r => (int)r.StatusCode == 429).ToList();
+        Assert.Equal(20, limited.Count);
+        Assert.All(limited, r => Assert.Equal("RL", r.Headers.GetValues("x-bowline-response-flags").Single()));
+        Assert.All(limited, r => Assert.Equal("0", r.Headers.GetValues("x-ratelimit-remaining").Single()));
+        Assert.Equal(20, mesh.Stat("bowline.response_flags.RL"));
+        responses.ForEach(r => r.Dispose());
+    }
 }

@@ -137,7 +137,7 @@ internal sealed partial class HealthChecker : IDisposable
             (passed ? _successes : _failures).Increment();
             return passed;
         }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or OperationCanceledException or FormatException or InvalidOperationException)
         {
             if (_stopping.IsCancellationRequested)
             {
@@ -152,7 +152,9 @@ internal sealed partial class HealthChecker : IDisposable
     private async Task<bool> HttpAsync(UpstreamEndpoint host, HealthCheckConfig config, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, host.Prefix + config.Path);
-        request.Headers.Host = config.Host ?? _cluster.Name;
+        // Envoy's default authority is the cluster name; Istio's names (outbound|9080||...) are not valid host names, so
+        // then the probed host's own address is the authority.
+        request.Headers.Host = config.Host ?? (Uri.CheckHostName(_cluster.Name) == UriHostNameType.Dns ? _cluster.Name : $"{host.Address}:{host.Port}");
         request.Headers.UserAgent.ParseAdd("Envoy/HC");
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         return config.IsExpected((int)response.StatusCode);
