@@ -33,7 +33,11 @@ internal sealed record KubernetesService(ResourceMeta Meta, IReadOnlyList<Servic
     : MeshResource(Meta);
 
 /// <summary>An inline endpoint of a ServiceEntry (Istio's WorkloadEntry shape).</summary>
-internal sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<string, int> Ports, IReadOnlyDictionary<string, string> Labels, int Weight);
+internal sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<string, int> Ports, IReadOnlyDictionary<string, string> Labels, int Weight)
+{
+    /// <summary>Istio's <c>locality</c>, <c>region/zone/subzone</c>; null when not given.</summary>
+    public string? Locality { get; init; }
+}
 
 /// <summary>An Istio <c>networking.istio.io/v1 ServiceEntry</c>.</summary>
 internal sealed record ServiceEntry(
@@ -61,4 +65,8 @@ internal sealed record WorkloadEntry(
     IReadOnlyDictionary<string, int> Ports,
     IReadOnlyDictionary<string, string> WorkloadLabels,
     string? ServiceAccount,
-    int Weight) : MeshResource(Meta);
+    int Weight) : MeshResource(Meta)
+{
+    /// <summary>Istio's <c>locality</c>, <c>region/zone/subzone</c>; null when not given.</summary>
+    public string? Locality { get; init; }
+}

@@ -38,4 +38,8 @@ internal sealed record MeshService(
 }
 
 /// <summary>One endpoint of a service port, resolved to the address and port traffic is sent to.</summary>
-internal sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionary<string, string> Labels, int Weight);
+internal sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionary<string, string> Labels, int Weight)
+{
+    /// <summary>Where the endpoint runs (its WorkloadEntry's or ServiceEntry endpoint's <c>locality</c>); none when not given.</summary>
+    public MeshLocality Locality { get; init; } = MeshLocality.None;
+}

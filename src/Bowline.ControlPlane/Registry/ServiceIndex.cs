@@ -78,7 +78,7 @@ internal sealed class ServiceIndex
         {
             if (Matches(endpoint.Labels, subsetLabels))
             {
-                result.Add(new MeshEndpoint(endpoint.Address, ResolvePort(endpoint.Ports, port), endpoint.Labels, endpoint.Weight));
+                result.Add(new MeshEndpoint(endpoint.Address, ResolvePort(endpoint.Ports, port), endpoint.Labels, endpoint.Weight) { Locality = MeshLocality.Parse(endpoint.Locality) });
             }
         }
         if (service.Selector is { Count: > 0 } selector)
@@ -87,7 +87,7 @@ internal sealed class ServiceIndex
             {
                 if (entry.Meta.Namespace == service.Namespace && Matches(entry.WorkloadLabels, selector) && Matches(entry.WorkloadLabels, subsetLabels))
                 {
-                    result.Add(new MeshEndpoint(entry.Address, ResolvePort(entry.Ports, port), entry.WorkloadLabels, entry.Weight));
+                    result.Add(new MeshEndpoint(entry.Address, ResolvePort(entry.Ports, port), entry.WorkloadLabels, entry.Weight) { Locality = MeshLocality.Parse(entry.Locality) });
                 }
             }
         }

@@ -12,8 +12,10 @@ namespace Bowline.ControlPlane.Translation;
 /// <summary>Builds the outbound clusters (one per service port and subset) with their endpoints, and a sidecar's inbound clusters.</summary>
 internal static class ClusterBuilder
 {
-    public static void AddOutbound(ServiceIndex index, ProxyKind kind, SnapshotBuilder snapshot)
+    /// <param name="node">The connecting proxy: its kind shapes the clusters, its locality and labels the EDS priorities.</param>
+    public static void AddOutbound(ServiceIndex index, ProxyNode node, SnapshotBuilder snapshot)
     {
+        var kind = node.Kind;
         // An EDS cluster with an empty assignment, so that both our proxy and proxyless gRPC clients accept it.
         snapshot.AddCluster(BlackHole(kind));
         snapshot.AddEndpoints(Assignment(IstioNames.BlackHoleCluster, []));
@@ -39,7 +41,8 @@ internal static class ClusterBuilder
                     var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
                     var cluster = Eds(name, kind, policy, port.IsHttp2, where, snapshot);
                     HealthCheckBuilder.Apply(cluster, index, service, port, subset?.Name, kind, snapshot);
-                    var assignment = Assignment(name, index.Endpoints(service, port, subsetLabels));
+                    var localities = LocalityLoadBalancer.Prioritize(LocalityLoadBalancer.Group(index.Endpoints(service, port, subsetLabels)), node, policy);
+                    var assignment = Assignment(name, localities);
                     if (service.ResolvesDns)
                     {
                         Dns(cluster, service, kind, assignment, snapshot);
@@ -69,7 +72,7 @@ internal static class ClusterBuilder
                 {
                     Thresholds = { new CircuitBreakers.Types.Thresholds { MaxConnections = uint.MaxValue, MaxPendingRequests = uint.MaxValue, MaxRequests = uint.MaxValue, MaxRetries = uint.MaxValue, TrackRemaining = true } },
                 },
-                LoadAssignment = Assignment(IstioNames.InboundCluster(inbound.ContainerPort), [new MeshEndpoint("127.0.0.1", inbound.AppPort, new Dictionary<string, string>(), 1)]),
+                LoadAssignment = Assignment(IstioNames.InboundCluster(inbound.ContainerPort), LocalityLoadBalancer.Group([new MeshEndpoint("127.0.0.1", inbound.AppPort, new Dictionary<string, string>(), 1)])),
             };
             cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(InboundIsHttp2(node, index, inbound.ContainerPort)));
             snapshot.AddCluster(cluster);
@@ -93,9 +96,15 @@ internal static class ClusterBuilder
         if (logical && assignment.Endpoints.SelectMany(l => l.LbEndpoints).Count() > 1)
         {
             snapshot.Warn($"{service.Hostname}: proxyless gRPC clients resolve one DNS name per cluster (LOGICAL_DNS); only the first endpoint of {cluster.Name} is used for them");
-            var first = assignment.Endpoints[0].LbEndpoints[0];
-            assignment.Endpoints[0].LbEndpoints.Clear();
-            assignment.Endpoints[0].LbEndpoints.Add(first);
+            // The first endpoint of the most preferred locality, alone at priority 0.
+            var locality = assignment.Endpoints.OrderBy(l => l.Priority).First();
+            var first = locality.LbEndpoints[0];
+            locality.LbEndpoints.Clear();
+            locality.LbEndpoints.Add(first);
+            locality.Priority = 0;
+            locality.LoadBalancingWeight = first.LoadBalancingWeight;
+            assignment.Endpoints.Clear();
+            assignment.Endpoints.Add(locality);
         }
         cluster.Type = logical ? Cluster.Types.DiscoveryType.LogicalDns : Cluster.Types.DiscoveryType.StrictDns;
         cluster.EdsClusterConfig = null;
@@ -153,22 +162,35 @@ internal static class ClusterBuilder
         ? new HttpProtocolOptions { ExplicitHttpConfig = new HttpProtocolOptions.Types.ExplicitHttpConfig { Http2ProtocolOptions = new() } }
         : new HttpProtocolOptions { ExplicitHttpConfig = new HttpProtocolOptions.Types.ExplicitHttpConfig { HttpProtocolOptions = new() } };
 
-    private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<MeshEndpoint> endpoints)
+    /// <summary>
+    /// One LocalityLbEndpoints per group, with its locality, priority and a weight: the sum of its endpoints' weights
+    /// (as Istio sets it), since gRPC clients ignore localities without a weight (gRFC A27) and split traffic across
+    /// the localities of a priority by it.
+    /// </summary>
+    private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<LocalityEndpoints> localities)
     {
-        // gRPC clients ignore localities without a weight (gRFC A27), so there is always one weighted locality.
-        var locality = new LocalityLbEndpoints { LoadBalancingWeight = 1, Locality = new Envoy.Config.Core.V3.Locality() };
-        foreach (var endpoint in endpoints)
-        {
-            locality.LbEndpoints.Add(new LbEndpoint
-            {
-                Endpoint = new Endpoint { Address = EnvoyBuilders.SocketAddress(endpoint.Address, endpoint.Port) },
-                HealthStatus = Envoy.Config.Core.V3.HealthStatus.Healthy,
-                LoadBalancingWeight = (uint)Math.Max(1, endpoint.Weight),
-            });
-        }
         var assignment = new ClusterLoadAssignment { ClusterName = name };
-        if (locality.LbEndpoints.Count > 0)
+        foreach (var group in localities.Where(l => l.Endpoints.Count > 0))
         {
+            var locality = new LocalityLbEndpoints
+            {
+                Locality = new Envoy.Config.Core.V3.Locality { Region = group.Locality.Region, Zone = group.Locality.Zone, SubZone = group.Locality.SubZone },
+                Priority = group.Priority,
+            };
+            ulong weight = 0;
+            foreach (var endpoint in group.Endpoints)
+            {
+                var endpointWeight = (uint)Math.Max(1, endpoint.Weight);
+                weight += endpointWeight;
+                locality.LbEndpoints.Add(new LbEndpoint
+                {
+                    Endpoint = new Endpoint { Address = EnvoyBuilders.SocketAddress(endpoint.Address, endpoint.Port) },
+                    HealthStatus = Envoy.Config.Core.V3.HealthStatus.Healthy,
+                    LoadBalancingWeight = endpointWeight,
+                });
+            }
+            // Envoy caps the locality weights of a priority at uint32 in total; saturate, as Istio does on overflow.
+            locality.LoadBalancingWeight = (uint)Math.Min(weight, uint.MaxValue);
             assignment.Endpoints.Add(locality);
         }
         return assignment;

@@ -15,7 +15,7 @@ internal static class MeshTranslator
         }
         HealthCheckBuilder.WarnUnresolved(index, snapshot);
         RateLimitBuilder.WarnUnresolved(index, node.Kind, snapshot);
-        ClusterBuilder.AddOutbound(index, node.Kind, snapshot);
+        ClusterBuilder.AddOutbound(index, node, snapshot);
         switch (node.Kind)
         {
             case ProxyKind.Sidecar:

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bowline.ControlPlane.Registry;
 using Bowline.Xds;
 using Google.Protobuf.WellKnownTypes;
 
@@ -48,6 +49,12 @@ internal sealed record ProxyNode(
     /// gRPC user agent) and it was taken for a sidecar by default; its requests may still show it is a gRPC client.
     /// </summary>
     public bool KindDefaulted { get; init; }
+
+    /// <summary>
+    /// Where the proxy runs, as Istio reads it: the topology labels (<c>topology.kubernetes.io/region</c>, ...) when
+    /// they name a region, else <c>node.locality</c>; none when neither is given.
+    /// </summary>
+    public MeshLocality Locality { get; init; } = MeshLocality.None;
 
     /// <summary>The same node served as a proxyless gRPC client, once its requests showed it is one.</summary>
     public ProxyNode AsProxyless() => this with { Kind = ProxyKind.ProxylessGrpc, KindDefaulted = false };
@@ -122,6 +129,7 @@ internal sealed record ProxyNode(
         return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, NodeMetadata.ServiceAccount), Text(fields, NodeMetadata.BindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts)
         {
             KindDefaulted = defaulted,
+            Locality = MeshLocality.FromLabels(labels) ?? (node.Locality is { } locality ? new MeshLocality(locality.Region, locality.Zone, locality.SubZone) : MeshLocality.None),
         };
     }
 

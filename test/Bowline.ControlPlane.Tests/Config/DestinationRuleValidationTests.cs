@@ -32,6 +32,19 @@ public sealed class DestinationRuleValidationTests
         { "maglev prime", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x, maglev: {tableSize: 65537}}}}", null },
         { "deprecated ring size with ringHash", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true, minimumRingSize: 10, ringHash: {minimumRingSize: 10}}}}", "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize" },
         { "ring hash", "host: reviews\ntrafficPolicy: {loadBalancer: {consistentHash: {httpQueryParameterName: user, ringHash: {minimumRingSize: 2048}}}}", null },
+        { "locality distribute and failover", "host: reviews\ntrafficPolicy: {outlierDetection: {}, loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-east/*: 100}}], failover: [{from: us-east, to: us-west}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute" },
+        { "locality failover to the same region", "host: reviews\ntrafficPolicy: {outlierDetection: {}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-east}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]" },
+        { "locality failover names a zone", "host: reviews\ntrafficPolicy: {outlierDetection: {}, loadBalancer: {localityLbSetting: {failover: [{from: us-east/zone-a, to: us-west}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]" },
+        { "locality failover wildcard", "host: reviews\ntrafficPolicy: {outlierDetection: {}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-*}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0]" },
+        { "locality failover with topology failoverPriority", "host: reviews\ntrafficPolicy: {outlierDetection: {}, loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-west}], failoverPriority: [topology.kubernetes.io/zone]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority" },
+        { "locality distribute total not 100", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-east/zone-a/*, to: {us-east/zone-a/*: 80, us-west/*: 10}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to" },
+        { "locality distribute weight 0", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-east/*: 100, us-west/*: 0}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to" },
+        { "locality distribute wildcard in the middle", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-*/zone-a, to: {us-east/*: 100}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].from" },
+        { "locality unknown field", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {failovers: []}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failovers" },
+        { "locality failover", "host: reviews\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {enabled: true, failover: [{from: us-east, to: us-west}, {from: us-west, to: us-east}]}}}", null },
+        { "locality failoverPriority with failover", "host: reviews\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failoverPriority: [version, topology.istio.io/network], failover: [{from: us-east, to: us-west}]}}}", null },
+        { "locality disabled", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {enabled: false}}}", null },
+        { "locality distribute", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-east/zone-a/*, to: {us-east/zone-a/*: 80, us-west/*: 20}}]}}}", null },
         { "port policy without port", "host: reviews\ntrafficPolicy: {portLevelSettings: [{loadBalancer: {simple: RANDOM}}]}", "spec.trafficPolicy.portLevelSettings[0].port" },
         { "empty port policy", "host: reviews\ntrafficPolicy: {portLevelSettings: [{port: {number: 9080}}]}", "spec.trafficPolicy.portLevelSettings[0]" },
         { "retry budget above 100", "host: reviews\ntrafficPolicy: {retryBudget: {percent: 120}}", "spec.trafficPolicy.retryBudget.percent" },
@@ -61,7 +74,7 @@ public sealed class DestinationRuleValidationTests
     }
 
     [Fact]
-    public void Parse_TlsAndLocality_AreWarningsNamingTheField()
+    public void Parse_Tls_IsAWarningAndLocalitySettingIsNot()
     {
         var parsed = ConfigFileParser.Parse("dr.yaml", """
             apiVersion: networking.istio.io/v1
@@ -75,6 +88,21 @@ public sealed class DestinationRuleValidationTests
             """);
 
         Assert.False(parsed.HasErrors, string.Join("\n", parsed.Diagnostics));
-        Assert.Equal(["spec.trafficPolicy.loadBalancer.localityLbSetting", "spec.trafficPolicy.tls"], parsed.Diagnostics.Select(d => d.Field).Order());
+        Assert.Equal(["spec.trafficPolicy.tls"], parsed.Diagnostics.Select(d => d.Field));
+    }
+
+    [Theory]
+    [InlineData("{loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-west}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover", "outlierDetection")]
+    [InlineData("{loadBalancer: {localityLbSetting: {failoverPriority: [version]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority", "outlierDetection")]
+    [InlineData("{loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-west/*: 100}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute", "not supported")]
+    public void Parse_LocalitySettingWithoutEffect_IsAWarningNamingTheField(string trafficPolicy, string field, string message)
+    {
+        var parsed = ConfigFileParser.Parse("dr.yaml", $"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews}}\nspec:\n  host: reviews\n  trafficPolicy: {trafficPolicy}\n");
+
+        Assert.False(parsed.HasErrors, string.Join("\n", parsed.Diagnostics));
+        var warning = Assert.Single(parsed.Diagnostics);
+        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        Assert.Equal(field, warning.Field);
+        Assert.Contains(message, warning.Message, StringComparison.Ordinal);
     }
 }

@@ -44,7 +44,7 @@ internal static class HttpRouteFeatureParser
         }
         if (remoteLocalities == true)
         {
-            retries.Warning("retryRemoteLocalities", "retryRemoteLocalities is not supported by Bowline yet (localities are not modelled); retries may pick hosts in any locality");
+            retries.Warning("retryRemoteLocalities", "retryRemoteLocalities is not supported by Bowline yet (Envoy's previous_priorities retry predicate); a retry picks its host from the same priority as the first try");
         }
         return http.ErrorCount == before ? new HttpRetry(attempts, perTryTimeout, retryOn, ignorePreviousHosts, backoff) : null;
     }

@@ -60,7 +60,7 @@ internal static class ServiceEntryParser
             var weight = endpoint.Int("weight", min: 0, max: 1 << 24) ?? 1;
             endpoint.String("serviceAccount");
             endpoint.String("network");
-            endpoint.String("locality");
+            var locality = endpoint.String("locality");
             endpoint.Finish();
             if (IstioRules.Labels(labels) is { } labelProblem)
             {
@@ -85,7 +85,7 @@ internal static class ServiceEntryParser
             }
             else
             {
-                endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight));
+                endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight) { Locality = string.IsNullOrEmpty(locality) ? null : locality });
             }
         }
         switch (resolution)

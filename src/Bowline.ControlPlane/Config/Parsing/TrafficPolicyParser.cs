@@ -88,24 +88,13 @@ internal static class TrafficPolicyParser
         {
             lb.Error("give only one of localityLbSetting or zoneAwareLbSetting");
         }
-        if (lb.Map("localityLbSetting") is { } locality)
-        {
-            if (locality.Has("distribute") && locality.Has("failover"))
-            {
-                locality.Error("distribute", "distribute and failover cannot be set together");
-            }
-            if ((locality.Has("failover") || locality.Has("failoverPriority")) && !hasOutlier)
-            {
-                lb.Warning("localityLbSetting", "failover needs an outlierDetection policy to take effect");
-            }
-        }
-        lb.Unsupported("localityLbSetting", "locality load balancing");
+        var locality = LocalityLbSettingParser.Parse(lb.Map("localityLbSetting"), hasOutlier);
         lb.Unsupported("zoneAwareLbSetting", "zone-aware load balancing");
         lb.Unsupported("warmupDurationSecs", "slow start (warmupDurationSecs)");
         lb.Unsupported("warmup", "slow start (warmup)");
         lb.Finish();
         var normalized = simple switch { "LEAST_CONN" => "LEAST_REQUEST", "UNSPECIFIED" => null, _ => simple };
-        return new LoadBalancerSettings(normalized, hash);
+        return new LoadBalancerSettings(normalized, hash) { Locality = locality };
     }
 
     private static ConsistentHash? ConsistentHash(FieldReader? hash)
