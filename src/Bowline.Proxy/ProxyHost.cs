@@ -57,6 +57,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton<Http.HttpConnectionManager>();
         services.AddSingleton<ListenerManager>();
         services.AddSingleton<ConfigApplier>();
+        services.AddSingleton(new AdsProgressOptions { StallTimeout = options.XdsStallTimeout });
         services.AddSingleton<AdsClient>();
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -50,6 +50,9 @@ public sealed class ProxyOptions
     /// <summary>Gateway: a Gateway server port to the local port it binds (<c>8080 → 18080</c>).</summary>
     public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
 
+    /// <summary>An xDS stream that owes a request or a response and delivers nothing for this long is reopened (and counted).</summary>
+    public TimeSpan XdsStallTimeout { get; init; } = Xds.AdsProgressOptions.DefaultStallTimeout;
+
     /// <summary>How long a removed listener, or the whole proxy at shutdown, lets in-flight requests finish.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -8,7 +8,7 @@ namespace Bowline.ControlPlane.Xds;
 internal static class XdsLimits
 {
     /// <summary>The largest DiscoveryRequest accepted and the largest DiscoveryResponse sent, in bytes.</summary>
-    public const int MaxMessageBytes = 64 * 1024 * 1024;
+    public const int MaxMessageBytes = Bowline.Xds.XdsMessageLimits.MaxMessageBytes;
 
     /// <summary>
     /// Kestrel's HTTP/2 receive windows on the xDS port, in bytes: a whole message of <see cref="MaxMessageBytes"/> (plus

@@ -30,8 +30,10 @@ internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random
         return state;
     }
 
-    /// <summary>Every cluster currently in the config, for admin.</summary>
-    public IEnumerable<ClusterState> Live => _states.Values.Where(s => s.Current is not null);
+    private ClusterState[] _live = [];
+
+    /// <summary>Every cluster in the config as of the last commit, for admin: a copy, safe to read from any thread.</summary>
+    public IReadOnlyList<ClusterState> Live => Volatile.Read(ref _live);
 
     /// <summary>Stages <paramref name="name"/> to become <paramref name="config"/> with <paramref name="hosts"/> on commit.</summary>
     public void Stage(string name, ClusterConfig config, HostSet hosts) => _staged[name] = (config, hosts);
@@ -61,6 +63,7 @@ internal sealed class ClusterManager(ProxyStats stats, TimeProvider time, Random
         }
         _staged.Clear();
         _stagedLive = null;
+        Volatile.Write(ref _live, [.. _states.Values.Where(s => s.Current is not null)]);
     }
 
     public void Rollback()

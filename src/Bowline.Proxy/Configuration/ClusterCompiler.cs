@@ -113,7 +113,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             if (options.ExplicitHttpConfig?.Http2ProtocolOptions is { } h2)
             {
                 // SocketsHttpHandler follows the server's SETTINGS_MAX_CONCURRENT_STREAMS; a lower client cap is not expressible.
-                XdsFields.Check(h2, where + " http2_protocol_options", "max_concurrent_streams");
+                XdsFields.Check(h2, where + " http2_protocol_options");
             }
             if (options.ExplicitHttpConfig?.HttpProtocolOptions is { } h1)
             {

@@ -24,6 +24,7 @@ internal static class IgnoredXdsFields
         ["envoy.config.route.v3.Route.metadata"] = "opaque to the data path (Istio puts its config provenance here)",
         ["envoy.config.route.v3.RouteAction.max_grpc_timeout"] = "Istio sends 0 (unlimited), which is also what grpc-timeout without it means to Bowline",
         ["envoy.config.route.v3.RouteAction.max_stream_duration"] = "Istio sends max_stream_duration 0 with grpc_timeout_header_max 0: no limit, Bowline's behaviour",
+        ["envoy.config.core.v3.Http2ProtocolOptions.max_concurrent_streams"] = "SocketsHttpHandler follows the server's SETTINGS_MAX_CONCURRENT_STREAMS and opens more connections past it; a lower client cap is not expressible",
         ["envoy.config.cluster.v3.Cluster.alt_stat_name"] = "stats use the cluster name",
         ["envoy.config.cluster.v3.Cluster.metadata"] = "opaque to the data path",
         ["envoy.config.endpoint.v3.LbEndpoint.metadata"] = "opaque to the data path (Istio carries workload labels here)",

@@ -125,7 +125,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 long cumulative = 0;
                 foreach (var weighted in action.WeightedClusters.Clusters)
                 {
-                    XdsFields.Check(weighted, where + " weighted cluster", "name", "weight", "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove");
+                    XdsFields.Check(weighted, where + " weighted cluster", "name", "weight", "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "host_rewrite_literal");
                     var weight = (long)(weighted.Weight ?? 0);
                     if (weight == 0)
                     {
@@ -134,7 +134,8 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                     cumulative += weight;
                     targets.Add(new WeightedTarget(clusters.Handle(weighted.Name), cumulative,
                         Headers(weighted.RequestHeadersToAdd, weighted.RequestHeadersToRemove, where),
-                        Headers(weighted.ResponseHeadersToAdd, weighted.ResponseHeadersToRemove, where)));
+                        Headers(weighted.ResponseHeadersToAdd, weighted.ResponseHeadersToRemove, where),
+                        weighted.HostRewriteLiteral.Length > 0 ? weighted.HostRewriteLiteral : null));
                 }
                 if (targets.Count == 0)
                 {
@@ -146,12 +147,8 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         }
         // Envoy's default route timeout is 15 s; zero disables it, and so does one longer than a timer can run.
         var timeout = action.Timeout is null ? TimeSpan.FromSeconds(15) : action.Timeout.ToTimeSpan();
-        if (action.PrefixRewrite.Length > 0 && !prefixMatch)
-        {
-            throw new ProxyConfigException($"{where}: prefix_rewrite needs a prefix match");
-        }
         (Regex, string)? regexRewrite = action.RegexRewrite is { } rr
-            ? (StringMatcher.CompileRegex(rr.Pattern.Regex, where + " regex_rewrite", anchored: false), rr.Substitution)
+            ? (StringMatcher.CompileRegex(rr.Pattern.Regex, where + " regex_rewrite", anchored: false), Re2Substitution(rr.Substitution))
             : null;
         return new RouteAction([.. targets])
         {
@@ -221,6 +218,10 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             (int)Math.Clamp(policy.HostSelectionRetryMaxAttempts, 1, 10), backoffBase, backoffMax ?? TimeSpan.FromTicks(backoffBase.Ticks * 10));
     }
 
+    /// <summary>Envoy's substitutions are RE2's (<c>\\1</c> for a group, <c>$</c> literal); .NET's Regex.Replace reads <c>${1}</c>.</summary>
+    internal static string Re2Substitution(string substitution) =>
+        Regex.Replace(substitution.Replace("$", "$$", StringComparison.Ordinal), @"\\(\d)", "$${$1}", RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+
     private static HashPolicy Hash(Envoy.Config.Route.V3.RouteAction.Types.HashPolicy hash, string where)
     {
         XdsFields.Check(hash, where, "header", "cookie", "connection_properties", "query_parameter", "terminal");
@@ -253,7 +254,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             _ => 308,
         };
         var scheme = redirect.HttpsRedirect ? "https" : redirect.SchemeRedirect.Length > 0 ? redirect.SchemeRedirect : null;
-        (Regex, string)? regex = redirect.RegexRewrite is { } rr ? (StringMatcher.CompileRegex(rr.Pattern.Regex, where + " redirect.regex_rewrite", anchored: false), rr.Substitution) : null;
+        (Regex, string)? regex = redirect.RegexRewrite is { } rr ? (StringMatcher.CompileRegex(rr.Pattern.Regex, where + " redirect.regex_rewrite", anchored: false), Re2Substitution(rr.Substitution)) : null;
         return new RedirectAction(scheme, redirect.HostRedirect.Length > 0 ? redirect.HostRedirect : null, redirect.PortRedirect is > 0 and <= 65535 ? (int)redirect.PortRedirect : null,
             redirect.PathRedirect.Length > 0 ? redirect.PathRedirect : null, redirect.PrefixRewrite.Length > 0 ? redirect.PrefixRewrite : null, regex, status, redirect.StripQuery);
     }
@@ -364,6 +365,8 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 compiled[name] = new PerFilterConfig(null, disabled);
                 continue;
             }
+            // Any per-route config of a filter enables it there, as in Envoy, unless a wrapper says otherwise.
+            disabled ??= false;
             var factory = filters.ForPerRoute(config.TypeUrl);
             if (factory is null)
             {

@@ -75,7 +75,10 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             }
             chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
             Count(info.Flags);
-            if (guard?.Record(resetEarly: context.RequestAborted.IsCancellationRequested) == true)
+            // Envoy's premature reset: the client reset a stream it got no response on, within a second of opening it.
+            var premature = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted
+                && info.EndTimestamp - info.StartTimestamp < time.TimestampFrequency;
+            if (guard?.Record(resetEarly: premature) == true)
             {
                 _prematureResetClosures.Increment();
             }

@@ -74,6 +74,9 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
         }
     }
 
+    /// <summary>The response was cleared (a retry, a local reply): the response-header work runs again for the next one.</summary>
+    public void ResponseCleared() => _responseHeadersDone = false;
+
     /// <summary>Adds a header to whatever response this request gets, proxied or local (a filter's x-ratelimit-* headers).</summary>
     public void AddResponseHeader(string name, string value) => (_addedResponseHeaders ??= []).Add((name, value));
 
@@ -122,6 +125,7 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
             return Task.CompletedTask;
         }
         response.Clear();
+        _responseHeadersDone = false;
         response.StatusCode = status;
         if (flags != ResponseFlags.None)
         {

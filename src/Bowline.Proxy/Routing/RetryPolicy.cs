@@ -40,7 +40,13 @@ internal sealed record RetryPolicy(
     public static readonly TimeSpan DefaultBackoffBase = TimeSpan.FromMilliseconds(25);
 
     /// <summary>Whether an upstream response (status and, for gRPC, grpc-status from the headers) is retried.</summary>
-    public bool RetriesResponse(int status, int? grpcStatus)
+    public bool RetriesResponse(int status, int? grpcStatus) => RetriesStatus(status) || RetriesGrpcStatus(grpcStatus);
+
+    /// <summary>Whether any gRPC condition is set, so the response's grpc-status is worth reading.</summary>
+    public bool RetriesGrpc => (On & (RetryOn.GrpcCancelled | RetryOn.GrpcDeadlineExceeded | RetryOn.GrpcInternal | RetryOn.GrpcResourceExhausted | RetryOn.GrpcUnavailable)) != 0;
+
+    /// <summary>Whether the HTTP status alone makes the response retried.</summary>
+    public bool RetriesStatus(int status)
     {
         if ((On & RetryOn.FiveXx) != 0 && status >= 500)
         {
@@ -54,10 +60,12 @@ internal sealed record RetryPolicy(
         {
             return true;
         }
-        if ((On & RetryOn.RetriableStatusCodes) != 0 && Array.IndexOf(RetriableStatusCodes, status) >= 0)
-        {
-            return true;
-        }
+        return (On & RetryOn.RetriableStatusCodes) != 0 && Array.IndexOf(RetriableStatusCodes, status) >= 0;
+    }
+
+    /// <summary>Whether a gRPC status (from a trailers-only response's headers) is retried.</summary>
+    public bool RetriesGrpcStatus(int? grpcStatus)
+    {
         return grpcStatus switch
         {
             1 => (On & RetryOn.GrpcCancelled) != 0,

@@ -4,7 +4,7 @@ using Bowline.Proxy.Clusters;
 namespace Bowline.Proxy.Routing;
 
 /// <summary>One weighted target of a route: the cluster's stable handle and the target's own header mutations.</summary>
-internal sealed record WeightedTarget(ClusterState Cluster, long CumulativeWeight, HeaderMutation? RequestHeaders = null, HeaderMutation? ResponseHeaders = null)
+internal sealed record WeightedTarget(ClusterState Cluster, long CumulativeWeight, HeaderMutation? RequestHeaders = null, HeaderMutation? ResponseHeaders = null, string? HostRewrite = null)
 {
     public string ClusterName => Cluster.Name;
 }
@@ -66,9 +66,12 @@ internal sealed class RouteAction
     /// <summary>The path sent upstream: the route's rewrite applied, or the request's path unchanged.</summary>
     public string? RewritePath(string path, string? matchedPrefix)
     {
-        if (PrefixRewrite is { } replacement && matchedPrefix is not null && path.StartsWith(matchedPrefix, StringComparison.OrdinalIgnoreCase))
+        if (PrefixRewrite is { } replacement)
         {
-            return string.Concat(replacement, path.AsSpan(matchedPrefix.Length));
+            // A prefix match swaps the matched prefix; a path or regex match swaps the whole path, as Envoy does.
+            return matchedPrefix is not null && path.StartsWith(matchedPrefix, StringComparison.OrdinalIgnoreCase)
+                ? string.Concat(replacement, path.AsSpan(matchedPrefix.Length))
+                : replacement;
         }
         if (RegexRewrite is var (pattern, substitution))
         {

@@ -7,7 +7,7 @@ namespace Bowline.Proxy.Xds;
 internal static class AdsChannelLimits
 {
     /// <summary>The largest DiscoveryResponse accepted and DiscoveryRequest sent, in bytes.</summary>
-    public const int MaxMessageBytes = 64 * 1024 * 1024;
+    public const int MaxMessageBytes = Bowline.Xds.XdsMessageLimits.MaxMessageBytes;
 
     /// <summary>
     /// The initial HTTP/2 receive window per stream, in bytes: the largest SocketsHttpHandler allows without a runtime

@@ -88,7 +88,13 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             LogRejected(logger, TypeUrls.ShortName(typeUrl), versionInfo, e.Message);
             return $"{TypeUrls.ShortName(typeUrl)}: undecodable resource: {e.Message}";
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException)
+        {
+            // A cancelled apply (shutdown, or a stalled stream reopened) must not leave its staged clusters and pools for the next one.
+            Rollback();
+            throw;
+        }
+        catch (Exception e)
         {
             // Config we failed to anticipate must still be a NACK, never a dead xDS loop.
             Rollback();

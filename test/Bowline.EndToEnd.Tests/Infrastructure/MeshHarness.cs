@@ -129,7 +129,12 @@ internal sealed class MeshHarness : IAsyncDisposable
         }, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
-        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(c => s.Clusters.TryGetValue(c, out var cluster) && cluster.Current?.Hosts.Available.Length > 0), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        foreach (var cluster in waitForClusters)
+        {
+            // Hosts can arrive after the snapshot (EDS, a DNS resolution, a health check): wait on the cluster itself.
+            await host.Snapshots.Current.Clusters[cluster].WaitUntilAsync(c => c?.Hosts.Available.Length > 0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        }
         return new Sidecar(host, outbound, inbound);
     }
 

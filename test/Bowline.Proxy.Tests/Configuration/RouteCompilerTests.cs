@@ -174,13 +174,19 @@ public sealed class RouteCompilerTests : IDisposable
     }
 
     [Fact]
-    public void PrefixRewrite_WithoutPrefixMatch_IsRejected()
+    public void PrefixRewrite_OnAnExactMatch_ReplacesTheWholePath()
     {
         var route = new Route { Name = "r", Match = new RouteMatch { Path = "/exact" }, Route_ = new RouteAction { Cluster = Cluster, PrefixRewrite = "/x" } };
 
-        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(route));
+        var entry = _compiler.CompileRoute(route);
 
-        Assert.Contains("prefix_rewrite needs a prefix match", error.Message, StringComparison.Ordinal);
+        Assert.Equal("/x", entry.Action!.RewritePath("/exact", entry.MatchedPrefix));
+    }
+
+    [Fact]
+    public void RegexRewrite_Re2Substitution_BecomesDotNetGroups()
+    {
+        Assert.Equal("/${2}/instance/${1}$$", RouteCompiler.Re2Substitution("/\\2/instance/\\1$"));
     }
 
     [Fact]

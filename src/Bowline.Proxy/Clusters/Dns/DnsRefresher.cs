@@ -89,7 +89,11 @@ internal sealed partial class DnsRefresher : IDisposable
                 _failing = false;
                 LogRecovered(_logger, _cluster.Name);
             }
-            _cluster.PublishHosts(endpoints);
+            if (!_stopping.IsCancellationRequested)
+            {
+                // A refresher disposed mid-resolution (the cluster is no longer DNS) must not overwrite its new hosts.
+                _cluster.PublishHosts(endpoints);
+            }
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or ArgumentException)
         {
@@ -124,8 +128,8 @@ internal sealed partial class DnsRefresher : IDisposable
     public void Dispose()
     {
         Interlocked.Exchange(ref _timer, null)?.Dispose();
+        // Cancelled but not disposed: a resolution still in flight reads the token.
         _stopping.Cancel();
-        _stopping.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "dns: resolving cluster {Cluster} failed, keeping its previous hosts: {Reason}; further failures are counted in cluster.{Cluster}.update_failure")]

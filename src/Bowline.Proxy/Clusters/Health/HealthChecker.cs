@@ -49,7 +49,9 @@ internal sealed partial class HealthChecker : IDisposable
         _failures = stats.Get($"{prefix}.failure");
         _networkFailures = stats.Get($"{prefix}.network_failure");
         _healthy = stats.Get($"{prefix}.healthy");
-        _timer = time.CreateTimer(_ => _ = RoundAsync(), null, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        // Assigned before it first fires, so a round that completes at once can reschedule it.
+        _timer = time.CreateTimer(_ => _ = RoundAsync(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
     public void Update(HealthCheckConfig config) => Volatile.Write(ref _config, config);

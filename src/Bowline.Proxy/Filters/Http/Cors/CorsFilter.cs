@@ -29,6 +29,12 @@ internal sealed class CorsFilter(string name, FilterFactoryContext context) : IH
         if (!policy.Allows(origin))
         {
             _invalid.Increment();
+            if (preflight && !policy.ForwardNotMatchingPreflights)
+            {
+                // Istio's unmatchedPreflights: IGNORE answers the preflight here, without CORS headers.
+                await stream.SendLocalReplyAsync(StatusCodes.Status200OK, "", ResponseFlags.None, "cors_response").ConfigureAwait(false);
+                return FilterStatus.Stop;
+            }
             return FilterStatus.Continue;
         }
         _preflights.Increment();

@@ -33,17 +33,19 @@ internal static partial class Mirror
                 mirror.Cluster.Stats.NoHealthyUpstream.Increment();
                 continue;
             }
-            var request = Build(context, host.Prefix, body);
+            var request = Build(context, host.Prefix, body, snapshot.Config.Protocol == Clusters.UpstreamProtocol.Http2);
             _ = SendAsync(mirror, snapshot.Config.Invoker, request, time, logger);
         }
     }
 
-    private static HttpRequestMessage Build(HttpContext context, string prefix, byte[]? body)
+    private static HttpRequestMessage Build(HttpContext context, string prefix, byte[]? body, bool http2)
     {
         var source = context.Request;
-        var request = new HttpRequestMessage(new HttpMethod(source.Method), prefix + source.Path.Value + source.QueryString.Value)
+        var request = new HttpRequestMessage(new HttpMethod(source.Method), prefix + source.Path.ToUriComponent() + source.QueryString.ToUriComponent())
         {
-            Version = System.Net.HttpVersion.Version11,
+            // The mirror cluster's protocol: an h2c-only (gRPC) mirror cannot be spoken to in HTTP/1.1.
+            Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+            VersionPolicy = http2 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
         };
         if (body is { Length: > 0 })
         {

@@ -81,18 +81,12 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true && !IsUpgrade(context);
         var keepBody = hasBody && (retry is { NumRetries: > 0 } || action.Mirrors.Length > 0);
         var body = hasBody ? new UpstreamBody(context.Request.Body, keepBody ? BufferLimit : 0) : null;
-        CountingResponseBody? responseBody = null;
         if (body is not null)
         {
             context.Request.Body = body;
         }
-        if (!IsUpgrade(context))
-        {
-            responseBody = new CountingResponseBody(context.Response.Body);
-            context.Response.Body = responseBody;
-        }
 
-        var attempt = new UpstreamAttempt(stream, route, action, target);
+        var attempt = new UpstreamAttempt(stream, route, action, target) { Body = body };
         // A CancellationTokenSource only when the route has a timeout: the common case allocates none for it.
         using var routeTimeout = action.Timeout is { } limit ? new CancellationTokenSource(limit, time) : null;
         UpstreamEndpoint? previousHost = null;
@@ -179,7 +173,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                 }
                 cluster.Stats.Retries.Increment();
                 cluster.Stats.RetryBackoffExponential.Increment();
-                ResetForRetry(context, body);
+                ResetForRetry(stream, body);
                 try
                 {
                     // The backoff ends early if the client goes away or the route timeout fires.
@@ -196,7 +190,6 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         finally
         {
             stream.Info.BytesReceived = body?.BytesRead ?? 0;
-            stream.Info.BytesSent = responseBody?.BytesWritten ?? 0;
             if (body is { FullyBuffered: true } && action.Mirrors.Length > 0)
             {
                 Mirror.Send(context, action.Mirrors, body.Buffered.ToArray(), random, time, logger);
@@ -254,9 +247,12 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         }
 
         var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
-        if (context.RequestAborted.IsCancellationRequested)
+        if (attempt.Forwarded && error is ForwarderError.RequestBodyDestination or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient)
         {
-            return new AttemptOutcome(AttemptKind.ClientGone, false, 0, ResponseFlags.DownstreamConnectionTermination, null);
+            // The upstream answered before reading the whole upload (a 401 or 413); the response went out whole.
+            cluster.Stats.CountResponse(context.Response.StatusCode);
+            detector?.Report(host, Classify(context.Response.StatusCode));
+            return new AttemptOutcome(AttemptKind.Done, false, context.Response.StatusCode, ResponseFlags.None, null);
         }
         stream.Info.UpstreamTransportFailureReason = exception?.Message;
         if (routeTimeout?.IsCancellationRequested == true)
@@ -273,6 +269,12 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             LogUpstreamFailure(cluster, host, "UT", "per-try timeout");
             return new AttemptOutcome(AttemptKind.Failed, retry!.RetriesPerTryTimeout, StatusCodes.Status504GatewayTimeout, ResponseFlags.UpstreamRequestTimeout, "upstream_per_try_timeout");
         }
+        // Our own timeouts are told apart first: when an upstream fails mid-body YARP resets the client itself, so
+        // RequestAborted alone does not mean the client left.
+        if (context.RequestAborted.IsCancellationRequested && error is not (ForwarderError.Request or ForwarderError.ResponseHeaders or ForwarderError.ResponseBodyDestination))
+        {
+            return new AttemptOutcome(AttemptKind.ClientGone, false, 0, ResponseFlags.DownstreamConnectionTermination, null);
+        }
         switch (error)
         {
             case ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled
@@ -285,6 +287,12 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                 LogUpstreamFailure(cluster, host, "UF", exception?.Message ?? "");
                 return new AttemptOutcome(AttemptKind.Failed, retry?.RetriesConnectFailure ?? false, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamConnectionFailure,
                     "upstream_reset_before_response_started{connection_failure}");
+            case ForwarderError.RequestTimedOut when exception?.InnerException is TimeoutException || exception is TaskCanceledException { InnerException: TimeoutException }:
+                // SocketsHttpHandler's ConnectTimeout: a connect failure, retried and counted as one.
+                cluster.Stats.ConnectFailures.Increment();
+                detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
+                return new AttemptOutcome(AttemptKind.Failed, retry?.RetriesConnectFailure ?? false, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamConnectionFailure,
+                    "upstream_reset_before_response_started{connection_timeout}");
             case ForwarderError.RequestTimedOut:
                 cluster.Stats.Timeouts.Increment();
                 detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
@@ -292,7 +300,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             default:
                 cluster.Stats.Resets.Increment();
                 detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
-                LogUpstreamFailure(cluster, host, "UR", $"{error}: {exception?.Message}");
+                LogUpstreamFailure(cluster, host, "UR", error, exception);
                 var refused = IsRefusedStream(exception);
                 return new AttemptOutcome(AttemptKind.Failed, refused ? retry?.RetriesRefusedStream ?? false : retry?.RetriesReset ?? false,
                     StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamRemoteReset,
@@ -308,7 +316,6 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
     {
         if (routeTimedOut)
         {
-            stream.Context.Response.Clear();
             return stream.SendLocalReplyAsync(StatusCodes.Status504GatewayTimeout, "upstream request timeout", ResponseFlags.UpstreamRequestTimeout, "upstream_response_timeout");
         }
         if (outcome.Discarded || outcome.Flags == ResponseFlags.None || stream.Context.RequestAborted.IsCancellationRequested)
@@ -354,9 +361,11 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         return snapshot.Config.Protocol != UpstreamProtocol.Http2 && host.ActiveRequests >= (long)limits.MaxConnections + limits.MaxPendingRequests;
     }
 
-    private static void ResetForRetry(HttpContext context, UpstreamBody? body)
+    private static void ResetForRetry(HttpStream stream, UpstreamBody? body)
     {
+        var context = stream.Context;
         context.Response.Clear();
+        stream.ResponseCleared();
         context.Features.Set<IForwarderErrorFeature>(null);
         body?.Rewind();
     }
@@ -395,7 +404,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         var defaultPort = scheme == "https" ? 443 : 80;
         var authority = port is { } p && p != defaultPort ? $"{host}:{p}" : host;
         // Added through the stream: the local reply that follows clears the response first.
-        stream.AddResponseHeader("location", $"{scheme}://{authority}{path}{query}");
+        stream.AddResponseHeader("location", $"{scheme}://{authority}{new PathString(path).ToUriComponent()}{query}");
     }
 
     private static bool IsUpgrade(HttpContext context) => context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
@@ -429,6 +438,15 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         if (cluster.Stats.ShouldLog(time.GetTimestamp(), time.TimestampFrequency))
         {
             LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), flag, reason);
+        }
+    }
+
+    /// <summary>The reason string is built only when the line is written.</summary>
+    private void LogUpstreamFailure(ClusterState cluster, UpstreamEndpoint endpoint, string flag, ForwarderError error, Exception? exception)
+    {
+        if (cluster.Stats.ShouldLog(time.GetTimestamp(), time.TimestampFrequency))
+        {
+            LogUpstreamFailure(logger, cluster.Name, endpoint.ToString(), flag, $"{error}: {exception?.Message}");
         }
     }
 

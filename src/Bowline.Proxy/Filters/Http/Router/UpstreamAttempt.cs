@@ -31,6 +31,9 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
     /// <summary>Whether the last response was sent on to the client.</summary>
     public bool Forwarded { get; private set; }
 
+    /// <summary>The request body as the router reads it; a retriable response is discarded only while it can still be replayed.</summary>
+    public UpstreamBody? Body { get; set; }
+
     public void Reset()
     {
         DiscardedStatus = null;
@@ -41,10 +44,11 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
         var request = httpContext.Request;
-        proxyRequest.Headers.Host = action.HostRewrite ?? request.Host.Value;
+        proxyRequest.Headers.Host = target.HostRewrite ?? action.HostRewrite ?? request.Host.Value;
         if (action.RewritePath(request.Path.Value ?? "/", route.MatchedPrefix) is { } path)
         {
-            proxyRequest.RequestUri = new Uri(destinationPrefix + path + request.QueryString.Value, UriKind.Absolute);
+            // Encoded again as a URI component: a decoded %23 or %3F must not turn into a fragment or a query.
+            proxyRequest.RequestUri = new Uri(destinationPrefix + new PathString(path).ToUriComponent() + request.QueryString.ToUriComponent(), UriKind.Absolute);
         }
         if (stream.Chain.GenerateRequestId && !request.Headers.ContainsKey("x-request-id"))
         {
@@ -71,7 +75,7 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         }
         stream.Info.UpstreamFirstByteTimestamp = stream.Time.GetTimestamp();
         var status = (int)proxyResponse.StatusCode;
-        if (MayRetry && action.Retry is { } retry && retry.RetriesResponse(status, GrpcStatus(proxyResponse)))
+        if (MayRetry && (Body is null || Body.CanReplay) && action.Retry is { } retry && (retry.RetriesStatus(status) || (retry.RetriesGrpc && retry.RetriesGrpcStatus(GrpcStatus(proxyResponse)))))
         {
             var (cluster, limits) = Budget;
             if (limits.AllowsRetry(cluster.ActiveRetries, cluster.ActiveRequests))
@@ -89,10 +93,17 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         target.ResponseHeaders?.Apply(httpContext.Response.Headers, stream);
         stream.OnResponseHeaders();
         Forwarded = true;
+        // The body YARP copies is exactly the upstream's, so a declared length is the count. Replacing Response.Body to
+        // count an undeclared one would cost a body feature per request and break HTTP/2 completion (END_STREAM and
+        // trailers go through Kestrel's own feature), so streamed bodies are counted by the telemetry work, not here.
+        if (proxyResponse.Content.Headers.ContentLength is { } length)
+        {
+            stream.Info.BytesSent = length;
+        }
         return true;
     }
 
     /// <summary>grpc-status in the response headers (a trailers-only gRPC response), which is what gRPC retry conditions read.</summary>
     private static int? GrpcStatus(HttpResponseMessage response) =>
-        response.Headers.TryGetValues("grpc-status", out var values) && int.TryParse(values.FirstOrDefault(), out var code) ? code : null;
+        response.Headers.NonValidated.TryGetValues("grpc-status", out var values) && values.Count > 0 && int.TryParse(values.ToString(), out var code) ? code : null;
 }
