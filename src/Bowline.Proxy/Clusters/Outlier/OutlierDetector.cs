@@ -70,7 +70,8 @@ internal sealed partial class OutlierDetector : IDisposable
     {
         lock (_lock)
         {
-            if (host.Ejected || _cluster.Current is not { } current)
+            // A host EDS just removed is not the cluster's to eject, nor counted against max_ejection_percent.
+            if (host.Ejected || _cluster.Current is not { } current || !current.Hosts.All.Any(h => h.Endpoint == host))
             {
                 return;
             }

@@ -89,6 +89,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         var attempt = new UpstreamAttempt(stream, route, action, target) { Body = body };
         // A CancellationTokenSource only when the route has a timeout: the common case allocates none for it.
         using var routeTimeout = action.Timeout is { } limit ? new CancellationTokenSource(limit, time) : null;
+        // Every host an attempt went to (Envoy's previous_hosts), allocated only when a request is retried.
+        List<UpstreamEndpoint>? tried = null;
         UpstreamEndpoint? previousHost = null;
         try
         {
@@ -104,7 +106,11 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                     await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "", ResponseFlags.NoClusterFound, "cluster_not_found").ConfigureAwait(false);
                     return;
                 }
-                var host = PickHost(snapshot, hash, retry, previousHost, number);
+                if (previousHost is not null)
+                {
+                    (tried ??= []).Add(previousHost);
+                }
+                var host = PickHost(snapshot, hash, retry, tried, number);
                 if (host is null)
                 {
                     cluster.Stats.NoHealthyUpstream.Increment();
@@ -332,18 +338,16 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
     }
 
     /// <summary>
-    /// The balancer's pick, re-selected (up to the policy's host_selection_retry_max_attempts) when it lands on the host
-    /// the previous attempt failed on, so a retry moves to another host whenever there is one.
+    /// The balancer's pick, re-selected (up to the policy's host_selection_retry_max_attempts) when it lands on a host an
+    /// earlier attempt of this request went to, so a retry moves to another host whenever there is one.
     /// </summary>
-    private static UpstreamEndpoint? PickHost(ClusterSnapshot snapshot, ulong? hash, RetryPolicy? retry, UpstreamEndpoint? previous, int number)
+    private static UpstreamEndpoint? PickHost(ClusterSnapshot snapshot, ulong? hash, RetryPolicy? retry, List<UpstreamEndpoint>? tried, int number)
     {
         var balancer = snapshot.Config.Balancer;
-        var host = balancer.Pick(snapshot.Hosts, hash, number - 1);
-        if (previous is null || retry is not { AvoidPreviousHosts: true })
-        {
-            return host;
-        }
-        for (var i = 0; host == previous && i < retry.HostSelectionMaxAttempts; i++)
+        var avoid = tried is not null && retry is { AvoidPreviousHosts: true };
+        // Without the predicate a retry may go to the same host; a hashing balancer then keeps the request's key as is.
+        var host = balancer.Pick(snapshot.Hosts, hash, avoid ? number - 1 : 0);
+        for (var i = 0; avoid && host is not null && tried!.Contains(host) && i < retry!.HostSelectionMaxAttempts; i++)
         {
             host = balancer.Pick(snapshot.Hosts, hash, number + i);
         }
