@@ -99,20 +99,9 @@ public sealed class BowlineResourceValidationTests
         Assert.Equal("rl.yaml:7: RateLimit default/reviews field spec.tokenBucket.fillInterval: 10ms is too short: Envoy's local rate limit needs at least 50ms; raise tokensPerFill instead", error.ToString()[7..]);
     }
 
-    private static void Check(string kind, string rule, string spec, string? errorField)
-    {
-        var parsed = Parse(kind, spec);
-        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-        if (errorField is null)
-        {
-            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
-            Assert.Single(parsed.Resources);
-            return;
-        }
-        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
-        Assert.Empty(parsed.Resources);
-    }
+    private static void Check(string kind, string rule, string spec, string? errorField) =>
+        ValidationRows.Check("rl.yaml", ValidationRows.Resource("bowline.dev/v1alpha1", kind, spec), rule, errorField);
 
     private static ParsedFile Parse(string kind, string spec) =>
-        ConfigFileParser.Parse("rl.yaml", $"apiVersion: bowline.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: reviews\nspec:\n" + VirtualServiceValidationTests.Indent(spec, "  "));
+        ConfigFileParser.Parse("rl.yaml", ValidationRows.Resource("bowline.dev/v1alpha1", kind, spec));
 }

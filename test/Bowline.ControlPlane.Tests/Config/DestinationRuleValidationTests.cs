@@ -60,17 +60,7 @@ public sealed class DestinationRuleValidationTests
     [MemberData(nameof(Specs))]
     public void Parse_DestinationRule_FollowsIstiosValidation(string rule, string spec, string? errorField)
     {
-        var parsed = ConfigFileParser.Parse("dr.yaml", "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: reviews\nspec:\n" + VirtualServiceValidationTests.Indent(spec, "  "));
-
-        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-        if (errorField is null)
-        {
-            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
-            Assert.Single(parsed.Resources);
-            return;
-        }
-        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
-        Assert.Empty(parsed.Resources);
+        ValidationRows.Check("dr.yaml", ValidationRows.Resource("networking.istio.io/v1", "DestinationRule", spec), rule, errorField);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using Bowline.ControlPlane.Config;
 
 namespace Bowline.ControlPlane.Tests.Config;
 
@@ -25,16 +24,6 @@ public sealed class ServiceEntryValidationTests
     [MemberData(nameof(Specs))]
     public void Parse_ServiceEntry_FollowsIstiosValidation(string rule, string spec, string? errorField)
     {
-        var parsed = ConfigFileParser.Parse("se.yaml", "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: api\nspec:\n" + VirtualServiceValidationTests.Indent(spec, "  "));
-
-        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-        if (errorField is null)
-        {
-            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
-            Assert.Single(parsed.Resources);
-            return;
-        }
-        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
-        Assert.Empty(parsed.Resources);
+        ValidationRows.Check("se.yaml", ValidationRows.Resource("networking.istio.io/v1", "ServiceEntry", spec, name: "api"), rule, errorField);
     }
 }

@@ -107,18 +107,12 @@ public sealed class VirtualServiceValidationTests
     [MemberData(nameof(Routes))]
     public void Parse_HttpRoute_FollowsIstiosValidation(string rule, string route, string? errorField)
     {
-        var parsed = ConfigFileParser.Parse("vs.yaml", VirtualServiceYaml(route));
-
-        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        var parsed = ValidationRows.Check("vs.yaml", VirtualServiceYaml(route), rule, errorField);
         if (errorField is null)
         {
-            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
-            Assert.Single(parsed.Resources);
             return;
         }
-        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
-        Assert.Empty(parsed.Resources);
-        var error = errors.First(e => e.Field == errorField);
+        var error = parsed.Diagnostics.First(e => e.Field == errorField);
         Assert.Equal("VirtualService default/reviews", error.Resource);
         Assert.True(error.Line > 0);
     }
@@ -145,17 +139,7 @@ public sealed class VirtualServiceValidationTests
     [MemberData(nameof(Specs))]
     public void Parse_VirtualServiceSpec_FollowsIstiosValidation(string rule, string spec, string? errorField)
     {
-        var yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n" + Indent(spec, "  ");
-        var parsed = ConfigFileParser.Parse("vs.yaml", yaml);
-
-        var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-        if (errorField is null)
-        {
-            Assert.True(errors.Count == 0, $"{rule}: {string.Join("\n", errors)}");
-            return;
-        }
-        Assert.True(errors.Any(e => e.Field == errorField), $"{rule}: expected an error on {errorField}, got:\n{string.Join("\n", parsed.Diagnostics)}");
-        Assert.Empty(parsed.Resources);
+        ValidationRows.Check("vs.yaml", ValidationRows.Resource("networking.istio.io/v1", "VirtualService", spec), rule, errorField, acceptedLoadsOne: false);
     }
 
     [Fact]
@@ -207,7 +191,6 @@ public sealed class VirtualServiceValidationTests
     }
 
     internal static string VirtualServiceYaml(string route) =>
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n  - " + Indent(route, "    ").TrimStart();
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n  - " + ValidationRows.Indent(route, "    ").TrimStart();
 
-    internal static string Indent(string text, string prefix) => string.Join("\n", text.ReplaceLineEndings("\n").Split('\n').Select(l => prefix + l)) + "\n";
 }

@@ -18,13 +18,13 @@ public sealed class BowlineResourceTranslationTests
     private static readonly ProxyNode Proxyless = ProxyNode.From(TestNodes.ProxylessGrpc());
 
     private static string HealthCheck(string name, string spec) =>
-        $"apiVersion: bowline.dev/v1alpha1\nkind: HealthCheck\nmetadata:\n  name: {name}\nspec:\n" + Config.VirtualServiceValidationTests.Indent(spec, "  ");
+        $"apiVersion: bowline.dev/v1alpha1\nkind: HealthCheck\nmetadata:\n  name: {name}\nspec:\n" + Bowline.ControlPlane.Tests.Config.ValidationRows.Indent(spec, "  ");
 
     private static string RateLimit(string name, string spec) =>
-        $"apiVersion: bowline.dev/v1alpha1\nkind: RateLimit\nmetadata:\n  name: {name}\nspec:\n" + Config.VirtualServiceValidationTests.Indent(spec, "  ");
+        $"apiVersion: bowline.dev/v1alpha1\nkind: RateLimit\nmetadata:\n  name: {name}\nspec:\n" + Bowline.ControlPlane.Tests.Config.ValidationRows.Indent(spec, "  ");
 
     private static string ReviewsVirtualService(string http) =>
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n" + Config.VirtualServiceValidationTests.Indent(http, "  ");
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: [reviews]\n  http:\n" + Bowline.ControlPlane.Tests.Config.ValidationRows.Indent(http, "  ");
 
     [Fact]
     public void Translate_HttpHealthCheck_IsOnEveryClusterOfTheServiceWithEnvoysFields()

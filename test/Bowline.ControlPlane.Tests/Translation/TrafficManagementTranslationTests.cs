@@ -25,7 +25,7 @@ public sealed class TrafficManagementTranslationTests
 
     private static string VirtualServiceYamlFor(string host, string route) =>
         $"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {host}\nspec:\n  hosts: [{host}]\n  http:\n  - "
-        + Config.VirtualServiceValidationTests.Indent(route, "    ").TrimStart();
+        + Bowline.ControlPlane.Tests.Config.ValidationRows.Indent(route, "    ").TrimStart();
 
     /// <summary>A DestinationRule for reviews that replaces the sample's (it sorts first), keeping its subsets.</summary>
     private static string ReviewsRule(string trafficPolicy, string subsetV1Policy = "") => $$"""
