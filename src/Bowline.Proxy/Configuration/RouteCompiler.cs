@@ -78,7 +78,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             Route.ActionOneofCase.Route_ => new RouteEntry(route.Name, exact, prefix, regex, caseSensitive, headers, query)
             {
                 Kind = RouteKind.Forward,
-                Action = Action(route.Route_, where, vhost, prefix is not null, caseSensitive),
+                Action = Action(route.Route_, where, vhost),
                 RequestHeaders = requestHeaders,
                 ResponseHeaders = responseHeaders,
                 FilterConfigs = perFilter,
@@ -102,7 +102,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         };
     }
 
-    private RouteAction Action(Envoy.Config.Route.V3.RouteAction action, string where, VirtualHostContext vhost, bool prefixMatch, bool caseSensitive)
+    private RouteAction Action(Envoy.Config.Route.V3.RouteAction action, string where, VirtualHostContext vhost)
     {
         XdsFields.Check(action, where + " route", "cluster", "weighted_clusters", "timeout", "retry_policy", "hash_policy", "prefix_rewrite", "regex_rewrite",
             "host_rewrite_literal", "request_mirror_policies", "upgrade_configs", "max_grpc_timeout", "max_stream_duration", "idle_timeout");
