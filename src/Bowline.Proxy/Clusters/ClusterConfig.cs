@@ -26,7 +26,7 @@ internal sealed class ClusterConfig(
     ILoadBalancer balancer,
     CircuitBreakerLimits limits,
     OutlierDetectionConfig? outlierDetection,
-    int panicThresholdPercent,
+    HostSetPolicy hostPolicy,
     Dns.DnsSettings? dns = null,
     Health.HealthCheckConfig? healthCheck = null,
     int maxRequestsPerConnection = 0)
@@ -56,6 +56,6 @@ internal sealed class ClusterConfig(
     /// <summary>Null when the cluster has no outlier_detection.</summary>
     public OutlierDetectionConfig? OutlierDetection { get; } = outlierDetection;
 
-    /// <summary>Envoy's healthy_panic_threshold: below this share of available hosts, balance over all of them. 0 disables panic.</summary>
-    public int PanicThresholdPercent { get; } = panicThresholdPercent;
+    /// <summary>How host sets are built under this config: panic threshold, hashing structure, locality weighting, slow start.</summary>
+    public HostSetPolicy HostPolicy { get; } = hostPolicy;
 }

@@ -64,7 +64,7 @@ internal sealed class ClusterState
                 return;
             }
             _endpoints = endpoints;
-            Set(current with { Hosts = new HostSet(null, endpoints, current.Config.PanicThresholdPercent, current.Config.Balancer.RingKind) });
+            Set(current with { Hosts = new HostSet(null, endpoints, current.Config.HostPolicy) });
         }
     }
 
@@ -81,6 +81,7 @@ internal sealed class ClusterState
         {
             _endpoints = [];
             Volatile.Write(ref _current, null);
+            Interlocked.Exchange(ref _reweigh, null)?.Dispose();
             Stats.MembershipTotal.Set(0);
             Stats.MembershipHealthy.Set(0);
         }
@@ -93,7 +94,7 @@ internal sealed class ClusterState
         {
             if (Current is { } current)
             {
-                Set(current with { Hosts = new HostSet(current.Hosts.Source, _endpoints, current.Config.PanicThresholdPercent, current.Config.Balancer.RingKind) });
+                Set(current with { Hosts = new HostSet(current.Hosts.Source, _endpoints, current.Config.HostPolicy) });
             }
         }
     }
@@ -134,9 +135,17 @@ internal sealed class ClusterState
         }
     }
 
+    private ITimer? _reweigh;
+
     private void Set(ClusterSnapshot snapshot)
     {
         Volatile.Write(ref _current, snapshot);
+        // Slow start: while a host warms, its weight is raised by rebuilding the set at the policy's step.
+        Interlocked.Exchange(ref _reweigh, null)?.Dispose();
+        if (snapshot.Hosts.ReweighAfter is { } after && snapshot.Config.HostPolicy.SlowStart is { } slowStart)
+        {
+            _reweigh = slowStart.Time.CreateTimer(static state => ((ClusterState)state!).HealthChanged(), this, after, Timeout.InfiniteTimeSpan);
+        }
         Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         Stats.MembershipTotal.Set(snapshot.Hosts.All.Count);
         Stats.MembershipHealthy.Set(snapshot.Hosts.HealthyCount);

@@ -27,6 +27,9 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
     /// <summary>A removed cluster's pool is disposed only after in-flight requests have had time to finish.</summary>
     private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(60);
 
+    /// <summary>The clock endpoints are stamped with (slow start reads it too).</summary>
+    public TimeProvider Time => time;
+
     private readonly Dictionary<string, (PoolSettings Settings, HttpMessageInvoker Invoker)> _invokers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Key, ILoadBalancer Balancer)> _balancers = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Cluster, string Address, int Port), UpstreamEndpoint> _endpoints = [];
@@ -105,7 +108,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
     {
         if (!_endpoints.TryGetValue((cluster, address, port), out var endpoint))
         {
-            endpoint = new UpstreamEndpoint(address, port);
+            endpoint = new UpstreamEndpoint(address, port) { JoinedAt = time.GetTimestamp() };
             Replace(_endpoints, (cluster, address, port), endpoint, endpoint, hadPrevious: false);
         }
         return endpoint;

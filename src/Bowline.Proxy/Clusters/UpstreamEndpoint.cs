@@ -35,6 +35,12 @@ internal sealed class UpstreamEndpoint(string address, int port)
     /// </summary>
     public long CountRequest() => Interlocked.Increment(ref _requestsSent);
 
+    /// <summary>
+    /// When (a <see cref="TimeProvider"/> timestamp) the host joined the cluster or last came back from failing its
+    /// health checks: slow start ramps its weight up from here.
+    /// </summary>
+    public long JoinedAt { get; set; }
+
     /// <summary>Set by the outlier detector while the host is ejected; read when host sets are built.</summary>
     public bool Ejected { get; set; }
 
@@ -108,5 +114,9 @@ internal enum UpstreamOutcome
 
 }
 
-/// <summary>An endpoint as a cluster's current assignment has it: the shared live endpoint, its weight, its EDS health and locality priority.</summary>
-internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy, int Priority = 0);
+/// <summary>
+/// An endpoint as a cluster's current assignment has it: the shared live endpoint, its weight, its EDS health, its
+/// locality's priority, and the locality (region/zone/subzone) with the locality's load_balancing_weight, which only
+/// locality-weighted clusters read.
+/// </summary>
+internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy, int Priority = 0, string Locality = "", int LocalityWeight = 1);

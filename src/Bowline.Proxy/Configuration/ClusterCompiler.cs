@@ -39,7 +39,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             {
                 // A DNS cluster's hosts come from its resolver; an unchanged target list keeps what was resolved.
                 hosts = current is not null && current.Config.Dns is { } dns && dns.Equals(config.Dns)
-                    ? new HostSet(null, current.Hosts.All, config.PanicThresholdPercent, config.Balancer.RingKind)
+                    ? new HostSet(null, current.Hosts.All, config.HostPolicy)
                     : HostSet.Empty;
                 if (!ReferenceEquals(config, current?.Config))
                 {
@@ -61,7 +61,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             {
                 liveEndpoints.Add((cluster.Name, host.Endpoint.Address, host.Endpoint.Port));
             }
-            hosts = new HostSet(assignment, endpoints, config.PanicThresholdPercent, config.Balancer.RingKind);
+            hosts = new HostSet(assignment, endpoints, config.HostPolicy);
             clusters.Stage(cluster.Name, config, hosts);
         }
         clusters.StageLiveSet(names);
@@ -75,7 +75,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var where = $"cluster {cluster.Name}";
         XdsFields.Check(cluster, where, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "typed_extension_protocol_options",
             "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options",
-            "health_checks", "dns_lookup_family", "dns_refresh_rate");
+            "health_checks", "dns_lookup_family", "dns_refresh_rate", "round_robin_lb_config", "least_request_lb_config");
         if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static or Cluster.Types.DiscoveryType.StrictDns or Cluster.Types.DiscoveryType.LogicalDns))
         {
             throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS, STATIC, STRICT_DNS or LOGICAL_DNS");
@@ -153,14 +153,61 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
 
         OutlierDetectionConfig? outlier = cluster.OutlierDetection is { } od ? OutlierDetectionConfig.Compile(od, where + " outlier_detection") : null;
         var panic = 50;
+        var localityWeighted = false;
         if (cluster.CommonLbConfig is { } lb)
         {
-            XdsFields.Check(lb, where + " common_lb_config", "healthy_panic_threshold");
+            XdsFields.Check(lb, where + " common_lb_config", "healthy_panic_threshold", "locality_weighted_lb_config");
             panic = (int)Math.Clamp(lb.HealthyPanicThreshold?.Value ?? 50, 0, 100);
+            if (lb.LocalityWeightedLbConfig is { } weighted)
+            {
+                XdsFields.Check(weighted, where + " locality_weighted_lb_config");
+                localityWeighted = true;
+            }
         }
+        var balancer = pools.Balancer(cluster);
+        var policy = new HostSetPolicy(panic, balancer.RingKind, localityWeighted, SlowStartOf(cluster, where));
         var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
         var settings = PoolSettingsOf(cluster, where);
-        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), pools.Balancer(cluster), limits, outlier, panic, dns, healthCheck, maxRequestsPerConnection);
+        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection);
+    }
+
+    /// <summary>Envoy's slow_start_config, which only ROUND_ROBIN and LEAST_REQUEST have (each in its own lb config).</summary>
+    private SlowStart? SlowStartOf(Cluster cluster, string where)
+    {
+        Cluster.Types.SlowStartConfig? config = null;
+        if (cluster.RoundRobinLbConfig is { } rr)
+        {
+            XdsFields.Check(rr, where + " round_robin_lb_config", "slow_start_config");
+            config = rr.SlowStartConfig;
+        }
+        if (cluster.LeastRequestLbConfig is { } lr)
+        {
+            XdsFields.Check(lr, where + " least_request_lb_config", "slow_start_config");
+            config = lr.SlowStartConfig;
+        }
+        if (config is null)
+        {
+            return null;
+        }
+        if ((cluster.RoundRobinLbConfig is not null && cluster.LbPolicy != Cluster.Types.LbPolicy.RoundRobin)
+            || (cluster.LeastRequestLbConfig is not null && cluster.LbPolicy != Cluster.Types.LbPolicy.LeastRequest))
+        {
+            throw new ProxyConfigException($"{where}: slow_start_config is given for a policy other than lb_policy {cluster.LbPolicy}; put it in the lb config of the cluster's policy");
+        }
+        XdsFields.Check(config, where + " slow_start_config", "slow_start_window", "aggression", "min_weight_percent");
+        var window = config.SlowStartWindow?.ToTimeSpan() ?? TimeSpan.Zero;
+        if (window <= TimeSpan.Zero)
+        {
+            // Envoy: a zero window disables slow start.
+            return null;
+        }
+        var aggression = config.Aggression?.DefaultValue ?? 1.0;
+        if (aggression <= 0 || double.IsNaN(aggression))
+        {
+            throw new ProxyConfigException($"{where}: slow_start_config.aggression must be above 0; it is {aggression}");
+        }
+        var minWeight = (config.MinWeightPercent?.Value ?? 10) / 100;
+        return new SlowStart(window, aggression, Math.Clamp(minWeight, 0.0, 1.0), pools.Time);
     }
 
     private static Clusters.Dns.DnsSettings DnsSettingsOf(Cluster cluster, string where)
@@ -239,6 +286,9 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         return new PoolSettings(connectTimeout, maxConnections, idle, lifetime, keepalive);
     }
 
+    private static string LocalityKey(Envoy.Config.Core.V3.Locality? locality) =>
+        locality is null ? "" : $"{locality.Region}/{locality.Zone}/{locality.SubZone}";
+
     private List<WeightedEndpoint> CompileEndpoints(string cluster, ClusterLoadAssignment? assignment, string where)
     {
         var endpoints = new List<WeightedEndpoint>();
@@ -249,7 +299,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         XdsFields.Check(assignment, where + " load assignment", "cluster_name", "endpoints", "policy");
         if (assignment.Policy is { } policy)
         {
-            // Istio sends overprovisioning_factor only; priorities fail over whole (see HostSet).
+            // Istio sends overprovisioning_factor only; HostSet spills load between priorities with it.
             XdsFields.Check(policy, where + " load assignment policy", "overprovisioning_factor");
         }
         foreach (var locality in assignment.Endpoints)
@@ -274,7 +324,8 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 }
                 var healthy = lbEndpoint.HealthStatus is Envoy.Config.Core.V3.HealthStatus.Unknown or Envoy.Config.Core.V3.HealthStatus.Healthy or Envoy.Config.Core.V3.HealthStatus.Degraded;
                 var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
-                endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster, socket.Address, (int)socket.PortValue), weight, healthy, (int)locality.Priority));
+                endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster, socket.Address, (int)socket.PortValue), weight, healthy, (int)locality.Priority,
+                    LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0)));
             }
         }
         return endpoints;

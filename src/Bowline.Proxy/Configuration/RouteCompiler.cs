@@ -174,7 +174,8 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
 
     internal static RetryPolicy Retry(Envoy.Config.Route.V3.RetryPolicy policy, string where)
     {
-        XdsFields.Check(policy, where, "retry_on", "num_retries", "per_try_timeout", "retriable_status_codes", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_back_off");
+        XdsFields.Check(policy, where, "retry_on", "num_retries", "per_try_timeout", "retriable_status_codes", "retry_host_predicate", "host_selection_retry_max_attempts", "retry_back_off",
+            "retry_priority");
         var on = RetryOn.None;
         foreach (var condition in policy.RetryOn.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -205,6 +206,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             }
             avoidPrevious = true;
         }
+        var priorityUpdateFrequency = policy.RetryPriority is { } priority ? PreviousPrioritiesUpdateFrequency(priority, where) : 0;
         var backoffBase = RetryPolicy.DefaultBackoffBase;
         TimeSpan? backoffMax = null;
         if (policy.RetryBackOff is { } backoff)
@@ -215,7 +217,36 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         }
         var perTry = policy.PerTryTimeout?.ToTimeSpan() is { Ticks: > 0 } t && t <= ClusterCompiler.MaxTimer ? t : (TimeSpan?)null;
         return new RetryPolicy(on, (int)Math.Min(policy.NumRetries ?? 1, 100), perTry, [.. policy.RetriableStatusCodes.Select(c => (int)c)], avoidPrevious,
-            (int)Math.Clamp(policy.HostSelectionRetryMaxAttempts, 1, 10), backoffBase, backoffMax ?? TimeSpan.FromTicks(backoffBase.Ticks * 10));
+            (int)Math.Clamp(policy.HostSelectionRetryMaxAttempts, 1, 10), backoffBase, backoffMax ?? TimeSpan.FromTicks(backoffBase.Ticks * 10), priorityUpdateFrequency);
+    }
+
+    private const string PreviousPrioritiesType = "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig";
+
+    /// <summary>
+    /// Envoy's previous_priorities retry priority (what Istio's retryRemoteLocalities sends): its one field,
+    /// update_frequency, read off the wire so the check does not depend on which extension protos are generated.
+    /// </summary>
+    private static int PreviousPrioritiesUpdateFrequency(Envoy.Config.Route.V3.RetryPolicy.Types.RetryPriority priority, string where)
+    {
+        if (priority.TypedConfig?.TypeUrl != PreviousPrioritiesType)
+        {
+            throw new ProxyConfigException($"{where}: retry_priority {priority.Name} ({priority.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported; use envoy.retry_priorities.previous_priorities");
+        }
+        var input = new Google.Protobuf.CodedInputStream(priority.TypedConfig.Value.ToByteArray());
+        var frequency = 0L;
+        while (input.ReadTag() is var tag && tag != 0)
+        {
+            if (tag != 8)
+            {
+                throw new ProxyConfigException($"{where}: retry_priority previous_priorities has field {tag >> 3}, which Bowline does not know; only update_frequency is supported");
+            }
+            frequency = input.ReadInt32();
+        }
+        if (frequency <= 0)
+        {
+            throw new ProxyConfigException($"{where}: retry_priority previous_priorities.update_frequency must be above 0; it is {frequency}");
+        }
+        return (int)frequency;
     }
 
     /// <summary>Envoy's substitutions are RE2's (<c>\\1</c> for a group, <c>$</c> literal); .NET's Regex.Replace reads <c>${1}</c>.</summary>

@@ -24,7 +24,9 @@ internal enum RetryOn
 
 /// <summary>
 /// A route's compiled <c>retry_policy</c>: which outcomes are retried, how often, with what per-try timeout and
-/// backoff, and whether a retry avoids hosts already tried (the previous_hosts predicate). Immutable.
+/// backoff, whether a retry avoids hosts already tried (the previous_hosts predicate), and, with the
+/// previous_priorities retry priority, after how many attempts a retry leaves the priority levels already tried
+/// (<see cref="PriorityUpdateFrequency"/>; 0 when retries stay on the normal priority load). Immutable.
 /// </summary>
 internal sealed record RetryPolicy(
     RetryOn On,
@@ -34,7 +36,8 @@ internal sealed record RetryPolicy(
     bool AvoidPreviousHosts,
     int HostSelectionMaxAttempts,
     TimeSpan BackoffBase,
-    TimeSpan BackoffMax)
+    TimeSpan BackoffMax,
+    int PriorityUpdateFrequency = 0)
 {
     /// <summary>Envoy's default backoff: 25 ms base, ten times that as the cap.</summary>
     public static readonly TimeSpan DefaultBackoffBase = TimeSpan.FromMilliseconds(25);

@@ -210,6 +210,49 @@ public sealed class RouteCompilerTests : IDisposable
         Assert.False(entry.Matches(Request("/api/x", "")));
     }
 
+    [Fact]
+    public void RetryPolicy_PreviousPriorities_CompilesItsUpdateFrequency()
+    {
+        var route = WithRetry("connect-failure");
+        route.Route_.RetryPolicy.RetryPriority = PreviousPriorities(updateFrequency: 2);
+
+        Assert.Equal(2, _compiler.CompileRoute(route).Action!.Retry!.PriorityUpdateFrequency);
+    }
+
+    [Fact]
+    public void RetryPolicy_OtherRetryPriority_IsRefusedNamingIt()
+    {
+        var route = WithRetry("connect-failure");
+        route.Route_.RetryPolicy.RetryPriority = new RetryPolicy.Types.RetryPriority { Name = "custom", TypedConfig = Any.Pack(new Empty()) };
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(route));
+
+        Assert.Contains("retry_priority custom", error.Message);
+        Assert.Contains("previous_priorities", error.Message);
+    }
+
+    [Fact]
+    public void RetryPolicy_PreviousPrioritiesWithoutFrequency_IsRefused()
+    {
+        var route = WithRetry("connect-failure");
+        route.Route_.RetryPolicy.RetryPriority = PreviousPriorities(updateFrequency: 0);
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.CompileRoute(route));
+
+        Assert.Contains("update_frequency must be above 0", error.Message);
+    }
+
+    /// <summary>PreviousPrioritiesConfig on the wire: field 1, update_frequency, a varint.</summary>
+    private static RetryPolicy.Types.RetryPriority PreviousPriorities(int updateFrequency) => new()
+    {
+        Name = "envoy.retry_priorities.previous_priorities",
+        TypedConfig = new Any
+        {
+            TypeUrl = "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+            Value = updateFrequency == 0 ? Google.Protobuf.ByteString.Empty : Google.Protobuf.ByteString.CopyFrom(8, (byte)updateFrequency),
+        },
+    };
+
     private static Microsoft.AspNetCore.Http.HttpRequest Request(string path, string query)
     {
         var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();

@@ -119,7 +119,7 @@ internal sealed partial class DnsRefresher : IDisposable
         {
             if (!_hosts.TryGetValue((address, port), out var host))
             {
-                host = _hosts[(address, port)] = new UpstreamEndpoint(address, port);
+                host = _hosts[(address, port)] = new UpstreamEndpoint(address, port) { JoinedAt = _time.GetTimestamp() };
             }
             return host;
         }

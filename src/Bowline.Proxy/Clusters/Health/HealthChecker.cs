@@ -117,6 +117,8 @@ internal sealed partial class HealthChecker : IDisposable
         if (passed && host.FailedActiveHealthCheck && successes >= config.HealthyThreshold)
         {
             host.FailedActiveHealthCheck = false;
+            // Envoy's slow start: a host back from failing its checks ramps up again.
+            host.JoinedAt = _time.GetTimestamp();
             LogHealthy(_logger, _cluster.Name, host.ToString());
             return true;
         }

@@ -11,13 +11,13 @@ internal sealed class HashRingBalancer(HashRingKind kind, Random random) : ILoad
 
     public HashRingKind? RingKind => kind;
 
-    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt)
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt, ulong excludedLevels = 0)
     {
-        if (hosts.Ring is not { } ring)
+        var key = hash ?? (ulong)random.NextInt64();
+        if (hosts.ChooseRing(key, excludedLevels) is not { } ring)
         {
             return null;
         }
-        var key = hash ?? (ulong)random.NextInt64();
         // Envoy's host re-selection for hashing balancers also moves the hash: mix the attempt in.
         return ring.Find(attempt == 0 ? key : HashRing.Mix(key + (ulong)attempt));
     }

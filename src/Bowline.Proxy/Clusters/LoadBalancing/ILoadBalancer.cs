@@ -12,9 +12,10 @@ internal interface ILoadBalancer
     /// <summary>
     /// Returns null when <paramref name="hosts"/> has no available host. <paramref name="hash"/> is the request's
     /// hash-policy value (consistent-hash policies only); <paramref name="attempt"/> is 0 for the first try and counts
-    /// up on host re-selection, so a policy can move away from a host it already chose.
+    /// up on host re-selection, so a policy can move away from a host it already chose. <paramref name="excludedLevels"/>
+    /// (a bit per priority level) are levels a retry should avoid (Envoy's previous_priorities).
     /// </summary>
-    UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt);
+    UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt, ulong excludedLevels = 0);
 }
 
 /// <summary>The policies Bowline implements, by Envoy's <c>lb_policy</c> names.</summary>

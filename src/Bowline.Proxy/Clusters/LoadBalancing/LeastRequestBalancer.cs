@@ -5,9 +5,9 @@ internal sealed class LeastRequestBalancer(Random random) : ILoadBalancer
 {
     public string Name => LoadBalancers.LeastRequest;
 
-    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt)
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt, ulong excludedLevels = 0)
     {
-        var available = hosts.Available;
+        var available = hosts.Choose(excludedLevels);
         switch (available.Length)
         {
             case 0:

@@ -4,6 +4,9 @@ internal sealed class RandomBalancer(Random random) : ILoadBalancer
 {
     public string Name => LoadBalancers.Random;
 
-    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt) =>
-        hosts.Available.Length == 0 ? null : hosts.Available[random.Next(hosts.Available.Length)];
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt, ulong excludedLevels = 0)
+    {
+        var available = hosts.Choose(excludedLevels);
+        return available.Length == 0 ? null : available[random.Next(available.Length)];
+    }
 }

@@ -6,6 +6,9 @@ internal sealed class RoundRobinBalancer : ILoadBalancer
 
     public string Name => LoadBalancers.RoundRobin;
 
-    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt) =>
-        hosts.Available.Length == 0 ? null : hosts.Available[(int)(Interlocked.Increment(ref _next) % (uint)hosts.Available.Length)];
+    public UpstreamEndpoint? Pick(HostSet hosts, ulong? hash, int attempt, ulong excludedLevels = 0)
+    {
+        var available = hosts.Choose(excludedLevels);
+        return available.Length == 0 ? null : available[(int)(Interlocked.Increment(ref _next) % (uint)available.Length)];
+    }
 }

@@ -345,13 +345,32 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
     {
         var balancer = snapshot.Config.Balancer;
         var avoid = tried is not null && retry is { AvoidPreviousHosts: true };
+        var excluded = tried is not null && retry is { PriorityUpdateFrequency: > 0 and var frequency } ? ExcludedLevels(snapshot.Hosts, tried, frequency) : 0;
         // Without the predicate a retry may go to the same host; a hashing balancer then keeps the request's key as is.
-        var host = balancer.Pick(snapshot.Hosts, hash, avoid ? number - 1 : 0);
+        var host = balancer.Pick(snapshot.Hosts, hash, avoid ? number - 1 : 0, excluded);
         for (var i = 0; avoid && host is not null && tried!.Contains(host) && i < retry!.HostSelectionMaxAttempts; i++)
         {
-            host = balancer.Pick(snapshot.Hosts, hash, number + i);
+            host = balancer.Pick(snapshot.Hosts, hash, number + i, excluded);
         }
         return host;
+    }
+
+    /// <summary>
+    /// Envoy's previous_priorities: the priority levels of the attempts made before the last multiple of
+    /// <paramref name="frequency"/> are left out of the priority load, so a retry goes to the next locality.
+    /// </summary>
+    private static ulong ExcludedLevels(HostSet hosts, List<UpstreamEndpoint> tried, int frequency)
+    {
+        var counted = tried.Count / frequency * frequency;
+        var excluded = 0UL;
+        for (var i = 0; i < counted; i++)
+        {
+            if (hosts.LevelOf(tried[i]) is >= 0 and < 64 and var level)
+            {
+                excluded |= 1UL << level;
+            }
+        }
+        return excluded;
     }
 
     /// <summary>Envoy's circuit breakers: max_requests over the cluster, and for HTTP/1.1 a host's connections plus its pending queue.</summary>
