@@ -163,8 +163,8 @@ internal static class ClusterBuilder
         : new HttpProtocolOptions { ExplicitHttpConfig = new HttpProtocolOptions.Types.ExplicitHttpConfig { HttpProtocolOptions = new() } };
 
     /// <summary>
-    /// One LocalityLbEndpoints per group, with its locality, priority and a weight: the sum of its endpoints' weights
-    /// (as Istio sets it), since gRPC clients ignore localities without a weight (gRFC A27) and split traffic across
+    /// One LocalityLbEndpoints per group, with its locality, priority and a weight: the one distribute gave it, else
+    /// the sum of its endpoints' weights (as Istio sets it), since gRPC clients ignore localities without a weight (gRFC A27) and split traffic across
     /// the localities of a priority by it.
     /// </summary>
     private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<LocalityEndpoints> localities)
@@ -177,20 +177,17 @@ internal static class ClusterBuilder
                 Locality = new Envoy.Config.Core.V3.Locality { Region = group.Locality.Region, Zone = group.Locality.Zone, SubZone = group.Locality.SubZone },
                 Priority = group.Priority,
             };
-            ulong weight = 0;
             foreach (var endpoint in group.Endpoints)
             {
-                var endpointWeight = (uint)Math.Max(1, endpoint.Weight);
-                weight += endpointWeight;
                 locality.LbEndpoints.Add(new LbEndpoint
                 {
                     Endpoint = new Endpoint { Address = EnvoyBuilders.SocketAddress(endpoint.Address, endpoint.Port) },
                     HealthStatus = Envoy.Config.Core.V3.HealthStatus.Healthy,
-                    LoadBalancingWeight = endpointWeight,
+                    LoadBalancingWeight = (uint)Math.Max(1, endpoint.Weight),
                 });
             }
             // Envoy caps the locality weights of a priority at uint32 in total; saturate, as Istio does on overflow.
-            locality.LoadBalancingWeight = (uint)Math.Min(weight, uint.MaxValue);
+            locality.LoadBalancingWeight = group.Weight ?? group.EndpointWeight;
             assignment.Endpoints.Add(locality);
         }
         return assignment;

@@ -116,6 +116,12 @@ internal static class ClusterPolicyBuilder
         }
         ApplyOutlierDetection(cluster, policy?.OutlierDetection);
         ApplyLoadBalancer(cluster, policy?.LoadBalancer, where, snapshot);
+        if (LocalityLoadBalancer.UsesLocalityWeights(policy))
+        {
+            // Envoy honours the LocalityLbEndpoints weights (set by distribute, or summed) only with this set.
+            cluster.CommonLbConfig ??= new Cluster.Types.CommonLbConfig();
+            cluster.CommonLbConfig.LocalityWeightedLbConfig = new Cluster.Types.CommonLbConfig.Types.LocalityWeightedLbConfig();
+        }
     }
 
     /// <summary>Whether the cluster speaks HTTP/2 upstream: the port's protocol, unless h2UpgradePolicy says otherwise.</summary>
@@ -187,7 +193,36 @@ internal static class ClusterPolicyBuilder
         {
             snapshot.Warn($"{where}: loadBalancer PASSTHROUGH (original destination) is not supported by Bowline yet; LEAST_REQUEST over the service's endpoints is used");
         }
+        ApplySlowStart(cluster, lb, where, snapshot);
         ApplyConsistentHash(cluster, lb?.ConsistentHash);
+    }
+
+    /// <summary>
+    /// Istio's warmupDurationSecs: the slow start window of ROUND_ROBIN's or LEAST_REQUEST's lb config (Istio's default
+    /// policy is LEAST_REQUEST), with Envoy's default aggression and minimum weight. RANDOM, PASSTHROUGH and consistent
+    /// hashing have no slow start in Envoy, and Istio drops the field for them; Bowline says so.
+    /// </summary>
+    private static void ApplySlowStart(Cluster cluster, LoadBalancerSettings? lb, string where, SnapshotBuilder snapshot)
+    {
+        if (lb?.WarmupDuration is not { } window)
+        {
+            return;
+        }
+        if (lb.ConsistentHash is not null || lb.Simple is "RANDOM" or "PASSTHROUGH")
+        {
+            var policy = lb.ConsistentHash is not null ? "consistentHash" : lb.Simple;
+            snapshot.Warn($"{where}: warmupDurationSecs has no effect with loadBalancer {policy} (as in Istio, slow start applies to ROUND_ROBIN and LEAST_REQUEST only); remove it or use one of those");
+            return;
+        }
+        var slowStart = new Cluster.Types.SlowStartConfig { SlowStartWindow = Duration.FromTimeSpan(window) };
+        if (cluster.LbPolicy == Cluster.Types.LbPolicy.RoundRobin)
+        {
+            cluster.RoundRobinLbConfig = new Cluster.Types.RoundRobinLbConfig { SlowStartConfig = slowStart };
+        }
+        else
+        {
+            cluster.LeastRequestLbConfig = new Cluster.Types.LeastRequestLbConfig { SlowStartConfig = slowStart };
+        }
     }
 
     /// <summary>Istio's ring hash and Maglev settings; without either, the deprecated ring size or Envoy's 1024 applies.</summary>
@@ -243,6 +278,10 @@ internal static class ClusterPolicyBuilder
         if (policy?.ConnectionPool?.Http is { Http2MaxRequests: > 0 } http)
         {
             cluster.CircuitBreakers = new CircuitBreakers { Thresholds = { new CircuitBreakers.Types.Thresholds { MaxRequests = (uint)http.Http2MaxRequests } } };
+        }
+        if (policy?.LoadBalancer?.WarmupDuration is not null)
+        {
+            snapshot.Warn($"{where}: proxyless gRPC clients have no slow start; warmupDurationSecs has no effect for them");
         }
         if (policy?.OutlierDetection is not null)
         {

@@ -14,6 +14,11 @@ internal static class RetryPolicyBuilder
 
     private const string PreviousHosts = "envoy.retry_host_predicates.previous_hosts";
 
+    private const string PreviousPriorities = "envoy.retry_priorities.previous_priorities";
+
+    /// <summary>Istio's value: after how many attempts the priorities already tried are excluded from the next choice.</summary>
+    private const int PreviousPrioritiesUpdateFrequency = 2;
+
     /// <summary>
     /// The Envoy retry policy for a route: Istio's default when <paramref name="retry"/> is null, none when attempts is
     /// 0. Hosts already tried are avoided, except when the route hashes consistently (a retry must stay on its host).
@@ -60,6 +65,15 @@ internal static class RetryPolicyBuilder
             {
                 policy.RetryOn = policy.RetryOn.Length == 0 ? "retriable-status-codes" : policy.RetryOn + ",retriable-status-codes";
             }
+        }
+        if (retry is { RetryRemoteLocalities: true })
+        {
+            // Istio's retryRemoteLocalities: a retry prefers a priority (with failover, a farther locality) not yet tried.
+            policy.RetryPriority = new RetryPolicy.Types.RetryPriority
+            {
+                Name = PreviousPriorities,
+                TypedConfig = Any.Pack(new Envoy.Extensions.Retry.Priority.PreviousPriorities.V3.PreviousPrioritiesConfig { UpdateFrequency = PreviousPrioritiesUpdateFrequency }),
+            };
         }
         if (retry?.PerTryTimeout is { } perTry)
         {

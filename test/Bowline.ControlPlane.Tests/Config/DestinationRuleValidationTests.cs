@@ -45,6 +45,9 @@ public sealed class DestinationRuleValidationTests
         { "locality failoverPriority with failover", "host: reviews\ntrafficPolicy: {outlierDetection: {consecutive5xxErrors: 5}, loadBalancer: {localityLbSetting: {failoverPriority: [version, topology.istio.io/network], failover: [{from: us-east, to: us-west}]}}}", null },
         { "locality disabled", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {enabled: false}}}", null },
         { "locality distribute", "host: reviews\ntrafficPolicy: {loadBalancer: {localityLbSetting: {distribute: [{from: us-east/zone-a/*, to: {us-east/zone-a/*: 80, us-west/*: 20}}]}}}", null },
+        { "warmupDurationSecs under 1ms", "host: reviews\ntrafficPolicy: {loadBalancer: {simple: ROUND_ROBIN, warmupDurationSecs: 0s}}", "spec.trafficPolicy.loadBalancer.warmupDurationSecs" },
+        { "warmupDurationSecs not a duration", "host: reviews\ntrafficPolicy: {loadBalancer: {warmupDurationSecs: 30}}", "spec.trafficPolicy.loadBalancer.warmupDurationSecs" },
+        { "warmupDurationSecs", "host: reviews\ntrafficPolicy: {loadBalancer: {simple: LEAST_REQUEST, warmupDurationSecs: 1.5s}}", null },
         { "port policy without port", "host: reviews\ntrafficPolicy: {portLevelSettings: [{loadBalancer: {simple: RANDOM}}]}", "spec.trafficPolicy.portLevelSettings[0].port" },
         { "empty port policy", "host: reviews\ntrafficPolicy: {portLevelSettings: [{port: {number: 9080}}]}", "spec.trafficPolicy.portLevelSettings[0]" },
         { "retry budget above 100", "host: reviews\ntrafficPolicy: {retryBudget: {percent: 120}}", "spec.trafficPolicy.retryBudget.percent" },
@@ -84,15 +87,53 @@ public sealed class DestinationRuleValidationTests
     [Theory]
     [InlineData("{loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-west}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failover", "outlierDetection")]
     [InlineData("{loadBalancer: {localityLbSetting: {failoverPriority: [version]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority", "outlierDetection")]
-    [InlineData("{loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-west/*: 100}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute", "not supported")]
+    [InlineData("{loadBalancer: {localityLbSetting: {distribute: [{from: us-east/zone*, to: {us-west/*: 100}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].from", "matches no locality")]
+    [InlineData("{loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-*: 100}}]}}}", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to", "'us-*' matches no locality")]
+    [InlineData("{loadBalancer: {simple: ROUND_ROBIN, warmupDurationSecs: 10s, warmup: {duration: 10s}}}", "spec.trafficPolicy.loadBalancer.warmupDurationSecs", "Istio uses warmup")]
     public void Parse_LocalitySettingWithoutEffect_IsAWarningNamingTheField(string trafficPolicy, string field, string message)
     {
         var parsed = ConfigFileParser.Parse("dr.yaml", $"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews}}\nspec:\n  host: reviews\n  trafficPolicy: {trafficPolicy}\n");
 
         Assert.False(parsed.HasErrors, string.Join("\n", parsed.Diagnostics));
-        var warning = Assert.Single(parsed.Diagnostics);
+        var warning = Assert.Single(parsed.Diagnostics, d => d.Field == field);
         Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
-        Assert.Equal(field, warning.Field);
         Assert.Contains(message, warning.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{loadBalancer: {localityLbSetting: {distribute: [{from: us-east/*, to: {us-east/zone-a: 70, us-west/*: 30}}]}}}")]
+    [InlineData("{loadBalancer: {simple: ROUND_ROBIN, warmupDurationSecs: 30s}}")]
+    [InlineData("{loadBalancer: {warmupDurationSecs: 1m}}")]
+    public void Parse_SupportedLoadBalancerSetting_HasNoDiagnostic(string trafficPolicy)
+    {
+        var parsed = ConfigFileParser.Parse("dr.yaml", $"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews}}\nspec:\n  host: reviews\n  trafficPolicy: {trafficPolicy}\n");
+
+        Assert.Empty(parsed.Diagnostics);
+        Assert.Single(parsed.Resources);
+    }
+
+    [Fact]
+    public void Parse_Distribute_IsReadIntoTheModelInTheOrderWritten()
+    {
+        var rule = Assert.IsType<DestinationRule>(Assert.Single(ConfigFileParser.Parse("dr.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: reviews}
+            spec:
+              host: reviews
+              trafficPolicy:
+                loadBalancer:
+                  warmupDurationSecs: 90s
+                  localityLbSetting:
+                    distribute:
+                    - {from: us-west/*, to: {us-west/zone-c: 60, us-east/*: 40}}
+                    - {from: '*', to: {us-east: 100}}
+            """).Resources));
+
+        var lb = rule.Policy!.LoadBalancer!;
+        Assert.Equal(TimeSpan.FromSeconds(90), lb.WarmupDuration);
+        Assert.Equal(
+            [("us-west/*", "us-west/zone-c=60,us-east/*=40"), ("*", "us-east=100")],
+            lb.Locality!.Distribute.Select(d => (d.From, string.Join(",", d.To.Select(t => $"{t.Locality}={t.Weight}")))));
     }
 }

@@ -14,6 +14,8 @@ public sealed class VirtualServiceValidationTests
         // Retries
         { "negative attempts", "retries: {attempts: -1}\nroute: [{destination: {host: reviews}}]", "spec.http[0].retries.attempts" },
         { "attempts 0 with retryOn", "retries: {attempts: 0, retryOn: 5xx}\nroute: [{destination: {host: reviews}}]", "spec.http[0].retries.attempts" },
+        { "attempts 0 with retryRemoteLocalities", "retries: {attempts: 0, retryRemoteLocalities: true}\nroute: [{destination: {host: reviews}}]", "spec.http[0].retries.attempts" },
+        { "retryRemoteLocalities", "retries: {attempts: 2, retryRemoteLocalities: true}\nroute: [{destination: {host: reviews}}]", null },
         { "attempts 0 alone turns retries off", "retries: {attempts: 0}\nroute: [{destination: {host: reviews}}]", null },
         { "unknown retry condition", "retries: {attempts: 3, retryOn: '5xx,bogus'}\nroute: [{destination: {host: reviews}}]", "spec.http[0].retries.retryOn" },
         { "space after comma is not trimmed", "retries: {attempts: 3, retryOn: '5xx, reset'}\nroute: [{destination: {host: reviews}}]", "spec.http[0].retries.retryOn" },
@@ -142,14 +144,16 @@ public sealed class VirtualServiceValidationTests
         ValidationRows.Check("vs.yaml", ValidationRows.Resource("networking.istio.io/v1", "VirtualService", spec), rule, errorField, acceptedLoadsOne: false);
     }
 
-    [Fact]
-    public void Parse_RetryRemoteLocalities_IsAWarningNamingTheField()
+    [Theory]
+    [InlineData("true", true)]
+    [InlineData("false", false)]
+    public void Parse_RetryRemoteLocalities_IsReadWithoutADiagnostic(string value, bool expected)
     {
-        var parsed = ConfigFileParser.Parse("vs.yaml", VirtualServiceYaml("retries: {attempts: 2, retryRemoteLocalities: true}\nroute: [{destination: {host: reviews}}]"));
+        var parsed = ConfigFileParser.Parse("vs.yaml", VirtualServiceYaml($"retries: {{attempts: 2, retryRemoteLocalities: {value}}}\nroute: [{{destination: {{host: reviews}}}}]"));
 
-        var warning = Assert.Single(parsed.Diagnostics);
-        Assert.Equal((DiagnosticSeverity.Warning, "spec.http[0].retries.retryRemoteLocalities"), (warning.Severity, warning.Field));
-        Assert.Single(parsed.Resources);
+        Assert.Empty(parsed.Diagnostics);
+        var vs = Assert.IsType<VirtualService>(Assert.Single(parsed.Resources));
+        Assert.Equal(expected, vs.Http.Single().Retries!.RetryRemoteLocalities);
     }
 
     [Fact]

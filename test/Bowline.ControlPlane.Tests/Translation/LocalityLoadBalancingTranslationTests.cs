@@ -1,10 +1,10 @@
 using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Registry;
-using Bowline.ControlPlane.Snapshots;
 using Bowline.ControlPlane.Tests.Infrastructure;
 using Bowline.ControlPlane.Translation;
 using Bowline.Xds;
 using Envoy.Config.Endpoint.V3;
+using static Bowline.ControlPlane.Tests.Translation.LocalityMesh;
 
 namespace Bowline.ControlPlane.Tests.Translation;
 
@@ -14,77 +14,6 @@ namespace Bowline.ControlPlane.Tests.Translation;
 /// </summary>
 public sealed class LocalityLoadBalancingTranslationTests
 {
-    private const string Cluster = "outbound|8080||pay.default.svc.cluster.local";
-
-    private const string Service = """
-        apiVersion: v1
-        kind: Service
-        metadata: {name: pay, namespace: default}
-        spec:
-          selector: {app: pay}
-          ports: [{name: http, port: 8080}]
-        """;
-
-    /// <summary>The pay workloads: name, address, version label and locality.</summary>
-    private static readonly (string Name, string Address, string Version, string Locality)[] Workloads =
-    [
-        ("pay-a", "10.0.0.1", "v1", "us-east/zone-a"),
-        ("pay-b", "10.0.0.2", "v2", "us-east/zone-b"),
-        ("pay-c", "10.0.0.3", "v1", "us-west/zone-c"),
-    ];
-
-    private static string Entry(string name, string address, string version, string locality) => $$"""
-        apiVersion: networking.istio.io/v1
-        kind: WorkloadEntry
-        metadata: {name: {{name}}, namespace: default}
-        spec:
-          address: {{address}}
-          labels: {app: pay, version: {{version}}}
-          locality: {{locality}}
-          ports: {http: 8080}
-        """;
-
-    private static string Rule(string trafficPolicy) => $$"""
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {name: pay, namespace: default}
-        spec:
-          host: pay
-          trafficPolicy: {{trafficPolicy}}
-        """;
-
-    private const string Outlier = "outlierDetection: {consecutive5xxErrors: 5, interval: 10s}";
-
-    /// <summary>The productpage sidecar, running in us-east/zone-a (as <c>bowline proxy --locality us-east/zone-a</c> sends it).</summary>
-    private static ProxyNode ProxyIn(string region, string zone, string subZone = "")
-    {
-        var node = TestNodes.ProductpageSidecar();
-        node.Locality = new Envoy.Config.Core.V3.Locality { Region = region, Zone = zone, SubZone = subZone };
-        return ProxyNode.From(node);
-    }
-
-    private static ClusterLoadAssignment Assignment(ProxyNode node, string? rule, params (string Name, string Address, string Version, string Locality)[] extra)
-    {
-        var yaml = new List<string> { Service };
-        yaml.AddRange(Workloads.Concat(extra).Select(w => Entry(w.Name, w.Address, w.Version, w.Locality)));
-        if (rule is not null)
-        {
-            yaml.Add(rule);
-        }
-        var resources = yaml.SelectMany((y, i) => TestFiles.ParseValid($"locality-{i}.yaml", y)).ToList();
-        var snapshot = MeshTranslator.Translate(new ServiceIndex(new MeshConfig(resources, 1)), node);
-        return Endpoints(snapshot);
-    }
-
-    private static ClusterLoadAssignment Endpoints(XdsSnapshot snapshot) =>
-        Assert.IsType<ClusterLoadAssignment>(snapshot.Get(TypeUrls.ClusterLoadAssignment)!.Resources[Cluster].Message);
-
-    /// <summary>Each locality as "region/zone/subzone=priority:addresses".</summary>
-    private static string[] Priorities(ClusterLoadAssignment assignment) =>
-        assignment.Endpoints
-            .Select(l => $"{l.Locality.Region}/{l.Locality.Zone}/{l.Locality.SubZone}={l.Priority}:{string.Join(",", l.LbEndpoints.Select(e => e.Endpoint.Address.SocketAddress.Address))}")
-            .ToArray();
-
     [Fact]
     public void From_NodeLocality_IsTheProxysLocality()
     {
@@ -211,6 +140,60 @@ public sealed class LocalityLoadBalancingTranslationTests
         Assert.Equal(
             ["us-east/zone-a/=0:10.0.0.1", "us-east/zone-a/=2:10.0.0.6", "us-east/zone-b/=3:10.0.0.2", "us-west/zone-c/=1:10.0.0.3"],
             Priorities(assignment));
+    }
+
+    [Theory]
+    [InlineData("{" + Outlier + ", loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-west}]}}}", true)]
+    [InlineData("{" + Outlier + ", loadBalancer: {localityLbSetting: {failoverPriority: [version]}}}", true)]
+    [InlineData("{" + Outlier + "}", false)]
+    [InlineData("{loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: us-west}]}}}", false)]
+    [InlineData("{" + Outlier + ", loadBalancer: {localityLbSetting: {enabled: false, failoverPriority: [version]}}}", false)]
+    public void Translate_ExplicitFailoverThatApplies_SetsLocalityWeightedLbConfigAsIstioDoes(string trafficPolicy, bool expected)
+    {
+        // Istio's condition: failover or failoverPriority given, outlierDetection present, locality LB not disabled.
+        var cluster = Cluster(Translate(ProxyIn("us-east", "zone-a"), Rule(trafficPolicy)));
+
+        Assert.Equal(expected, cluster.CommonLbConfig?.LocalityWeightedLbConfig is not null);
+    }
+
+    [Fact]
+    public void Translate_RetryRemoteLocalities_IsThePreviousPrioritiesRetryPriority()
+    {
+        const string vs = """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: pay, namespace: default}
+            spec:
+              hosts: [pay]
+              http:
+              - retries: {attempts: 3, retryRemoteLocalities: true}
+                route: [{destination: {host: pay}}]
+            """;
+
+        var snapshot = Translate(ProxyIn("us-east", "zone-a"), vs);
+
+        var routes = Assert.IsType<Envoy.Config.Route.V3.RouteConfiguration>(snapshot.Get(TypeUrls.RouteConfiguration)!.Resources[IstioNames.HttpProxyRoute].Message);
+        var retry = routes.VirtualHosts.Single(h => h.Name == "pay.default.svc.cluster.local:8080").Routes.Single().Route_.RetryPolicy;
+        Assert.Equal("envoy.retry_priorities.previous_priorities", retry.RetryPriority.Name);
+        Assert.Equal("type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", retry.RetryPriority.TypedConfig.TypeUrl);
+        Assert.Equal(2, retry.RetryPriority.TypedConfig.Unpack<Envoy.Extensions.Retry.Priority.PreviousPriorities.V3.PreviousPrioritiesConfig>().UpdateFrequency);
+        // The rest of the policy is unchanged: three retries on new hosts.
+        Assert.Equal(3u, retry.NumRetries);
+        Assert.Equal("envoy.retry_host_predicates.previous_hosts", retry.RetryHostPredicate.Single().Name);
+    }
+
+    [Theory]
+    [InlineData("retries: {attempts: 3}")]
+    [InlineData("retries: {attempts: 3, retryRemoteLocalities: false}")]
+    [InlineData("timeout: 5s")]
+    public void Translate_WithoutRetryRemoteLocalities_NoRetryPriority(string routeField)
+    {
+        var vs = $"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: pay, namespace: default}}\nspec:\n  hosts: [pay]\n  http:\n  - {routeField}\n    route: [{{destination: {{host: pay}}}}]\n";
+
+        var snapshot = Translate(ProxyIn("us-east", "zone-a"), vs);
+
+        var routes = Assert.IsType<Envoy.Config.Route.V3.RouteConfiguration>(snapshot.Get(TypeUrls.RouteConfiguration)!.Resources[IstioNames.HttpProxyRoute].Message);
+        Assert.Null(routes.VirtualHosts.Single(h => h.Name == "pay.default.svc.cluster.local:8080").Routes.Single().Route_.RetryPolicy.RetryPriority);
     }
 
     [Fact]

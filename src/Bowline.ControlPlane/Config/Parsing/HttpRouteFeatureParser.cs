@@ -42,11 +42,7 @@ internal static class HttpRouteFeatureParser
                 }
             }
         }
-        if (remoteLocalities == true)
-        {
-            retries.Warning("retryRemoteLocalities", "retryRemoteLocalities is not supported by Bowline yet (Envoy's previous_priorities retry predicate); a retry picks its host from the same priority as the first try");
-        }
-        return http.ErrorCount == before ? new HttpRetry(attempts, perTryTimeout, retryOn, ignorePreviousHosts, backoff) : null;
+        return http.ErrorCount == before ? new HttpRetry(attempts, perTryTimeout, retryOn, ignorePreviousHosts, backoff) { RetryRemoteLocalities = remoteLocalities == true } : null;
     }
 
     public static HttpFault? Fault(FieldReader http)

@@ -39,14 +39,11 @@ internal static class LocalityLbSettingParser
             }
         }
         var failoverPriority = locality.StringList("failoverPriority");
-        var distribute = locality.MapList("distribute");
-        foreach (var entry in distribute)
-        {
-            Distribute(entry);
-        }
+        var distributeEntries = locality.MapList("distribute");
+        var distribute = distributeEntries.Select(Distribute).OfType<LocalityDistribute>().ToList();
         locality.Finish();
 
-        if (distribute.Count > 0 && failoverEntries.Count > 0)
+        if (distributeEntries.Count > 0 && failoverEntries.Count > 0)
         {
             locality.Error("distribute", "distribute and failover cannot be set together; give one of them");
         }
@@ -58,16 +55,14 @@ internal static class LocalityLbSettingParser
         {
             locality.Warning(failover.Count > 0 ? "failover" : "failoverPriority", "failover needs an outlierDetection policy to take effect; add trafficPolicy.outlierDetection");
         }
-        if (distribute.Count > 0)
-        {
-            locality.Warning("distribute", "weighted locality distribution is not supported by Bowline yet: locality weights stay proportional to their endpoints, and (as in Istio with distribute) no failover priorities are set");
-        }
-        return new LocalityLbSetting(enabled, failover, failoverPriority, distribute.Count > 0);
+        return new LocalityLbSetting(enabled, failover, failoverPriority, distribute);
     }
 
     /// <summary>Istio's rules for one distribute entry: weights 1-100 that total 100; a wildcard only as the last character.</summary>
-    private static void Distribute(FieldReader entry)
+    /// <returns>The entry, or null when it breaks a rule (the error is reported).</returns>
+    private static LocalityDistribute? Distribute(FieldReader entry)
     {
+        var before = entry.ErrorCount;
         var from = entry.String("from") ?? string.Empty;
         var to = entry.IntMap("to", int.MinValue, int.MaxValue);
         entry.Finish();
@@ -80,18 +75,27 @@ internal static class LocalityLbSettingParser
             if (weight is < 1 or > 100)
             {
                 entry.Error("to", $"the weight of '{locality}' is {weight}; locality weights must be in the range [1, 100]");
-                return;
+                return null;
             }
             if (LocalityProblem(locality) is { } toProblem)
             {
                 entry.Error("to", toProblem);
-                return;
+                return null;
             }
         }
         if (to.Values.Sum() != 100)
         {
             entry.Error("to", $"the locality weights total {to.Values.Sum()}; they must total 100");
         }
+        foreach (var (field, locality) in to.Keys.Select(k => ("to", k)).Prepend(("from", from)))
+        {
+            if (locality.Split('/').FirstOrDefault(p => p.Contains('*', StringComparison.Ordinal) && p != "*") is { } part)
+            {
+                entry.Warning(field, $"locality '{locality}': '*' stands only for a whole part, so (as in Istio) '{part}' matches no locality; write it as '*'");
+            }
+        }
+        // The reader keeps the mapping in the order written.
+        return entry.ErrorCount == before ? new LocalityDistribute(from, to.Select(t => new LocalityWeight(t.Key, (uint)t.Value)).ToList()) : null;
     }
 
     private static string? LocalityProblem(string locality)

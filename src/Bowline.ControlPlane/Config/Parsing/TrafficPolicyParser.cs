@@ -90,11 +90,34 @@ internal static class TrafficPolicyParser
         }
         var locality = LocalityLbSettingParser.Parse(lb.Map("localityLbSetting"), hasOutlier);
         lb.Unsupported("zoneAwareLbSetting", "zone-aware load balancing");
-        lb.Unsupported("warmupDurationSecs", "slow start (warmupDurationSecs)");
+        var warmupDuration = WarmupDuration(lb);
         lb.Unsupported("warmup", "slow start (warmup)");
         lb.Finish();
         var normalized = simple switch { "LEAST_CONN" => "LEAST_REQUEST", "UNSPECIFIED" => null, _ => simple };
-        return new LoadBalancerSettings(normalized, hash) { Locality = locality };
+        return new LoadBalancerSettings(normalized, hash) { Locality = locality, WarmupDuration = warmupDuration };
+    }
+
+    /// <summary>
+    /// The deprecated <c>warmupDurationSecs</c> (a duration, despite its name) with the CRD's rule: at least 1ms. Istio
+    /// uses <c>warmup</c> instead when both are given, so then it is ignored, and a warning says so.
+    /// </summary>
+    private static TimeSpan? WarmupDuration(FieldReader lb)
+    {
+        if (lb.Duration("warmupDurationSecs") is not { } duration)
+        {
+            return null;
+        }
+        if (duration < TimeSpan.FromMilliseconds(1))
+        {
+            lb.Error("warmupDurationSecs", $"{duration.TotalMilliseconds}ms is too short: Istio requires a duration of at least 1ms; remove the field for no slow start");
+            return null;
+        }
+        if (lb.Has("warmup"))
+        {
+            lb.Warning("warmupDurationSecs", "warmupDurationSecs is ignored because warmup is also set (Istio uses warmup then); remove one of them");
+            return null;
+        }
+        return duration;
     }
 
     private static ConsistentHash? ConsistentHash(FieldReader? hash)
