@@ -93,7 +93,11 @@ internal sealed class MeshHarness : IAsyncDisposable
         StartSidecarAsync(name, labels, ports, random: null, waitForClusters);
 
     /// <param name="random">A seeded source for the proxy's weighted picks, balancing and fault rolls, so statistical assertions are reproducible.</param>
-    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, params string[] waitForClusters)
+    public Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, params string[] waitForClusters) =>
+        StartSidecarAsync(name, labels, ports, random, locality: "", waitForClusters);
+
+    /// <param name="locality">Where the workload runs (<c>region/zone/subzone</c>): on its WorkloadEntry and in its proxy's node.</param>
+    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, string locality, params string[] waitForClusters)
     {
         var inbound = ports.Select(p => new InboundPortMapping(p.ContainerPort, Ports.Free(), p.AppPort)).ToList();
         if (inbound.Count > 0)
@@ -113,6 +117,7 @@ internal sealed class MeshHarness : IAsyncDisposable
                   address: 127.0.0.1
                   labels: { {{labelMap}} }
                   ports: { {{portMap}} }
+                  locality: "{{locality}}"
                 """);
         }
         var host = ProxyHost.Create(new ProxyOptions
@@ -126,6 +131,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             InboundPorts = inbound,
             InitialBackoff = TimeSpan.FromMilliseconds(100),
             MaxBackoff = TimeSpan.FromSeconds(1),
+            Locality = locality,
         }, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);

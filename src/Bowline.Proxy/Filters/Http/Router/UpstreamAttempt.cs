@@ -93,12 +93,15 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         target.ResponseHeaders?.Apply(httpContext.Response.Headers, stream);
         stream.OnResponseHeaders();
         Forwarded = true;
-        // The body YARP copies is exactly the upstream's, so a declared length is the count. Replacing Response.Body to
-        // count an undeclared one would cost a body feature per request and break HTTP/2 completion (END_STREAM and
-        // trailers go through Kestrel's own feature), so streamed bodies are counted by the telemetry work, not here.
+        // The body YARP copies is exactly the upstream's: a declared length is the count; an undeclared one is counted
+        // as YARP reads it.
         if (proxyResponse.Content.Headers.ContentLength is { } length)
         {
             stream.Info.BytesSent = length;
+        }
+        else
+        {
+            proxyResponse.Content = new CountedResponseContent(proxyResponse.Content, stream.Info);
         }
         return true;
     }
