@@ -22,7 +22,7 @@ internal enum UpstreamProtocol
 internal sealed class ClusterConfig(
     Envoy.Config.Cluster.V3.Cluster source,
     UpstreamProtocol protocol,
-    HttpMessageInvoker invoker,
+    UpstreamPool invoker,
     ILoadBalancer balancer,
     CircuitBreakerLimits limits,
     OutlierDetectionConfig? outlierDetection,
@@ -47,7 +47,7 @@ internal sealed class ClusterConfig(
 
     public UpstreamProtocol Protocol { get; } = protocol;
 
-    public HttpMessageInvoker Invoker { get; } = invoker;
+    public UpstreamPool Invoker { get; } = invoker;
 
     public ILoadBalancer Balancer { get; } = balancer;
 

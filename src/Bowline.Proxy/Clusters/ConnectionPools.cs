@@ -24,20 +24,23 @@ internal sealed record TcpKeepalive(int TimeSeconds, int IntervalSeconds, int Pr
 /// </summary>
 internal sealed class ConnectionPools(TimeProvider time, Random random) : IDisposable
 {
-    /// <summary>A removed cluster's pool is disposed only after in-flight requests have had time to finish.</summary>
-    private static readonly TimeSpan RetireDelay = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// A replaced or removed pool starts draining this long after the commit: a request that read the previous
+    /// snapshot just before the switch may still be about to enter it. It then closes when its last request ends.
+    /// </summary>
+    private static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>The clock endpoints are stamped with (slow start reads it too).</summary>
     public TimeProvider Time => time;
 
-    private readonly Dictionary<string, (PoolSettings Settings, HttpMessageInvoker Invoker)> _invokers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (PoolSettings Settings, UpstreamPool Invoker)> _invokers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Key, ILoadBalancer Balancer)> _balancers = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Cluster, string Address, int Port), UpstreamEndpoint> _endpoints = [];
     private readonly List<Action> _undo = [];
-    private readonly List<HttpMessageInvoker> _created = [];
-    private readonly List<HttpMessageInvoker> _retiring = [];
+    private readonly List<UpstreamPool> _created = [];
+    private readonly List<UpstreamPool> _retiring = [];
 
-    public HttpMessageInvoker Invoker(string cluster, PoolSettings settings)
+    public UpstreamPool Invoker(string cluster, PoolSettings settings)
     {
         if (_invokers.TryGetValue(cluster, out var existing) && existing.Settings == settings)
         {
@@ -62,7 +65,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
         {
             handler.ConnectCallback = (context, cancellationToken) => ConnectWithKeepaliveAsync(context, keepalive, cancellationToken);
         }
-        var invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+        var invoker = new UpstreamPool(handler);
         _created.Add(invoker);
         Replace(_invokers, cluster, (settings, invoker), existing, existing.Invoker is not null);
         if (existing.Invoker is not null)
@@ -173,14 +176,14 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
         _undo.Add(hadPrevious ? () => map[key] = previous : () => map.Remove(key));
     }
 
-    private void Retire(HttpMessageInvoker invoker)
+    private void Retire(UpstreamPool pool)
     {
         ITimer? timer = null;
         timer = time.CreateTimer(_ =>
         {
-            invoker.Dispose();
+            pool.Drain();
             timer?.Dispose();
-        }, null, RetireDelay, Timeout.InfiniteTimeSpan);
+        }, null, DrainGrace, Timeout.InfiniteTimeSpan);
     }
 
     public void Dispose()

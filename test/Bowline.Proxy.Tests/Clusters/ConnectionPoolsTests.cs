@@ -46,21 +46,39 @@ public sealed class ConnectionPoolsTests : IDisposable
     }
 
     [Fact]
-    public async Task Prune_RemovedCluster_DisposesItsPoolOnlyAfterTheGracePeriod()
+    public async Task Prune_RemovedIdleCluster_ClosesItsPoolAfterTheGracePeriod()
     {
         var invoker = _pools.Invoker(Reviews, Settings(5));
         _pools.Commit();
 
         _pools.Prune(new HashSet<string>(), new HashSet<(string, string, int)>());
         _pools.Commit();
-        _time.Advance(TimeSpan.FromSeconds(59));
-        // Still usable by in-flight requests: fails to connect, but is not disposed.
-        var inFlight = await Record.ExceptionAsync(() => SendAsync(invoker));
+        _time.Advance(TimeSpan.FromSeconds(4));
+        // Still usable by a request that read the previous snapshot: fails to connect, but is not disposed.
+        var inGrace = await Record.ExceptionAsync(() => SendAsync(invoker));
         _time.Advance(TimeSpan.FromSeconds(1));
         var afterGrace = await Record.ExceptionAsync(() => SendAsync(invoker));
 
-        Assert.IsNotType<ObjectDisposedException>(inFlight);
+        Assert.IsNotType<ObjectDisposedException>(inGrace);
         Assert.IsType<ObjectDisposedException>(afterGrace);
+    }
+
+    [Fact]
+    public async Task Prune_RemovedClusterWithARequestInFlight_DrainsUntilTheRequestEnds()
+    {
+        var pool = _pools.Invoker(Reviews, Settings(5));
+        _pools.Commit();
+        pool.Enter();
+
+        _pools.Prune(new HashSet<string>(), new HashSet<(string, string, int)>());
+        _pools.Commit();
+        _time.Advance(TimeSpan.FromHours(1));
+        var whileInFlight = await Record.ExceptionAsync(() => SendAsync(pool));
+        pool.Exit();
+
+        Assert.IsNotType<ObjectDisposedException>(whileInFlight);
+        Assert.True(pool.IsClosed);
+        Assert.IsType<ObjectDisposedException>(await Record.ExceptionAsync(() => SendAsync(pool)));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class OutlierDetectorTests
     {
         var cluster = new ClusterState("c", new ClusterStats(_stats, "c"));
         var endpoints = Enumerable.Range(1, hosts).Select(i => new UpstreamEndpoint($"10.0.0.{i}", 80)).ToArray();
-        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler());
+        using var invoker = new UpstreamPool(new SocketsHttpHandler());
         var clusterConfig = new ClusterConfig(new Envoy.Config.Cluster.V3.Cluster { Name = "c" }, UpstreamProtocol.Http1, invoker, new RoundRobinBalancer(), CircuitBreakerLimits.Default, config, new HostSetPolicy(0));
         cluster.Publish(clusterConfig, new HostSet(null, [.. endpoints.Select(e => new WeightedEndpoint(e, 1, true))], 0, null));
         var detector = new OutlierDetector(cluster, config, _time, new Random(42), NullLogger.Instance);

@@ -41,7 +41,7 @@ public sealed class HealthCheckerTests : IAsyncDisposable
     {
         var cluster = new ClusterState("c", new ClusterStats(_stats, "c"));
         var host = new UpstreamEndpoint("127.0.0.1", port);
-        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler());
+        using var invoker = new UpstreamPool(new SocketsHttpHandler());
         var clusterConfig = new ClusterConfig(new Envoy.Config.Cluster.V3.Cluster { Name = "c" }, UpstreamProtocol.Http1, invoker, new RoundRobinBalancer(), CircuitBreakerLimits.Default, null, new HostSetPolicy(0), healthCheck: config);
         cluster.Publish(clusterConfig, new HostSet(null, [new WeightedEndpoint(host, 1, true), new WeightedEndpoint(new UpstreamEndpoint("127.0.0.1", 1), 1, true)], 0, null));
         var checker = new HealthChecker(cluster, config, _time, new Random(42), _stats, NullLogger.Instance);

@@ -67,10 +67,11 @@ internal static partial class Mirror
         return request;
     }
 
-    private static async Task SendAsync(MirrorPolicy mirror, HttpMessageInvoker invoker, HttpRequestMessage request, TimeProvider time, ILogger logger)
+    private static async Task SendAsync(MirrorPolicy mirror, Clusters.UpstreamPool invoker, HttpRequestMessage request, TimeProvider time, ILogger logger)
     {
         var stats = mirror.Cluster.Stats;
         stats.RequestsTotal.Increment();
+        invoker.Enter();
         try
         {
             // The primary's cancellation must not cancel its mirror, nor the mirror hold the primary: its own timeout.
@@ -85,6 +86,7 @@ internal static partial class Mirror
         }
         finally
         {
+            invoker.Exit();
             request.Dispose();
         }
     }

@@ -225,6 +225,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             : default;
         var token = perTry?.Token ?? routeTimeout?.Token;
         ForwarderError error;
+        var pool = config.Invoker;
+        pool.Enter();
         try
         {
             error = token is { } t
@@ -233,6 +235,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         }
         finally
         {
+            pool.Exit();
             host.RequestEnded();
             cluster.RequestEnded(isRetry);
         }

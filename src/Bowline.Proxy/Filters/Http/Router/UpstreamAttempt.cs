@@ -94,12 +94,12 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         stream.OnResponseHeaders();
         Forwarded = true;
         // The body YARP copies is exactly the upstream's: a declared length is the count; an undeclared one is counted
-        // as YARP reads it.
+        // as YARP reads it. An upgrade (WebSocket, CONNECT) turns the content into a two-way tunnel: left alone.
         if (proxyResponse.Content.Headers.ContentLength is { } length)
         {
             stream.Info.BytesSent = length;
         }
-        else
+        else if (status != StatusCodes.Status101SwitchingProtocols && !HttpMethods.IsConnect(httpContext.Request.Method))
         {
             proxyResponse.Content = new CountedResponseContent(proxyResponse.Content, stream.Info);
         }
