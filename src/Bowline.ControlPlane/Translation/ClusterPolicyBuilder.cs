@@ -254,8 +254,10 @@ internal static class ClusterPolicyBuilder
     }
 
     /// <summary>
-    /// The subset of a policy a proxyless gRPC client honours (Istio's gRPC generator): ring hash (gRFC A42) and
-    /// max_requests (gRFC A32). Everything else is named in a warning rather than sent and ignored.
+    /// The subset of a policy a proxyless gRPC client honours (Istio's gRPC generator, pilot/pkg/networking/grpcgen):
+    /// ring hash (gRFC A42) and <c>http2MaxRequests</c> as the default-priority threshold's <c>max_requests</c> alone
+    /// (gRFC A32: the client fails calls beyond it with UNAVAILABLE; with no threshold it allows 1024). Everything else
+    /// is named in a warning rather than sent and ignored.
     /// </summary>
     public static void ApplyProxyless(Cluster cluster, TrafficPolicy? policy, string where, SnapshotBuilder snapshot)
     {
@@ -285,7 +287,11 @@ internal static class ClusterPolicyBuilder
         }
         if (policy?.OutlierDetection is not null)
         {
-            snapshot.Warn($"{where}: proxyless gRPC clients implement only success-rate and failure-percentage ejection (gRFC A50), which Istio's outlierDetection does not configure; it has no effect for them");
+            // gRFC A50: gRPC ejects by success rate and failure percentage only; Istio's outlierDetection configures
+            // neither (its consecutive-error detectors act on HTTP codes gRPC does not see), and Istio's gRPC generator
+            // sends no outlier_detection. Sent anyway it would change nothing: with enforcing_success_rate 0 and no
+            // enforcing_failure_percentage, a gRPC client runs neither algorithm.
+            snapshot.Warn($"{where}: outlierDetection has no effect for proxyless gRPC clients: they eject only by success rate or failure percentage (gRFC A50), which Istio's outlierDetection does not configure, so, as in Istio, none is sent and an endpoint that answers with errors keeps its share of their calls; retries (retryOn: unavailable) are what moves those calls elsewhere");
         }
     }
 }

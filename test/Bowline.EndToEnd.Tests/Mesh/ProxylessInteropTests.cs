@@ -6,7 +6,10 @@ namespace Bowline.EndToEnd.Tests.Mesh;
 /// <summary>
 /// An unmodified proxyless gRPC client (@grpc/grpc-js-xds from npm, in Node) resolves <c>xds:///</c> names through our
 /// control plane and honours what proxyless gRPC supports of it: weighted clusters, header routes, fault injection
-/// (gRFC A33), retries (A44) and ring hash (A42). Proof that we speak xDS, not a private dialect.
+/// (gRFC A33), retries (A44), ring hash (A42) and circuit breaking's max requests (A32). Proof that we speak xDS, not a
+/// private dialect. Outlier detection (A50) has no test here: Istio's outlierDetection configures only the
+/// consecutive-error detectors gRPC does not implement, so (as Istio does) nothing is sent and there is nothing to
+/// observe; see docs/xds-support.md.
 /// </summary>
 public sealed class ProxylessInteropTests
 {
@@ -97,8 +100,52 @@ public sealed class ProxylessInteropTests
         Assert.Single(summary.GetProperty("hosts").EnumerateObject());
     }
 
-    /// <summary>Two echo servers (v1, v2) registered with the mesh; the Node client makes <paramref name="calls"/> calls through xDS and returns its summary.</summary>
-    private static async Task<JsonElement> RunAsync((string File, string Yaml) config, int calls, string[]? clientArgs = null)
+    [Fact]
+    public async Task GrpcJsXdsClient_MaxRequests_FailsCallsBeyondTheLimitWithUnavailable()
+    {
+        // Subset v1 allows two requests at once; v1-release reaches the same server through its own, unlimited cluster,
+        // so the call that releases the held ones is not refused by the limit it is testing.
+        var dr = """
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: grpc-echo, namespace: default}
+            spec:
+              host: grpc-echo
+              subsets:
+              - name: v1
+                labels: {version: v1}
+                trafficPolicy: {connectionPool: {http: {http2MaxRequests: 2}}}
+              - name: v1-release
+                labels: {version: v1}
+            """;
+        var vs = VirtualService("""
+              - match: [{headers: {x-release: {exact: "yes"}}}]
+                route: [{destination: {host: grpc-echo, subset: v1-release}}]
+              - route: [{destination: {host: grpc-echo, subset: v1}}]
+            """);
+
+        // Five "hold:" calls, each started once the one before is in flight or has failed; the server keeps them open
+        // (headers sent, no response) until the release call, so no call ends while the others are being picked.
+        var summary = await RunAsync([("echo-dr.yaml", dr), ("echo-vs.yaml", vs)], 5,
+            ["--concurrency", "5", "--message", "hold:max-requests", "--release", "release:max-requests", "--release-metadata", "x-release=yes", "--deadline", "60"]);
+
+        Assert.Equal(2, summary.GetProperty("ok").GetInt32());
+        Assert.Equal(3, summary.GetProperty("failed").GetInt32());
+        Assert.Equal(3, summary.GetProperty("codes").GetProperty("UNAVAILABLE").GetInt32());
+        Assert.Equal(2, summary.GetProperty("peakInFlight").GetInt32());
+        // The server's own count: exactly two calls were waiting on it when the release came.
+        Assert.Equal("released:2", summary.GetProperty("release").GetProperty("message").GetString());
+    }
+
+    private static Task<JsonElement> RunAsync((string File, string Yaml) config, int calls, string[]? clientArgs = null) =>
+        RunAsync([config], calls, clientArgs);
+
+    /// <summary>
+    /// Two echo servers (v1, v2) registered with the mesh, <paramref name="configs"/> added to (or replacing the default
+    /// file of the same name in) its config; the Node client makes <paramref name="calls"/> calls through xDS and returns
+    /// its summary.
+    /// </summary>
+    private static async Task<JsonElement> RunAsync((string File, string Yaml)[] configs, int calls, string[]? clientArgs = null)
     {
         var interop = Path.Combine(RepoPaths.Root, "test", "interop");
         await EnsureNodeModulesAsync(interop);
@@ -112,7 +159,7 @@ public sealed class ProxylessInteropTests
             ("echo-dr.yaml", MeshYaml.Subsets("grpc-echo", "v1", "v2")),
             ("echo-we.yaml", Entry("grpc-echo-v1", "v1", v1Port) + "\n---\n" + Entry("grpc-echo-v2", "v2", v2Port)),
         ];
-        await using var mesh = await MeshHarness.StartAsync([.. files.Where(f => f.Item1 != config.File), config]);
+        await using var mesh = await MeshHarness.StartAsync([.. files.Where(f => configs.All(c => c.File != f.Item1)), .. configs]);
         var bootstrap = Path.Combine(mesh.ConfigDir, "..", $"bootstrap-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(bootstrap, $$$"""
             {

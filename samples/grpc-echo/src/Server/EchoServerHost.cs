@@ -30,6 +30,7 @@ internal static class EchoServerHost
 
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(EchoServerState.FromEnvironment());
+        builder.Services.AddSingleton<HeldCalls>();
 
         var app = builder.Build();
         app.MapGrpcService<EchoServiceImpl>();

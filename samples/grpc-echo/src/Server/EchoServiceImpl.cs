@@ -8,7 +8,7 @@ namespace Bowline.Samples.GrpcEcho.Server;
 /// fixed trailer: end-to-end tests assert both arrive, which proves a proxy forwarded HTTP/2
 /// headers and trailers rather than just the body.
 /// </summary>
-internal sealed class EchoServiceImpl(EchoServerState state) : EchoService.EchoServiceBase
+internal sealed class EchoServiceImpl(EchoServerState state, HeldCalls held) : EchoService.EchoServiceBase
 {
     public const string VersionHeader = "x-echo-version";
     public const string TrailerName = "x-echo-trailer";
@@ -20,6 +20,16 @@ internal sealed class EchoServiceImpl(EchoServerState state) : EchoService.EchoS
     /// <summary>A request whose message is <c>unavailable-from:&lt;version&gt;</c> fails with UNAVAILABLE on that version's servers, for retry tests.</summary>
     public const string FailPrefix = "unavailable-from:";
 
+    /// <summary>
+    /// A request whose message is <c>hold:&lt;group&gt;</c> gets its response headers at once (so the client knows it is
+    /// in flight) and its response only when a <c>release:&lt;group&gt;</c> request reaches this server, for
+    /// concurrency tests (circuit breaking) that must not depend on timing.
+    /// </summary>
+    public const string HoldPrefix = "hold:";
+
+    /// <summary>Completes the calls held under the group named after the prefix; the reply's message is <c>released:&lt;count&gt;</c>.</summary>
+    public const string ReleasePrefix = "release:";
+
     public override async Task<EchoResponse> Echo(EchoRequest request, ServerCallContext context)
     {
         if (request.Message.StartsWith(FailPrefix, StringComparison.Ordinal) && request.Message[FailPrefix.Length..] == state.Version)
@@ -27,8 +37,18 @@ internal sealed class EchoServiceImpl(EchoServerState state) : EchoService.EchoS
             throw new RpcException(new Status(StatusCode.Unavailable, $"{state.Version} was asked to fail"));
         }
         await context.WriteResponseHeadersAsync(new Metadata { { VersionHeader, state.Version } });
+        var message = request.Message;
+        if (message.StartsWith(HoldPrefix, StringComparison.Ordinal)
+            && !await held.HoldAsync(message[HoldPrefix.Length..], context.CancellationToken))
+        {
+            throw new RpcException(new Status(StatusCode.Aborted, $"'{message}' was held {HeldCalls.MaxHold.TotalSeconds:0} s and no '{ReleasePrefix}{message[HoldPrefix.Length..]}' call came"));
+        }
+        if (message.StartsWith(ReleasePrefix, StringComparison.Ordinal))
+        {
+            message = $"released:{held.Release(message[ReleasePrefix.Length..])}";
+        }
         context.ResponseTrailers.Add(TrailerName, TrailerValue);
-        return Respond(request.Message, state.NextUnarySequence());
+        return Respond(message, state.NextUnarySequence());
     }
 
     public override async Task EchoStream(
