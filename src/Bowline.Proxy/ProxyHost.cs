@@ -44,6 +44,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton(random ?? Random.Shared);
         services.AddHttpForwarder();
         services.AddSingleton<ProxyStats>();
+        services.AddSingleton<Tls.SecretStore>();
         services.AddSingleton<SnapshotHolder>();
         services.AddSingleton<ConnectionPools>();
         services.AddSingleton<Clusters.Dns.IDnsResolver, Clusters.Dns.SystemDnsResolver>();

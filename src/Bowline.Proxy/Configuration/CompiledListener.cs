@@ -53,24 +53,71 @@ internal sealed class HttpChain(string statPrefix, string? routeConfigName, Rout
     public HttpChainStats Stats { get; } = stats;
 }
 
-/// <summary>A compiled listener: where it binds and, per destination port, which HTTP chain serves a connection.</summary>
-internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source, IReadOnlyList<IPEndPoint> addresses, IReadOnlyDictionary<int, HttpChain> chainsByPort, HttpChain? defaultChain)
+/// <summary>
+/// One compiled filter chain of a listener: the TLS it terminates (null for cleartext) and the HTTP connection manager
+/// that serves its connections. A chain with neither HTTP nor a TCP proxy is refused at compile time.
+/// </summary>
+internal sealed class CompiledFilterChain(string name, HttpChain http, Tls.DownstreamTls? tls)
+{
+    public string Name { get; } = name;
+
+    public HttpChain Http { get; } = http;
+
+    public Tls.DownstreamTls? Tls { get; } = tls;
+}
+
+/// <summary>A listener's counters, Envoy's <c>listener.&lt;address&gt;.*</c>: connections, no chain matched, TLS handshakes and their failures.</summary>
+internal sealed class ListenerStats(ProxyStats stats, string prefix)
+{
+    public Stat ConnectionsTotal { get; } = stats.Get($"listener.{prefix}.downstream_cx_total");
+    public Stat NoFilterChainMatch { get; } = stats.Get($"listener.{prefix}.no_filter_chain_match");
+    public Stat ListenerFilterTimeout { get; } = stats.Get($"listener.{prefix}.downstream_pre_cx_timeout");
+    public Stat Handshakes { get; } = stats.Get($"listener.{prefix}.ssl.handshake");
+    public Stat ConnectionErrors { get; } = stats.Get($"listener.{prefix}.ssl.connection_error");
+    public Stat NoCertificate { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_no_cert");
+    public Stat VerifyError { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_error");
+    public Stat VerifySan { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_san");
+    public Stat SecretMissing { get; } = stats.Get($"listener.{prefix}.ssl.secret_not_ready");
+}
+
+/// <summary>
+/// A compiled listener: where it binds, which listener filters inspect a new connection, and how a connection's
+/// metadata picks its filter chain (Envoy's filter_chain_match).
+/// </summary>
+internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source, IReadOnlyList<IPEndPoint> addresses, FilterChainMatcher<CompiledFilterChain> chains,
+    bool tlsInspector, bool httpInspector, TimeSpan listenerFiltersTimeout, ListenerStats stats)
 {
     /// <summary>The LDS resource this was compiled from; an identical resource whose route tables are unchanged reuses this object.</summary>
     public Envoy.Config.Listener.V3.Listener Source { get; } = source;
 
     public string Name => Source.Name;
 
-    /// <summary>Every chain of the listener, for reuse checks.</summary>
-    public IEnumerable<HttpChain> Chains => chainsByPort.Values.Append(defaultChain).OfType<HttpChain>();
+    /// <summary>Every HTTP chain of the listener, for reuse checks.</summary>
+    public IEnumerable<HttpChain> Chains => FilterChains.All.Select(c => c.Http);
+
+    public FilterChainMatcher<CompiledFilterChain> FilterChains { get; } = chains;
 
     public IReadOnlyList<IPEndPoint> Addresses { get; } = addresses;
+
+    /// <summary>Envoy's tls_inspector is configured: read the ClientHello (SNI, ALPN) before choosing a chain.</summary>
+    public bool TlsInspector { get; } = tlsInspector;
+
+    /// <summary>Envoy's http_inspector is configured: tell h2c and HTTP/1.x apart on cleartext before choosing a chain.</summary>
+    public bool HttpInspector { get; } = httpInspector;
+
+    /// <summary>Envoy's listener_filters_timeout: how long the inspectors wait for a connection's first bytes.</summary>
+    public TimeSpan ListenerFiltersTimeout { get; } = listenerFiltersTimeout;
+
+    public ListenerStats Stats { get; } = stats;
 
     /// <summary>The listener's identity for rebinding: same addresses, same sockets.</summary>
     public string AddressKey { get; } = string.Join(",", addresses.Select(a => a.ToString()).Order(StringComparer.Ordinal));
 
     /// <summary>Envoy's warming: a listener whose RDS routes have not arrived yet is not opened, so it never answers 404 for want of config.</summary>
-    public bool IsWarm { get; } = chainsByPort.Values.Append(defaultChain).All(c => c is null || c.RouteConfigName is null || c.Routes is not null);
+    public bool IsWarm { get; } = chains.All.All(c => c.Http.RouteConfigName is null || c.Http.Routes is not null);
 
-    public HttpChain? ChainFor(int localPort) => chainsByPort.TryGetValue(localPort, out var chain) ? chain : defaultChain;
+    public CompiledFilterChain? Match(Listeners.ConnectionMetadata connection) => FilterChains.Match(connection);
+
+    /// <summary>The HTTP chain a cleartext connection to <paramref name="localPort"/> gets (tests and admin).</summary>
+    public HttpChain? ChainFor(int localPort) => Match(Listeners.ConnectionMetadata.Plaintext(localPort))?.Http;
 }

@@ -23,44 +23,80 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
     public CompiledListener Compile(Listener listener, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
     {
         var where = $"listener {listener.Name}";
-        XdsFields.Check(listener, where, "name", "address", "additional_addresses", "filter_chains", "default_filter_chain");
+        XdsFields.Check(listener, where, "name", "address", "additional_addresses", "filter_chains", "default_filter_chain", "listener_filters",
+            "listener_filters_timeout", "continue_on_listener_filters_timeout");
         var addresses = new List<IPEndPoint> { Endpoint(listener.Address, where) };
         addresses.AddRange(listener.AdditionalAddresses.Select(a => Endpoint(a.Address, where + " additional_addresses")));
+        var (tlsInspector, httpInspector) = ListenerFilters(listener, where);
 
-        var byPort = new Dictionary<int, HttpChain>();
-        HttpChain? defaultChain = null;
+        var chains = new List<(FilterChainCriteria, CompiledFilterChain)>();
         foreach (var chain in listener.FilterChains)
         {
             var cwhere = $"{where} filter chain {chain.Name}";
-            var compiled = CompileChain(chain, cwhere, rds, inline);
-            if (chain.FilterChainMatch is { } match)
-            {
-                XdsFields.Check(match, cwhere + " filter_chain_match", "destination_port");
-                if (match.DestinationPort is { } port)
-                {
-                    if (!byPort.TryAdd((int)port, compiled))
-                    {
-                        throw new ProxyConfigException($"{where}: two filter chains match destination port {port}");
-                    }
-                    continue;
-                }
-            }
-            defaultChain = defaultChain is null ? compiled : throw new ProxyConfigException($"{where}: more than one filter chain matches every connection");
+            chains.Add((new FilterChainCriteria(chain.FilterChainMatch, cwhere), CompileChain(chain, cwhere, rds, inline)));
         }
-        if (listener.DefaultFilterChain is { } fallback)
-        {
-            defaultChain ??= CompileChain(fallback, $"{where} default_filter_chain", rds, inline);
-        }
-        if (byPort.Count == 0 && defaultChain is null)
+        var defaultChain = listener.DefaultFilterChain is { } fallback ? CompileChain(fallback, $"{where} default_filter_chain", rds, inline) : null;
+        if (chains.Count == 0 && defaultChain is null)
         {
             throw new ProxyConfigException($"{where}: no filter chains");
         }
-        return new CompiledListener(listener, addresses, byPort, defaultChain);
+        var matcher = new FilterChainMatcher<CompiledFilterChain>(chains, defaultChain, where);
+        if (matcher.NeedsTlsInspection && !tlsInspector)
+        {
+            throw new ProxyConfigException($"{where}: a filter_chain_match uses server_names, transport_protocol tls or application_protocols, which need the envoy.filters.listener.tls_inspector listener filter");
+        }
+        // Envoy's default listener_filters_timeout is 15 s; 0 means none.
+        var timeout = listener.ListenerFiltersTimeout?.ToTimeSpan() is { } t ? (t <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : t) : TimeSpan.FromSeconds(15);
+        return new CompiledListener(listener, addresses, matcher, tlsInspector, httpInspector, timeout, ListenerStatsFor(addresses[0]));
     }
 
-    private HttpChain CompileChain(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    private const string TlsInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+    private const string HttpInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+
+    /// <summary>The listener filters Bowline runs: the TLS and HTTP inspectors. Any other is a NACK naming it.</summary>
+    private static (bool Tls, bool Http) ListenerFilters(Listener listener, string where)
     {
-        XdsFields.Check(chain, where, "filter_chain_match", "filters");
+        var (tls, http) = (false, false);
+        foreach (var filter in listener.ListenerFilters)
+        {
+            XdsFields.Check(filter, where + " listener_filters", "name", "typed_config");
+            switch (filter.TypedConfig?.TypeUrl)
+            {
+                case TlsInspectorType:
+                    // TlsInspector's fields (enable_ja3_fingerprinting, initial_read_buffer_size) tune what Bowline does not do.
+                    tls = true;
+                    break;
+                case HttpInspectorType:
+                    http = true;
+                    break;
+                default:
+                    throw new ProxyConfigException($"{where}: listener filter {filter.Name} ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported; Bowline runs envoy.filters.listener.tls_inspector and envoy.filters.listener.http_inspector");
+            }
+        }
+        return (tls, http);
+    }
+
+    private readonly Dictionary<string, ListenerStats> _listenerStats = new(StringComparer.Ordinal);
+
+    private ListenerStats ListenerStatsFor(IPEndPoint address)
+    {
+        var prefix = $"{address.Address}_{address.Port}";
+        if (!_listenerStats.TryGetValue(prefix, out var listenerStats))
+        {
+            listenerStats = _listenerStats[prefix] = new ListenerStats(stats, prefix);
+        }
+        return listenerStats;
+    }
+
+    private CompiledFilterChain CompileChain(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    {
+        XdsFields.Check(chain, where, "name", "filter_chain_match", "filters", "transport_socket");
+        var tls = chain.TransportSocket is { } socket ? Tls.DownstreamTls.Compile(socket, where) : null;
+        return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline), tls);
+    }
+
+    private HttpChain CompileHttp(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    {
         if (chain.Filters.Count != 1 || chain.Filters[0].TypedConfig?.TypeUrl != ResourceReferences.HttpConnectionManagerTypeUrl)
         {
             var names = string.Join(", ", chain.Filters.Select(f => f.TypedConfig?.TypeUrl ?? f.Name));

@@ -22,7 +22,14 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
     /// </summary>
     public async Task HandleAsync(HttpContext context, CompiledListener listener)
     {
-        var chain = listener.ChainFor(context.Connection.LocalPort);
+        var connection = context.Features.Get<Listeners.ConnectionChain>();
+        var chain = connection is not null ? connection.Resolve(listener)?.Http : listener.ChainFor(context.Connection.LocalPort);
+        if (chain is null && connection is not null)
+        {
+            // A listener update left this connection without a chain (STRICT mTLS now refuses its plaintext): close it.
+            context.Abort();
+            return;
+        }
         if (chain is null)
         {
             Count(ResponseFlags.NoRouteFound);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -26,6 +27,7 @@ internal sealed class ListenerServer : IAsyncDisposable
         _listener = listener;
         // AllowAlternateSchemes: h2c connections are marked with a TLS ALPN feature (see Http2PriorKnowledge), so Kestrel would
         // otherwise insist on :scheme https.
+        var acceptor = new ConnectionAcceptor(() => Listener, services.GetRequiredService<Tls.SecretStore>(), loggers.CreateLogger<ConnectionAcceptor>());
         var options = new KestrelServerOptions { AddServerHeader = false, ApplicationServices = services, AllowAlternateSchemes = true };
         options.Limits.MaxRequestBodySize = null;
         options.Limits.MinRequestBodyDataRate = null;
@@ -36,7 +38,7 @@ internal sealed class ListenerServer : IAsyncDisposable
             options.Listen(address, l =>
             {
                 l.Protocols = HttpProtocols.Http1AndHttp2;
-                l.Use(Http2PriorKnowledge.Middleware);
+                l.Use(acceptor.Middleware);
             });
         }
         var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggers);
