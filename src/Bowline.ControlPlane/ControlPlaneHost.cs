@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bowline.Ca;
 using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Snapshots;
 using Bowline.ControlPlane.Xds;
@@ -42,6 +43,10 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton<ConnectedProxies>();
         builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
         builder.Services.AddHostedService<ConfigWatcher>();
+        if (options.Ca is { } ca)
+        {
+            builder.Services.AddIstioCertificateService(ca);
+        }
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = XdsLimits.MaxMessageBytes;
@@ -59,6 +64,12 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapGrpcService<AggregatedDiscoveryServiceImpl>();
+        if (options.Ca is not null)
+        {
+            // Opened here, so a bad CA directory fails the start with its message instead of the first CSR.
+            app.Services.GetRequiredService<CertificateAuthority>();
+            app.MapIstioCertificateService();
+        }
         app.MapGet("/ready", () => Results.Text("ready\n"));
         app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/debug/connections", (ConnectedProxies proxies) => Results.Text(JsonSerializer.Serialize(proxies.All.Select(Describe), Json), "application/json"));

@@ -1,4 +1,5 @@
 using System.Net;
+using Bowline.Ca;
 
 namespace Bowline.ControlPlane;
 
@@ -16,6 +17,12 @@ public sealed class ControlPlaneOptions
 
     /// <summary>Monitoring: <c>/metrics</c>, <c>/ready</c>, <c>/debug/config</c>, <c>/debug/connections</c>. Istio's 15014.</summary>
     public int MonitoringPort { get; init; } = 15014;
+
+    /// <summary>
+    /// The certificate authority, served as Istio's <c>IstioCertificateService</c> on the xDS port; null serves none.
+    /// Its directory holds the CA files (generated at first start) and the bootstrap tokens.
+    /// </summary>
+    public CaOptions? Ca { get; init; }
 
     /// <summary>How long a burst of config changes must be quiet before it is translated and pushed.</summary>
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(100);

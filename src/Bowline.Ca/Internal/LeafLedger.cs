@@ -1,0 +1,55 @@
+namespace Bowline.Ca.Internal;
+
+/// <summary>
+/// Which identities hold unexpired leaves under which root, so an operator can tell when retiring an old root will
+/// break no one. In memory only: after a restart it knows nothing of leaves issued before it (documented).
+/// </summary>
+internal sealed class LeafLedger
+{
+    private readonly Lock _gate = new();
+    // identity -> root thumbprint -> the latest notAfter of a leaf issued to it under that root.
+    private readonly Dictionary<WorkloadIdentity, Dictionary<string, DateTimeOffset>> _leaves = [];
+
+    public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset notAfter)
+    {
+        lock (_gate)
+        {
+            if (!_leaves.TryGetValue(identity, out var roots))
+            {
+                _leaves[identity] = roots = new(StringComparer.OrdinalIgnoreCase);
+            }
+            if (!roots.TryGetValue(rootThumbprint, out var latest) || notAfter > latest)
+            {
+                roots[rootThumbprint] = notAfter;
+            }
+        }
+    }
+
+    /// <summary>Identities with a leaf under <paramref name="rootThumbprint"/> that has not expired at <paramref name="now"/>, sorted.</summary>
+    public IReadOnlyList<WorkloadIdentity> Holders(string rootThumbprint, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            return _leaves
+                .Where(e => e.Value.TryGetValue(rootThumbprint, out var notAfter) && notAfter > now)
+                .Select(e => e.Key)
+                .OrderBy(i => i.Namespace, StringComparer.Ordinal).ThenBy(i => i.ServiceAccount, StringComparer.Ordinal)
+                .ToList();
+        }
+    }
+
+    /// <summary>Forgets a retired root's leaves.</summary>
+    public void Forget(string rootThumbprint)
+    {
+        lock (_gate)
+        {
+            foreach (var (identity, roots) in _leaves.ToList())
+            {
+                if (roots.Remove(rootThumbprint) && roots.Count == 0)
+                {
+                    _leaves.Remove(identity);
+                }
+            }
+        }
+    }
+}
