@@ -60,6 +60,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton(new AdsProgressOptions { StallTimeout = options.XdsStallTimeout });
         services.AddSingleton<AdsClient>();
+        services.AddSingleton<Identity.WorkloadAgent>();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -68,7 +69,8 @@ public sealed class ProxyHost : IAsyncDisposable
         });
 
         var app = builder.Build();
-        AdminEndpoints.Map(app, app.Services.GetRequiredService<SnapshotHolder>(), app.Services.GetRequiredService<ConfigApplier>(), app.Services.GetRequiredService<ProxyStats>());
+        AdminEndpoints.Map(app, app.Services.GetRequiredService<SnapshotHolder>(), app.Services.GetRequiredService<ConfigApplier>(), app.Services.GetRequiredService<ProxyStats>(),
+            app.Services.GetRequiredService<Tls.SecretStore>(), app.Services.GetRequiredService<TimeProvider>());
         return new ProxyHost(app);
     }
 
@@ -86,6 +88,12 @@ public sealed class ProxyHost : IAsyncDisposable
         await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
         AdminAddress = new Uri(_admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         var log = _admin.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyHost>();
+        // The workload certificate first, as Envoy waits for its SDS secrets: bounded, so a CA outage delays mTLS, not the proxy.
+        using (var first = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            first.CancelAfter(TimeSpan.FromSeconds(15));
+            await _admin.Services.GetRequiredService<Identity.WorkloadAgent>().StartAsync(first.Token).ConfigureAwait(false);
+        }
         var crashes = Stats.Get("control_plane.xds.loop_crashed");
         _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token).ContinueWith(t =>
         {
@@ -112,6 +120,7 @@ public sealed class ProxyHost : IAsyncDisposable
         finally
         {
             await _admin.Services.GetRequiredService<ListenerManager>().DisposeAsync().ConfigureAwait(false);
+            await _admin.Services.GetRequiredService<Identity.WorkloadAgent>().DisposeAsync().ConfigureAwait(false);
             await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
     }

@@ -60,4 +60,20 @@ public sealed class ProxyOptions
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(250);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// The bootstrap credential the workload agent proves its identity with when it asks the CA for a certificate
+    /// (the per-workload token <c>bowline up</c> hands over; a Kubernetes service-account token in a cluster). Null:
+    /// no workload certificate, so no mesh mTLS.
+    /// </summary>
+    public string? CaToken { get; init; }
+
+    /// <summary>The CA's address (Istio's IstioCertificateService); defaults to the xDS address.</summary>
+    public Uri? CaAddress { get; init; }
+
+    /// <summary>The SPIFFE trust domain of this workload's identity.</summary>
+    public string TrustDomain { get; init; } = "cluster.local";
+
+    /// <summary>The lifetime the agent asks for; the CA may cap it. Renewal happens at half of what was granted.</summary>
+    public TimeSpan CertificateTtl { get; init; } = TimeSpan.FromHours(24);
 }

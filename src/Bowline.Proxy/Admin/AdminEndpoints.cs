@@ -13,8 +13,9 @@ namespace Bowline.Proxy.Admin;
 /// <summary>The admin interface on loopback, with Envoy's paths and formats so an Envoy operator's habits carry over.</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app, SnapshotHolder snapshots, ConfigApplier applier, ProxyStats stats)
+    public static void Map(IEndpointRouteBuilder app, SnapshotHolder snapshots, ConfigApplier applier, ProxyStats stats, Tls.SecretStore secrets, TimeProvider time)
     {
+        app.MapGet("/certs", () => Results.Text(Certificates(secrets, time), "application/json"));
         app.MapGet("/ready", () => applier.Initialized ? Results.Text("LIVE\n") : Results.Text("PRE_INITIALIZING\n", statusCode: 503));
         app.MapGet("/healthz/ready", () => applier.Initialized ? Results.Text("ready\n") : Results.Text("not ready: waiting for listeners and clusters from the control plane\n", statusCode: 503));
         app.MapGet("/config_dump", () => Results.Text(XdsJson.Format(ConfigDumpBuilder.Build(snapshots.Current)), "application/json"));
@@ -58,5 +59,64 @@ internal static class AdminEndpoints
     {
         var flags = (endpoint.Healthy ? "" : "/failed_eds_health") + (endpoint.Endpoint.Ejected ? "/failed_outlier_check" : "") + (endpoint.Endpoint.FailedActiveHealthCheck ? "/failed_active_hc" : "");
         return flags.Length == 0 ? "healthy" : flags;
+    }
+
+    /// <summary>Envoy's <c>/certs</c> shape: per certificate secret its chain (serial, SANs, validity), and the trust bundles.</summary>
+    private static string Certificates(Tls.SecretStore secrets, TimeProvider time)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("certificates");
+            foreach (var (name, secret) in secrets.Certificates.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                json.WriteStartObject();
+                json.WriteString("name", name);
+                json.WriteStartArray("ca_cert");
+                foreach (var root in secrets.TrustBundle(Identity.WorkloadAgent.TrustBundleSecretName) ?? [])
+                {
+                    WriteCertificate(json, root, time);
+                }
+                json.WriteEndArray();
+                json.WriteStartArray("cert_chain");
+                WriteCertificate(json, secret.Leaf, time);
+                foreach (var intermediate in secret.Chain)
+                {
+                    WriteCertificate(json, intermediate, time);
+                }
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static void WriteCertificate(System.Text.Json.Utf8JsonWriter json, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, TimeProvider time)
+    {
+        json.WriteStartObject();
+        json.WriteString("serial_number", certificate.SerialNumber.ToLowerInvariant());
+        json.WriteString("subject", certificate.Subject);
+        json.WriteStartArray("subject_alt_names");
+        var (uris, dnsNames) = Tls.SpiffeId.SubjectAltNames(certificate);
+        foreach (var uri in uris)
+        {
+            json.WriteStartObject();
+            json.WriteString("uri", uri);
+            json.WriteEndObject();
+        }
+        foreach (var dns in dnsNames)
+        {
+            json.WriteStartObject();
+            json.WriteString("dns", dns);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteString("valid_from", certificate.NotBefore.ToUniversalTime().ToString("o", System.Globalization.CultureInfo.InvariantCulture));
+        json.WriteString("expiration_time", certificate.NotAfter.ToUniversalTime().ToString("o", System.Globalization.CultureInfo.InvariantCulture));
+        json.WriteNumber("days_until_expiration", Math.Max(0, (int)(certificate.NotAfter.ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalDays));
+        json.WriteEndObject();
     }
 }
