@@ -164,8 +164,13 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         return (new DateTimeOffset(leaf.NotBefore.ToUniversalTime()), new DateTimeOffset(leaf.NotAfter.ToUniversalTime()));
     }
 
+    /// <summary>Stops renewing; idempotent (the host stops the agent, then its container disposes it).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
@@ -174,6 +179,8 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         _channel?.Dispose();
         _stopping.Dispose();
     }
+
+    private int _disposed;
 
     [LoggerMessage(Level = LogLevel.Information, Message = "agent: certificate for {Identity} issued, serial {Serial}, valid until {NotAfter:o}")]
     private static partial void LogIssued(ILogger logger, string identity, string serial, DateTime notAfter);
