@@ -29,8 +29,12 @@ internal sealed class ClusterConfig(
     HostSetPolicy hostPolicy,
     Dns.DnsSettings? dns = null,
     Health.HealthCheckConfig? healthCheck = null,
-    int maxRequestsPerConnection = 0)
+    int maxRequestsPerConnection = 0,
+    Tls.UpstreamTransport? transport = null)
 {
+    /// <summary>The cluster's transport sockets (TLS per endpoint); null when every endpoint is plaintext.</summary>
+    public Tls.UpstreamTransport? Transport { get; } = transport;
+
     /// <summary>For STRICT_DNS and LOGICAL_DNS clusters: what to resolve; the hosts then come from the resolver, not from EDS.</summary>
     public Dns.DnsSettings? Dns { get; } = dns;
 

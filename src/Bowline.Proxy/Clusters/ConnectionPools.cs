@@ -3,7 +3,8 @@ using Bowline.Proxy.Clusters.LoadBalancing;
 namespace Bowline.Proxy.Clusters;
 
 /// <summary>How a cluster's connections are made and kept; a change replaces the pool.</summary>
-internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsPerHost, TimeSpan IdleTimeout, TimeSpan MaxConnectionDuration, TcpKeepalive? Keepalive)
+/// <remarks><see cref="Tls"/>: some endpoint may be reached over TLS, so connections are opened by the proxy's own connect callback.</remarks>
+internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsPerHost, TimeSpan IdleTimeout, TimeSpan MaxConnectionDuration, TcpKeepalive? Keepalive, bool Tls = false)
 {
     /// <summary>
     /// Shorter than common server keep-alive timeouts (Node's 5 s is the shortest; Kestrel 130 s, Go 90 s), so the proxy
@@ -22,7 +23,7 @@ internal sealed record TcpKeepalive(int TimeSeconds, int IntervalSeconds, int Pr
 /// live snapshot keeps exactly the pools it had). Used only by the xDS loop (single writer); what it hands out is
 /// thread-safe.
 /// </summary>
-internal sealed class ConnectionPools(TimeProvider time, Random random) : IDisposable
+internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.SecretStore secrets) : IDisposable
 {
     /// <summary>
     /// A replaced or removed pool starts draining this long after the commit: a request that read the previous
@@ -61,9 +62,10 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
             // The proxy forwards the app's trace headers; it must not add its own.
             ActivityHeadersPropagator = null,
         };
-        if (settings.Keepalive is { } keepalive)
+        if (settings.Keepalive is not null || settings.Tls)
         {
-            handler.ConnectCallback = (context, cancellationToken) => ConnectWithKeepaliveAsync(context, keepalive, cancellationToken);
+            var keepalive = settings.Keepalive;
+            handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(context, keepalive, secrets, cancellationToken);
         }
         var invoker = new UpstreamPool(handler);
         _created.Add(invoker);
@@ -88,21 +90,45 @@ internal sealed class ConnectionPools(TimeProvider time, Random random) : IDispo
         return balancer;
     }
 
-    private static async ValueTask<Stream> ConnectWithKeepaliveAsync(SocketsHttpConnectionContext context, TcpKeepalive keepalive, CancellationToken cancellationToken)
+    /// <summary>The request option carrying the TLS an attempt's endpoint is reached with (null: plaintext).</summary>
+    public static readonly HttpRequestOptionsKey<Tls.UpstreamTls?> TlsOption = new("bowline.upstream_tls");
+
+    /// <summary>
+    /// Opens a connection the way the cluster's settings say: TCP keepalive probes, and TLS originated by the proxy
+    /// (the endpoint's transport socket, carried on the request that opened the connection). The handler itself always
+    /// speaks cleartext HTTP over the stream returned, so mesh ALPN, SNI and SAN checks stay the proxy's.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TcpKeepalive? keepalive, Tls.SecretStore secrets, CancellationToken cancellationToken)
     {
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, keepalive.TimeSeconds);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
+            if (keepalive is not null)
+            {
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, keepalive.TimeSeconds);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
+            }
             await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
         }
         catch
         {
             socket.Dispose();
+            throw;
+        }
+        var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        if (!context.InitialRequestMessage.Options.TryGetValue(TlsOption, out var tls) || tls is null)
+        {
+            return stream;
+        }
+        try
+        {
+            return await tls.ConnectAsync(stream, context.DnsEndPoint.Host, secrets, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }

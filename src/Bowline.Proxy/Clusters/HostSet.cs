@@ -86,6 +86,10 @@ internal sealed class HostSet
             _singleRing = only?.Ring;
         }
         Ring = _levels.FirstOrDefault(l => l.Load > 0)?.Ring;
+        if (all.Any(e => e.Tls is not null))
+        {
+            _tls = all.Where(e => e.Tls is not null).GroupBy(e => e.Endpoint).ToDictionary(g => g.Key, g => g.First().Tls);
+        }
         ReweighAfter = warming ? policy.SlowStart!.Step : null;
     }
 
@@ -104,6 +108,11 @@ internal sealed class HostSet
 
     /// <summary>True when a level with load has fewer available hosts than the panic threshold, so all its hosts serve.</summary>
     public bool Panic { get; }
+
+    private readonly Dictionary<UpstreamEndpoint, Tls.UpstreamTls?>? _tls;
+
+    /// <summary>The TLS <paramref name="host"/> is reached with under this assignment, or <paramref name="fallback"/> (the cluster's transport_socket).</summary>
+    public Tls.UpstreamTls? TlsOf(UpstreamEndpoint host, Tls.UpstreamTls? fallback) => _tls is not null && _tls.TryGetValue(host, out var tls) ? tls : fallback;
 
     /// <summary>While a host is in slow start: how soon the set should be rebuilt to raise its weight; null otherwise.</summary>
     public TimeSpan? ReweighAfter { get; }

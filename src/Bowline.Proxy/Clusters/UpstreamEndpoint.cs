@@ -119,4 +119,5 @@ internal enum UpstreamOutcome
 /// locality's priority, and the locality (region/zone/subzone) with the locality's load_balancing_weight, which only
 /// locality-weighted clusters read.
 /// </summary>
-internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy, int Priority = 0, string Locality = "", int LocalityWeight = 1);
+/// <remarks><see cref="Tls"/> is the endpoint's transport socket under the cluster's config (null: plaintext).</remarks>
+internal sealed record WeightedEndpoint(UpstreamEndpoint Endpoint, int Weight, bool Healthy, int Priority = 0, string Locality = "", int LocalityWeight = 1, Tls.UpstreamTls? Tls = null);

@@ -56,7 +56,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 }
                 continue;
             }
-            var endpoints = CompileEndpoints(cluster.Name, assignment, $"cluster {cluster.Name}");
+            var endpoints = CompileEndpoints(cluster.Name, assignment, config.Transport, $"cluster {cluster.Name}");
             foreach (var host in endpoints)
             {
                 liveEndpoints.Add((cluster.Name, host.Endpoint.Address, host.Endpoint.Port));
@@ -75,7 +75,8 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var where = $"cluster {cluster.Name}";
         XdsFields.Check(cluster, where, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "typed_extension_protocol_options",
             "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options",
-            "health_checks", "dns_lookup_family", "dns_refresh_rate", "round_robin_lb_config", "least_request_lb_config");
+            "health_checks", "dns_lookup_family", "dns_refresh_rate", "round_robin_lb_config", "least_request_lb_config",
+            "transport_socket", "transport_socket_matches");
         if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static or Cluster.Types.DiscoveryType.StrictDns or Cluster.Types.DiscoveryType.LogicalDns))
         {
             throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS, STATIC, STRICT_DNS or LOGICAL_DNS");
@@ -167,8 +168,9 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var balancer = pools.Balancer(cluster);
         var policy = new HostSetPolicy(panic, balancer.RingKind, localityWeighted, SlowStartOf(cluster, where));
         var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
-        var settings = PoolSettingsOf(cluster, where);
-        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection);
+        var transport = Tls.UpstreamTransport.Compile(cluster, where);
+        var settings = PoolSettingsOf(cluster, where) with { Tls = transport is not null };
+        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection, transport);
     }
 
     /// <summary>Envoy's slow_start_config, which only ROUND_ROBIN and LEAST_REQUEST have (each in its own lb config).</summary>
@@ -286,10 +288,18 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         return new PoolSettings(connectTimeout, maxConnections, idle, lifetime, keepalive);
     }
 
+    private static readonly Dictionary<string, string> NoMetadata = [];
+
+    /// <summary>An endpoint's <c>envoy.transport_socket_match</c> metadata (Istio's <c>tlsMode</c>), which picks its transport socket.</summary>
+    private static IReadOnlyDictionary<string, string> TransportMatchOf(LbEndpoint endpoint, string where) =>
+        endpoint.Metadata?.FilterMetadata.TryGetValue(Tls.UpstreamTransport.MetadataKey, out var fields) == true
+            ? Tls.UpstreamTransport.Fields(fields, where + " endpoint metadata")
+            : NoMetadata;
+
     private static string LocalityKey(Envoy.Config.Core.V3.Locality? locality) =>
         locality is null ? "" : $"{locality.Region}/{locality.Zone}/{locality.SubZone}";
 
-    private List<WeightedEndpoint> CompileEndpoints(string cluster, ClusterLoadAssignment? assignment, string where)
+    private List<WeightedEndpoint> CompileEndpoints(string cluster, ClusterLoadAssignment? assignment, Tls.UpstreamTransport? transport, string where)
     {
         var endpoints = new List<WeightedEndpoint>();
         if (assignment is null)
@@ -324,8 +334,9 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 }
                 var healthy = lbEndpoint.HealthStatus is Envoy.Config.Core.V3.HealthStatus.Unknown or Envoy.Config.Core.V3.HealthStatus.Healthy or Envoy.Config.Core.V3.HealthStatus.Degraded;
                 var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
+                var tls = transport?.For(TransportMatchOf(lbEndpoint, where));
                 endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster, socket.Address, (int)socket.PortValue), weight, healthy, (int)locality.Priority,
-                    LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0)));
+                    LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0), tls));
             }
         }
         return endpoints;

@@ -139,7 +139,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         string? reason = null;
         PeerIdentity? peer = null;
         // Counted as the verdict is reached, before the alert goes out: whoever sees the handshake fail sees the count.
-        var (options, missing) = tls.ServerOptions(secrets, (f, r, p) =>
+        var (options, missing) = tls.ServerOptions(secrets, metadata.ApplicationProtocols, (f, r, p) =>
         {
             (failure, reason, peer) = (f, r, p);
             switch (f)

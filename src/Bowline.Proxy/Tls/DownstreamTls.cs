@@ -51,7 +51,12 @@ internal sealed class DownstreamTls
     }
 
     /// <summary>The options for one handshake, or an error naming the missing secret (the chain is not warm yet).</summary>
-    public (SslServerAuthenticationOptions? Options, string? Missing) ServerOptions(SecretStore secrets, Action<PeerVerifier.Failure, string?, PeerIdentity?> verified)
+    /// <remarks>
+    /// <paramref name="offered"/> is the client's ALPN list as the TLS inspector read it: when it shares nothing with
+    /// the configured list, no ALPN is negotiated (BoringSSL's behaviour, which Envoy relies on: mesh clients offer
+    /// <c>istio</c>, the server lists <c>h2</c>) instead of the handshake failing as OpenSSL's default would.
+    /// </remarks>
+    public (SslServerAuthenticationOptions? Options, string? Missing) ServerOptions(SecretStore secrets, IReadOnlyList<string> offered, Action<PeerVerifier.Failure, string?, PeerIdentity?> verified)
     {
         var certificate = Settings.CertificateSource!.Certificate(secrets);
         if (certificate is null)
@@ -68,7 +73,7 @@ internal sealed class DownstreamTls
             ServerCertificateContext = certificate.Context,
             EnabledSslProtocols = Settings.Protocols,
             CipherSuitesPolicy = Settings.Ciphers,
-            ApplicationProtocols = Settings.Alpn.Count > 0 ? Settings.Alpn : null,
+            ApplicationProtocols = Settings.Alpn.Count > 0 && Settings.Alpn.Any(p => offered.Contains(p.ToString())) ? Settings.Alpn : null,
             ClientCertificateRequired = roots is not null,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };

@@ -12,7 +12,7 @@ public sealed class ConnectionPoolsTests : IDisposable
     private readonly FakeTimeProvider _time = new();
     private readonly ConnectionPools _pools;
 
-    public ConnectionPoolsTests() => _pools = new ConnectionPools(_time, new Random(42));
+    public ConnectionPoolsTests() => _pools = new ConnectionPools(_time, new Random(42), new Bowline.Proxy.Tls.SecretStore());
 
     [Fact]
     public void Endpoint_SameClusterAddressAndPort_ReturnsTheSameInstance()

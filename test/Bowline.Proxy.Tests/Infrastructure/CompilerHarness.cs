@@ -22,7 +22,7 @@ internal sealed class CompilerHarness : IDisposable
 
     public CompilerHarness()
     {
-        Pools = new ConnectionPools(Time, new Random(42));
+        Pools = new ConnectionPools(Time, new Random(42), Secrets);
         Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Dns);
         var catalog = new Bowline.Proxy.Filters.Http.HttpFilterCatalog(
             new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
@@ -32,6 +32,9 @@ internal sealed class CompilerHarness : IDisposable
     }
 
     public FakeTimeProvider Time { get; } = new();
+
+    /// <summary>The secrets TLS chains and clusters of the compiled config read.</summary>
+    public Bowline.Proxy.Tls.SecretStore Secrets { get; } = new();
 
     public ProxyStats Stats { get; } = new();
 

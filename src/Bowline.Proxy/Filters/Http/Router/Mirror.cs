@@ -34,6 +34,10 @@ internal static partial class Mirror
                 continue;
             }
             var request = Build(context, host.Prefix, body, snapshot.Config.Protocol == Clusters.UpstreamProtocol.Http2);
+            if (snapshot.Config.Transport is { } transport)
+            {
+                request.Options.Set(Clusters.ConnectionPools.TlsOption, snapshot.Hosts.TlsOf(host, transport.Unlabelled));
+            }
             _ = SendAsync(mirror, snapshot.Config.Invoker, request, time, logger);
         }
     }

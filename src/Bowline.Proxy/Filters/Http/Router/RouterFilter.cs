@@ -224,6 +224,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             ? routeTimeout.Token.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), perTry)
             : default;
         var token = perTry?.Token ?? routeTimeout?.Token;
+        attempt.Tls = config.Transport is null ? null : snapshot.Hosts.TlsOf(host, config.Transport.Unlabelled);
         ForwarderError error;
         var pool = config.Invoker;
         pool.Enter();
@@ -293,7 +294,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             case ForwarderError.Request when IsConnectFailure(exception):
                 cluster.Stats.ConnectFailures.Increment();
                 detector?.Report(host, UpstreamOutcome.LocalOriginFailure);
-                LogUpstreamFailure(cluster, host, "UF", exception?.Message ?? "");
+                LogUpstreamFailure(cluster, host, "UF", exception?.InnerException?.Message ?? exception?.Message ?? "");
                 return new AttemptOutcome(AttemptKind.Failed, retry?.RetriesConnectFailure ?? false, StatusCodes.Status503ServiceUnavailable, ResponseFlags.UpstreamConnectionFailure,
                     "upstream_reset_before_response_started{connection_failure}");
             case ForwarderError.RequestTimedOut when exception?.InnerException is TimeoutException || exception is TaskCanceledException { InnerException: TimeoutException }:
@@ -443,6 +444,9 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
     {
         HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => true,
         HttpRequestException { InnerException: SocketException } => true,
+        // A refused upstream TLS handshake is a connection failure to Envoy (UF, with the TLS error as the reason).
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => true,
+        HttpRequestException { InnerException: System.Security.Authentication.AuthenticationException } => true,
         _ => false,
     };
 

@@ -25,6 +25,9 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
     /// <summary>Set by the router when the cluster's max_requests_per_connection says this request must be the connection's last.</summary>
     public bool CloseConnection { get; set; }
 
+    /// <summary>The TLS this attempt's endpoint is reached with; handed to the pool's connect callback on the request.</summary>
+    public Tls.UpstreamTls? Tls { get; set; }
+
     /// <summary>Set when the last response was discarded for a retry; its status is kept for the record.</summary>
     public int? DiscardedStatus { get; private set; }
 
@@ -56,6 +59,10 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         }
         route.RequestHeaders?.Apply(proxyRequest);
         target.RequestHeaders?.Apply(proxyRequest);
+        if (Tls is not null)
+        {
+            proxyRequest.Options.Set(Clusters.ConnectionPools.TlsOption, Tls);
+        }
         if (CloseConnection)
         {
             proxyRequest.Headers.ConnectionClose = true;

@@ -1,0 +1,169 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Bowline.Proxy.Configuration;
+using Envoy.Extensions.TransportSockets.Tls.V3;
+
+namespace Bowline.Proxy.Tls;
+
+/// <summary>
+/// A cluster's <c>envoy.transport_sockets.tls</c> with an <c>UpstreamTlsContext</c>, compiled once per update:
+/// originate TLS with the SNI and ALPN given (Istio's <c>istio-peer-exchange</c>/<c>istio</c> tell the server's
+/// sidecar this is mesh mTLS), present the current workload certificate, and accept the server only if its chain
+/// verifies against the current roots and its SAN is one the control plane says the destination runs as.
+/// </summary>
+internal sealed class UpstreamTls
+{
+    private UpstreamTls(TlsSettings settings, string? sni)
+    {
+        Settings = settings;
+        Sni = sni;
+        RequireSpiffe = settings.ValidationSource?.SdsName == "ROOTCA";
+    }
+
+    public TlsSettings Settings { get; }
+
+    /// <summary>The server name sent; null sends none (the upstream address is then the TLS target host).</summary>
+    public string? Sni { get; }
+
+    public bool RequireSpiffe { get; }
+
+    public static UpstreamTls Compile(Envoy.Config.Core.V3.TransportSocket socket, string where)
+    {
+        XdsFields.Check(socket, where + " transport_socket", "name", "typed_config");
+        if (socket.TypedConfig is not { } typed || !typed.TryUnpack<UpstreamTlsContext>(out var context))
+        {
+            throw new ProxyConfigException($"{where}: transport_socket {socket.Name} ({socket.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported; use {DownstreamTls.TransportSocketName} with an UpstreamTlsContext, or raw_buffer");
+        }
+        XdsFields.Check(context, where + " UpstreamTlsContext", "common_tls_context", "sni");
+        return new UpstreamTls(TlsSettings.Compile(context.CommonTlsContext, where), context.Sni.Length > 0 ? context.Sni : null);
+    }
+
+    /// <summary>Envoy's plaintext transport socket, which a transport_socket_matches entry may name.</summary>
+    public static bool IsRawBuffer(Envoy.Config.Core.V3.TransportSocket socket) =>
+        socket.Name is "envoy.transport_sockets.raw_buffer" || socket.TypedConfig?.TypeUrl == "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+
+    /// <summary>Completes the handshake over <paramref name="transport"/>; throws with the reason when the server is not accepted.</summary>
+    public async Task<SslStream> ConnectAsync(Stream transport, string host, SecretStore secrets, CancellationToken cancellationToken)
+    {
+        var certificate = Settings.CertificateSource?.Certificate(secrets);
+        if (Settings.CertificateSource is not null && certificate is null)
+        {
+            throw new AuthenticationExceptionWithReason($"{Settings.CertificateSource.Describe()} has not arrived yet");
+        }
+        X509Certificate2Collection? roots = null;
+        if (Settings.ValidationSource is { } validation && (roots = validation.Bundle(secrets)) is null)
+        {
+            throw new AuthenticationExceptionWithReason($"{validation.Describe()} has not arrived yet");
+        }
+        string? failure = null;
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = Sni ?? host,
+            EnabledSslProtocols = Settings.Protocols,
+            CipherSuitesPolicy = Settings.Ciphers,
+            ApplicationProtocols = Settings.Alpn.Count > 0 ? Settings.Alpn : null,
+            ClientCertificateContext = certificate?.Context,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        };
+        if (roots is not null)
+        {
+            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+            policy.CustomTrustStore.AddRange(roots);
+            options.CertificateChainPolicy = policy;
+        }
+        options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
+        {
+            if (roots is null)
+            {
+                // No validation context: Envoy accepts any server (DestinationRule SIMPLE without caCertificates is refused by the control plane).
+                return true;
+            }
+            var leaf = presented as X509Certificate2 ?? (presented is null ? null : new X509Certificate2(presented));
+            var (verdict, reason, _) = PeerVerifier.Verify(leaf, errors, chain, Settings, peerIsClient: false, RequireSpiffe);
+            failure = reason;
+            return verdict == PeerVerifier.Failure.None;
+        };
+        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new AuthenticationExceptionWithReason(failure ?? e.Message, e);
+        }
+    }
+}
+
+/// <summary>A refused upstream handshake, with the reason Envoy would put in %UPSTREAM_TRANSPORT_FAILURE_REASON%.</summary>
+internal sealed class AuthenticationExceptionWithReason(string reason, Exception? inner = null) : System.Security.Authentication.AuthenticationException($"TLS error: {reason}", inner);
+
+/// <summary>
+/// A cluster's transport sockets: <c>transport_socket_matches</c> (first entry whose <c>match</c> fields all equal the
+/// endpoint's <c>envoy.transport_socket_match</c> metadata) then the cluster's <c>transport_socket</c>, else plaintext.
+/// Istio's auto mTLS is exactly this: endpoints with a sidecar carry <c>tlsMode: istio</c>.
+/// </summary>
+internal sealed class UpstreamTransport
+{
+    public const string MetadataKey = "envoy.transport_socket_match";
+
+    private readonly (Dictionary<string, string> Match, UpstreamTls? Tls)[] _matches;
+    private readonly UpstreamTls? _default;
+
+    private UpstreamTransport((Dictionary<string, string>, UpstreamTls?)[] matches, UpstreamTls? fallback)
+    {
+        _matches = matches;
+        _default = fallback;
+    }
+
+    public static UpstreamTransport? Compile(Envoy.Config.Cluster.V3.Cluster cluster, string where)
+    {
+        var fallback = cluster.TransportSocket is { } socket && !UpstreamTls.IsRawBuffer(socket) ? UpstreamTls.Compile(socket, where) : null;
+        var matches = new List<(Dictionary<string, string>, UpstreamTls?)>();
+        foreach (var entry in cluster.TransportSocketMatches)
+        {
+            var mwhere = $"{where} transport_socket_matches {entry.Name}";
+            XdsFields.Check(entry, mwhere, "name", "match", "transport_socket");
+            var match = Fields(entry.Match, mwhere + " match");
+            matches.Add((match, entry.TransportSocket is { } s && !UpstreamTls.IsRawBuffer(s) ? UpstreamTls.Compile(s, mwhere) : null));
+        }
+        return fallback is null && matches.All(m => m.Item2 is null) ? null : new UpstreamTransport([.. matches], fallback);
+    }
+
+    private static readonly Dictionary<string, string> NoFields = [];
+
+    /// <summary>The TLS for an endpoint without metadata (DNS hosts): the first match with no fields, or the cluster's socket.</summary>
+    public UpstreamTls? Unlabelled => For(NoFields);
+
+    /// <summary>The TLS an endpoint with <paramref name="metadata"/> (its transport-socket-match fields) is reached with; null for plaintext.</summary>
+    public UpstreamTls? For(IReadOnlyDictionary<string, string> metadata)
+    {
+        foreach (var (match, tls) in _matches)
+        {
+            if (match.All(kv => metadata.TryGetValue(kv.Key, out var value) && value == kv.Value))
+            {
+                return tls;
+            }
+        }
+        return _default;
+    }
+
+    /// <summary>A Struct of string fields (what Istio's matches hold), for equality on endpoint metadata.</summary>
+    public static Dictionary<string, string> Fields(Google.Protobuf.WellKnownTypes.Struct? fields, string where)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in fields?.Fields ?? [])
+        {
+            result[key] = value.KindCase switch
+            {
+                Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue => value.StringValue,
+                Google.Protobuf.WellKnownTypes.Value.KindOneofCase.BoolValue => value.BoolValue ? "true" : "false",
+                Google.Protobuf.WellKnownTypes.Value.KindOneofCase.NumberValue => value.NumberValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                _ => throw new ProxyConfigException($"{where}: field {key} is a {value.KindCase}; Bowline matches string, bool and number fields"),
+            };
+        }
+        return result;
+    }
+}
