@@ -32,6 +32,15 @@ internal sealed class TestBackend : IAsyncDisposable
     public System.Collections.Concurrent.ConcurrentQueue<(string Host, string Path)> Received { get; } = new();
 
     private int _flakyCounter;
+    private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _atGate;
+    private int _maxAtGate;
+
+    /// <summary>The most requests that waited on <c>/gate</c> at the same time: how many the sidecar in front let through at once.</summary>
+    public int MaxConcurrentAtGate => Volatile.Read(ref _maxAtGate);
+
+    /// <summary>Releases every request waiting on <c>/gate</c>; later ones pass at once.</summary>
+    public void OpenGate() => _gate.TrySetResult();
     private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes when <paramref name="condition"/> holds for what was received, checked after every arrival.</summary>
@@ -115,6 +124,24 @@ internal sealed class TestBackend : IAsyncDisposable
         if (path.StartsWith("/slow/", StringComparison.Ordinal))
         {
             await Task.Delay(int.Parse(path["/slow/".Length..], System.Globalization.CultureInfo.InvariantCulture), context.RequestAborted);
+        }
+        // /gate: held until the test calls OpenGate, so a test keeps requests in flight for as long as it needs without
+        // relying on timing (a circuit breaker's admitted requests stay admitted while the surplus is answered).
+        if (path == "/gate")
+        {
+            var waiting = Interlocked.Increment(ref _atGate);
+            for (var max = Volatile.Read(ref _maxAtGate); waiting > max; max = Volatile.Read(ref _maxAtGate))
+            {
+                Interlocked.CompareExchange(ref _maxAtGate, waiting, max);
+            }
+            try
+            {
+                await _gate.Task.WaitAsync(context.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _atGate);
+            }
         }
         if (path == "/reset")
         {
