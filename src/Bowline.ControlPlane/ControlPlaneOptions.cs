@@ -24,6 +24,13 @@ public sealed class ControlPlaneOptions
     /// </summary>
     public CaOptions? Ca { get; init; }
 
+    /// <summary>
+    /// Automatic mTLS and PeerAuthentication take effect; on when the control plane's CA issues workload certificates
+    /// (<c>bowline up</c> turns it on). Off, translation asks no sidecar for TLS on mesh traffic, and a STRICT
+    /// PeerAuthentication is reported as not enforced.
+    /// </summary>
+    public bool MeshMtls { get; init; }
+
     /// <summary>How long a burst of config changes must be quiet before it is translated and pushed.</summary>
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(100);
 }

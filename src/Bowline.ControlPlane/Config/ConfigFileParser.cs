@@ -12,7 +12,7 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
+/// Istio's PeerAuthentication, Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
@@ -110,9 +110,22 @@ internal static class ConfigFileParser
         var ns = metadata.String("namespace") ?? "default";
         var labels = metadata.StringMap("labels");
         // Kubernetes bookkeeping fields that carry no meaning for the mesh.
-        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "selfLink" })
+        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "managedFields", "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "selfLink" })
         {
             metadata.Skip(ignored);
+        }
+        // Istio's tie-break between policies of one scope is the oldest; kubectl output carries the time.
+        DateTimeOffset? created = null;
+        if (metadata.String("creationTimestamp") is { } timestamp)
+        {
+            if (DateTimeOffset.TryParse(timestamp, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+            {
+                created = parsed;
+            }
+            else
+            {
+                metadata.Warning("creationTimestamp", $"'{timestamp}' is not an RFC 3339 time (2024-05-01T12:00:00Z); it is ignored, so this object counts as the oldest of its kind");
+            }
         }
         metadata.Finish();
         if (name is null)
@@ -124,7 +137,7 @@ internal static class ConfigFileParser
             metadata.Error("name", $"'{name}' is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit");
             return null;
         }
-        return new ResourceMeta(kind, name, ns, labels, context.File, reader.Line);
+        return new ResourceMeta(kind, name, ns, labels, context.File, reader.Line) { CreationTimestamp = created };
     }
 
     private sealed record KindParser(string[] ApiVersions, Func<ResourceMeta, FieldReader, MeshResource?> Parse);
@@ -140,15 +153,18 @@ internal static class ConfigFileParser
         ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
         ["HealthCheck"] = new([BowlineV1Alpha1], HealthCheckParser.Parse),
         ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),
+        ["PeerAuthentication"] = new(IstioSecurity, PeerAuthenticationParser.Parse),
     };
 
     private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
     {
-        "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
+        "AuthorizationPolicy", "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
     };
 
     /// <summary>Bowline's own kinds: what Istio needs an EnvoyFilter for (docs/bowline-resources.md).</summary>
     private const string BowlineV1Alpha1 = "bowline.dev/v1alpha1";
+
+    private static string[] IstioSecurity => ["security.istio.io/v1", "security.istio.io/v1beta1"];
 
     private static string[] IstioNetworking => ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 }

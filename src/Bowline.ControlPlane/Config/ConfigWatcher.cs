@@ -29,6 +29,9 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
         }
     }
 
+    /// <summary>How translation treats mTLS: the options' switch and the CA's trust domain (Istio's default when no CA is configured).</summary>
+    private MeshSecurity Security => new(options.MeshMtls, options.Ca?.TrustDomain ?? MeshSecurity.DefaultTrustDomain);
+
     private void OnChanged()
     {
         if (_dirty.CurrentCount == 0)
@@ -43,7 +46,10 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
         {
             if (source.Reload() is { } config)
             {
-                state.Publish(config);
+                var secured = config.WithSecurity(Security);
+                state.Publish(secured);
+                // Logged now, not only when a proxy's translation reports them: a STRICT policy that is not enforced must be heard of.
+                state.ReportWarnings(secured.Generation, secured.PeerAuthentication.Warnings);
                 ControlPlaneMetrics.ConfigGenerations.Add(1);
             }
         }

@@ -8,9 +8,11 @@ internal sealed class MeshConfig
 {
     public static readonly MeshConfig Empty = new([], 0);
 
-    public MeshConfig(IReadOnlyList<MeshResource> resources, long generation)
+    /// <param name="security">The control plane's mesh-wide security settings; mesh mTLS off when not given.</param>
+    public MeshConfig(IReadOnlyList<MeshResource> resources, long generation, MeshSecurity? security = null)
     {
         Generation = generation;
+        Security = security ?? MeshSecurity.Off;
         Resources = resources;
         Services = resources.OfType<KubernetesService>().ToList();
         ServiceEntries = resources.OfType<ServiceEntry>().ToList();
@@ -21,7 +23,16 @@ internal sealed class MeshConfig
         Workloads = resources.OfType<Workload>().ToList();
         HealthChecks = resources.OfType<HealthCheck>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
         RateLimits = resources.OfType<RateLimit>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
+        PeerAuthentication = new PeerAuthenticationPolicies(resources.OfType<PeerAuthentication>(), Security);
     }
+
+    /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
+    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security);
+
+    public MeshSecurity Security { get; }
+
+    /// <summary>Every PeerAuthentication, combined with Istio's precedence.</summary>
+    public PeerAuthenticationPolicies PeerAuthentication { get; }
 
     /// <summary>Increases with every accepted change; shows in logs and the CLI.</summary>
     public long Generation { get; }

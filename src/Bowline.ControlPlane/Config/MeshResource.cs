@@ -5,6 +5,9 @@ internal sealed record ResourceMeta(string Kind, string Name, string Namespace, 
 {
     public string Key => $"{Kind}/{Namespace}/{Name}";
 
+    /// <summary><c>metadata.creationTimestamp</c>, when given: Istio's "oldest wins" between policies of the same scope.</summary>
+    public DateTimeOffset? CreationTimestamp { get; init; }
+
     public override string ToString() => $"{Kind} {Namespace}/{Name}";
 }
 

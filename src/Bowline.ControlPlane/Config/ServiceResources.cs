@@ -37,6 +37,9 @@ internal sealed record ServiceEntryEndpoint(string Address, IReadOnlyDictionary<
 {
     /// <summary>Istio's <c>locality</c>, <c>region/zone/subzone</c>; null when not given.</summary>
     public string? Locality { get; init; }
+
+    /// <summary>The service account the endpoint runs as; null when not given.</summary>
+    public string? ServiceAccount { get; init; }
 }
 
 /// <summary>An Istio <c>networking.istio.io/v1 ServiceEntry</c>.</summary>
@@ -52,6 +55,9 @@ internal sealed record ServiceEntry(
     public string Location { get; init; } = "MESH_EXTERNAL";
 
     public IReadOnlyList<string> ExportTo { get; init; } = [];
+
+    /// <summary><c>subjectAltNames</c>: the identities its endpoints' certificates carry, checked by clients' TLS.</summary>
+    public IReadOnlyList<string> SubjectAltNames { get; init; } = [];
 
     /// <summary>Whether the endpoints are DNS names the proxy resolves (Envoy STRICT_DNS or LOGICAL_DNS clusters).</summary>
     public bool ResolvesDns => Resolution is "DNS" or "DNS_ROUND_ROBIN";

@@ -8,6 +8,9 @@ internal sealed record TrafficPolicy(
     RetryBudget? RetryBudget,
     IReadOnlyList<PortTrafficPolicy> PortLevelSettings)
 {
+    /// <summary><c>tls</c>: how the client's sidecar speaks TLS to the destination; null leaves it to automatic mTLS.</summary>
+    public ClientTlsSettings? Tls { get; init; }
+
     /// <summary>
     /// The policy for one cluster, with Istio's precedence: a port-level policy replaces the destination's policy
     /// wholesale (its omitted parts take defaults, not the destination's); a subset's policy overrides part by part,
@@ -30,7 +33,10 @@ internal sealed record TrafficPolicy(
             subsetForPort.ConnectionPool ?? (portLevel ? null : ruleForPort.ConnectionPool),
             subsetForPort.OutlierDetection ?? (portLevel ? null : ruleForPort.OutlierDetection),
             subsetForPort.RetryBudget ?? ruleForPort.RetryBudget,
-            []);
+            [])
+        {
+            Tls = subsetForPort.Tls ?? (portLevel ? null : ruleForPort.Tls),
+        };
     }
 
     private static (TrafficPolicy? Policy, bool PortLevel) ForPort(TrafficPolicy? policy, int port)
@@ -39,12 +45,15 @@ internal sealed record TrafficPolicy(
         {
             return (policy, false);
         }
-        return (new TrafficPolicy(portPolicy.LoadBalancer, portPolicy.ConnectionPool, portPolicy.OutlierDetection, null, []), true);
+        return (new TrafficPolicy(portPolicy.LoadBalancer, portPolicy.ConnectionPool, portPolicy.OutlierDetection, null, []) { Tls = portPolicy.Tls }, true);
     }
 }
 
 /// <summary>A traffic policy for one service port.</summary>
-internal sealed record PortTrafficPolicy(int Port, LoadBalancerSettings? LoadBalancer, ConnectionPoolSettings? ConnectionPool, OutlierDetection? OutlierDetection);
+internal sealed record PortTrafficPolicy(int Port, LoadBalancerSettings? LoadBalancer, ConnectionPoolSettings? ConnectionPool, OutlierDetection? OutlierDetection)
+{
+    public ClientTlsSettings? Tls { get; init; }
+}
 
 /// <summary>Istio's <c>TrafficPolicy.RetryBudget</c>, Envoy's circuit-breaker retry budget.</summary>
 /// <param name="Percent">Retries allowed as a share of active requests; Istio's default 20.</param>

@@ -17,6 +17,12 @@ internal sealed record MeshService(
     /// <summary>A ServiceEntry's resolution (STATIC, NONE, DNS, DNS_ROUND_ROBIN); null for a Kubernetes Service.</summary>
     public string? Resolution { get; init; }
 
+    /// <summary>A ServiceEntry with location MESH_EXTERNAL (its default): outside the mesh, so never sent automatic mTLS.</summary>
+    public bool MeshExternal { get; init; }
+
+    /// <summary>A ServiceEntry's <c>subjectAltNames</c>: identities its endpoints' certificates carry.</summary>
+    public IReadOnlyList<string> SubjectAltNames { get; init; } = [];
+
     /// <summary>Whether the proxy resolves the endpoints by DNS (Istio: DNS is STRICT_DNS, DNS_ROUND_ROBIN is LOGICAL_DNS).</summary>
     public bool ResolvesDns => Resolution is "DNS" or "DNS_ROUND_ROBIN";
 
@@ -42,4 +48,25 @@ internal sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionar
 {
     /// <summary>Where the endpoint runs (its WorkloadEntry's or ServiceEntry endpoint's <c>locality</c>); none when not given.</summary>
     public MeshLocality Locality { get; init; } = MeshLocality.None;
+
+    /// <summary>The namespace of the workload (its WorkloadEntry's, or the ServiceEntry's for an inline endpoint).</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>The service account it runs as, as given; null when its entry names none.</summary>
+    public string? ServiceAccount { get; init; }
+
+    /// <summary>
+    /// Istio's endpoint TLS mode: <c>istio</c> when the workload has a sidecar that speaks Istio mTLS, else
+    /// <c>disabled</c>. As Istio reads it for a WorkloadEntry: the <c>security.istio.io/tlsMode</c> label, else
+    /// <c>istio</c> when a service account is named, else <c>disabled</c>.
+    /// </summary>
+    public string TlsMode { get; init; } = DisabledTlsMode;
+
+    public const string IstioTlsMode = "istio";
+    public const string DisabledTlsMode = "disabled";
+    public const string TlsModeLabel = "security.istio.io/tlsMode";
+
+    /// <summary>Istio's getTLSModeFromWorkloadEntry.</summary>
+    public static string TlsModeOf(IReadOnlyDictionary<string, string> labels, string? serviceAccount) =>
+        labels.TryGetValue(TlsModeLabel, out var mode) ? mode : string.IsNullOrEmpty(serviceAccount) ? DisabledTlsMode : IstioTlsMode;
 }

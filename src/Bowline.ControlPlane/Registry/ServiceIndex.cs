@@ -27,7 +27,12 @@ internal sealed class ServiceIndex
             foreach (var host in entry.Hosts)
             {
                 // A Kubernetes Service of the same name wins, as Istio resolves conflicts in favour of the platform registry.
-                if (!_services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints) { Resolution = entry.Resolution }))
+                if (!_services.TryAdd(host, new MeshService(host, null, entry.Meta.Namespace, entry.Ports, entry.WorkloadSelector, entry.Endpoints)
+                {
+                    Resolution = entry.Resolution,
+                    MeshExternal = entry.Location == "MESH_EXTERNAL",
+                    SubjectAltNames = entry.SubjectAltNames,
+                }))
                 {
                     _conflicts.Add($"{entry.Meta} ({entry.Meta.File}): host {host} is already defined by another Service or ServiceEntry, which wins; this entry is ignored for it");
                 }
@@ -78,7 +83,13 @@ internal sealed class ServiceIndex
         {
             if (Matches(endpoint.Labels, subsetLabels))
             {
-                result.Add(new MeshEndpoint(endpoint.Address, ResolvePort(endpoint.Ports, port), endpoint.Labels, endpoint.Weight) { Locality = MeshLocality.Parse(endpoint.Locality) });
+                result.Add(new MeshEndpoint(endpoint.Address, ResolvePort(endpoint.Ports, port), endpoint.Labels, endpoint.Weight)
+                {
+                    Locality = MeshLocality.Parse(endpoint.Locality),
+                    Namespace = service.Namespace,
+                    ServiceAccount = endpoint.ServiceAccount,
+                    TlsMode = MeshEndpoint.TlsModeOf(endpoint.Labels, endpoint.ServiceAccount),
+                });
             }
         }
         if (service.Selector is { Count: > 0 } selector)
@@ -87,7 +98,13 @@ internal sealed class ServiceIndex
             {
                 if (entry.Meta.Namespace == service.Namespace && Matches(entry.WorkloadLabels, selector) && Matches(entry.WorkloadLabels, subsetLabels))
                 {
-                    result.Add(new MeshEndpoint(entry.Address, ResolvePort(entry.Ports, port), entry.WorkloadLabels, entry.Weight) { Locality = MeshLocality.Parse(entry.Locality) });
+                    result.Add(new MeshEndpoint(entry.Address, ResolvePort(entry.Ports, port), entry.WorkloadLabels, entry.Weight)
+                    {
+                        Locality = MeshLocality.Parse(entry.Locality),
+                        Namespace = entry.Meta.Namespace,
+                        ServiceAccount = entry.ServiceAccount,
+                        TlsMode = MeshEndpoint.TlsModeOf(entry.WorkloadLabels, entry.ServiceAccount),
+                    });
                 }
             }
         }

@@ -39,10 +39,11 @@ internal static class ClusterBuilder
                 {
                     var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
                     var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
-                    var cluster = Eds(name, kind, policy, port.IsHttp2, where, snapshot);
+                    var target = new UpstreamTarget(index, service, port, subset?.Name, policy, rule);
+                    var cluster = Eds(name, kind, target, where, snapshot);
                     HealthCheckBuilder.Apply(cluster, index, service, port, subset?.Name, kind, snapshot);
                     var localities = LocalityLoadBalancer.Prioritize(LocalityLoadBalancer.Group(index.Endpoints(service, port, subsetLabels)), node, policy);
-                    var assignment = Assignment(name, localities);
+                    var assignment = Assignment(name, localities, UpstreamTlsBuilder.EndpointTlsMode(target, kind));
                     if (service.ResolvesDns)
                     {
                         Dns(cluster, service, kind, assignment, snapshot);
@@ -130,9 +131,10 @@ internal static class ClusterBuilder
         return cluster;
     }
 
-    /// <param name="policy">The DestinationRule policy resolved for this cluster's subset and port (Istio's precedence).</param>
-    private static Cluster Eds(string name, ProxyKind kind, TrafficPolicy? policy, bool portIsHttp2, string where, SnapshotBuilder snapshot)
+    /// <param name="target">The destination, with the DestinationRule policy resolved for this cluster's subset and port (Istio's precedence).</param>
+    private static Cluster Eds(string name, ProxyKind kind, UpstreamTarget target, string where, SnapshotBuilder snapshot)
     {
+        var policy = target.Policy;
         var cluster = new Cluster
         {
             Name = name,
@@ -145,11 +147,13 @@ internal static class ClusterBuilder
         if (kind == ProxyKind.ProxylessGrpc)
         {
             ClusterPolicyBuilder.ApplyProxyless(cluster, policy, where, snapshot);
+            UpstreamTlsBuilder.WarnProxyless(target, snapshot);
             return cluster;
         }
-        var http2 = ClusterPolicyBuilder.UsesHttp2(policy, portIsHttp2);
+        var http2 = ClusterPolicyBuilder.UsesHttp2(policy, target.Port.IsHttp2);
         var options = ProtocolOptions(http2);
         ClusterPolicyBuilder.Apply(cluster, policy, options, http2, where, snapshot);
+        UpstreamTlsBuilder.Apply(cluster, options, http2, target, snapshot);
         cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(options);
         return cluster;
     }
@@ -167,7 +171,8 @@ internal static class ClusterBuilder
     /// the sum of its endpoints' weights (as Istio sets it), since gRPC clients ignore localities without a weight (gRFC A27) and split traffic across
     /// the localities of a priority by it.
     /// </summary>
-    private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<LocalityEndpoints> localities)
+    /// <param name="tlsMode">The <c>tlsMode</c> an endpoint's transport socket match metadata carries (automatic mTLS), or null for none.</param>
+    private static ClusterLoadAssignment Assignment(string name, IReadOnlyList<LocalityEndpoints> localities, Func<MeshEndpoint, string?>? tlsMode = null)
     {
         var assignment = new ClusterLoadAssignment { ClusterName = name };
         foreach (var group in localities.Where(l => l.Endpoints.Count > 0))
@@ -179,12 +184,17 @@ internal static class ClusterBuilder
             };
             foreach (var endpoint in group.Endpoints)
             {
-                locality.LbEndpoints.Add(new LbEndpoint
+                var lbEndpoint = new LbEndpoint
                 {
                     Endpoint = new Endpoint { Address = EnvoyBuilders.SocketAddress(endpoint.Address, endpoint.Port) },
                     HealthStatus = Envoy.Config.Core.V3.HealthStatus.Healthy,
                     LoadBalancingWeight = (uint)Math.Max(1, endpoint.Weight),
-                });
+                };
+                if (tlsMode?.Invoke(endpoint) is { } mode)
+                {
+                    lbEndpoint.Metadata = TlsContexts.EndpointTlsMode(mode);
+                }
+                locality.LbEndpoints.Add(lbEndpoint);
             }
             // Envoy caps the locality weights of a priority at uint32 in total; saturate, as Istio does on overflow.
             locality.LoadBalancingWeight = group.Weight ?? group.EndpointWeight;

@@ -61,9 +61,10 @@ internal static class ListenerBuilder
 
     /// <summary>
     /// Explicit mode inbound: <c>virtualInbound</c> accepts on each port the sidecar was given for a container port,
-    /// with one filter chain per port forwarding to <c>inbound|port||</c>, the app on loopback.
+    /// with one filter chain per port forwarding to <c>inbound|port||</c>, the app on loopback. With mesh mTLS on, the
+    /// TLS and HTTP inspectors run first and each port's chains follow its PeerAuthentication mode (<see cref="InboundMtls"/>).
     /// </summary>
-    public static void AddSidecarInbound(ProxyNode node, SnapshotBuilder snapshot)
+    public static void AddSidecarInbound(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         if (node.InboundPorts.Count == 0)
         {
@@ -75,6 +76,15 @@ internal static class ListenerBuilder
             Address = EnvoyBuilders.SocketAddress(node.BindAddress, node.InboundPorts[0].ListenPort),
             TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Inbound,
         };
+        var security = index.Config.Security;
+        EffectivePeerAuthentication? peer = null;
+        if (security.MeshMtls)
+        {
+            // The HTTP inspector after the TLS inspector, as Istio orders them: it leaves TLS connections alone.
+            listener.ListenerFilters.Add(TlsContexts.TlsInspector());
+            listener.ListenerFilters.Add(TlsContexts.HttpInspector());
+            peer = InboundMtls.Resolve(node, index, snapshot);
+        }
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -97,6 +107,11 @@ internal static class ListenerBuilder
                     },
                 },
             };
+            if (peer is not null)
+            {
+                listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, hcm, peer.ModeFor(inbound.ContainerPort), security.TrustDomain));
+                continue;
+            }
             listener.FilterChains.Add(new FilterChain
             {
                 Name = cluster,

@@ -13,6 +13,10 @@ internal static class MeshTranslator
         {
             snapshot.Warn(conflict);
         }
+        foreach (var warning in index.Config.PeerAuthentication.Warnings)
+        {
+            snapshot.Warn(warning);
+        }
         HealthCheckBuilder.WarnUnresolved(index, snapshot);
         RateLimitBuilder.WarnUnresolved(index, node.Kind, snapshot);
         ClusterBuilder.AddOutbound(index, node, snapshot);
@@ -21,7 +25,7 @@ internal static class MeshTranslator
             case ProxyKind.Sidecar:
                 ClusterBuilder.AddInbound(node, index, snapshot);
                 ListenerBuilder.AddSidecarOutbound(node, index, snapshot);
-                ListenerBuilder.AddSidecarInbound(node, snapshot);
+                ListenerBuilder.AddSidecarInbound(node, index, snapshot);
                 break;
             case ProxyKind.Gateway:
                 ListenerBuilder.AddGateway(node, index, snapshot);

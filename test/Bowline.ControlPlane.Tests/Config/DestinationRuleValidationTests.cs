@@ -57,6 +57,29 @@ public sealed class DestinationRuleValidationTests
         { "duplicate subset", "host: reviews\nsubsets: [{name: v1}, {name: v1}]", "spec.subsets[1].name" },
         { "empty subset policy", "host: reviews\nsubsets: [{name: v1, trafficPolicy: {}}]", "spec.subsets[0].trafficPolicy" },
         { "exportTo duplicate", "host: reviews\nexportTo: [a, a]", "spec.exportTo" },
+        { "tls unknown mode", "host: reviews\ntrafficPolicy: {tls: {mode: STRICT}}", "spec.trafficPolicy.tls.mode" },
+        { "tls unknown field", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, verify: true}}", "spec.trafficPolicy.tls.verify" },
+        { "tls without mode is DISABLE", "host: reviews\ntrafficPolicy: {tls: {}}", null },
+        { "tls disable", "host: reviews\ntrafficPolicy: {tls: {mode: DISABLE}}", null },
+        { "tls istio mutual", "host: reviews\ntrafficPolicy: {tls: {mode: ISTIO_MUTUAL, sni: reviews.internal, subjectAltNames: ['spiffe://cluster.local/ns/default/sa/reviews']}}", null },
+        { "tls simple", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE}}", null },
+        { "tls simple with roots and names", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, caCertificates: /etc/ca.pem, subjectAltNames: [reviews.example.com], sni: reviews.example.com}}", null },
+        { "tls mutual without certificate", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, privateKey: /k.pem}}", "spec.trafficPolicy.tls.clientCertificate" },
+        { "tls mutual without key", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c.pem}}", "spec.trafficPolicy.tls.privateKey" },
+        { "tls mutual with files", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem}}", null },
+        { "tls mutual with credential", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, credentialName: reviews-client}}", null },
+        { "tls credential with files", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, credentialName: reviews-client, caCertificates: /ca.pem}}", "spec.trafficPolicy.tls.credentialName" },
+        { "tls mutual credential with key", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, credentialName: reviews-client, privateKey: /k.pem}}", "spec.trafficPolicy.tls.credentialName" },
+        { "tls simple insecure with roots", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, caCertificates: /ca.pem}}", "spec.trafficPolicy.tls.insecureSkipVerify" },
+        { "tls simple insecure with credential", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, credentialName: x}}", "spec.trafficPolicy.tls.insecureSkipVerify" },
+        { "tls simple insecure with names", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true, subjectAltNames: [a.example.com]}}", "spec.trafficPolicy.tls.insecureSkipVerify" },
+        { "tls simple insecure", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true}}", null },
+        { "tls mutual insecure with names", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, insecureSkipVerify: true, clientCertificate: /c.pem, privateKey: /k.pem, subjectAltNames: [a.example.com]}}", "spec.trafficPolicy.tls.insecureSkipVerify" },
+        { "tls mutual insecure with credential", "host: reviews\ntrafficPolicy: {tls: {mode: MUTUAL, insecureSkipVerify: true, credentialName: x}}", null },
+        { "tls insecure not a bool", "host: reviews\ntrafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: maybe}}", "spec.trafficPolicy.tls.insecureSkipVerify" },
+        { "port tls mutual without certificate", "host: reviews\ntrafficPolicy: {portLevelSettings: [{port: {number: 9080}, tls: {mode: MUTUAL}}]}", "spec.trafficPolicy.portLevelSettings[0].tls.clientCertificate" },
+        { "port tls only", "host: reviews\ntrafficPolicy: {portLevelSettings: [{port: {number: 9080}, tls: {mode: ISTIO_MUTUAL}}]}", null },
+        { "subset tls mutual without key", "host: reviews\nsubsets: [{name: v1, trafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c.pem}}}]", "spec.subsets[0].trafficPolicy.tls.privateKey" },
     };
 
     [Theory]
@@ -67,7 +90,7 @@ public sealed class DestinationRuleValidationTests
     }
 
     [Fact]
-    public void Parse_Tls_IsAWarningAndLocalitySettingIsNot()
+    public void Parse_Tls_IsReadIntoThePolicyPerSubsetAndPort()
     {
         var parsed = ConfigFileParser.Parse("dr.yaml", """
             apiVersion: networking.istio.io/v1
@@ -76,12 +99,42 @@ public sealed class DestinationRuleValidationTests
             spec:
               host: reviews
               trafficPolicy:
-                tls: {mode: ISTIO_MUTUAL}
+                tls: {mode: MUTUAL, clientCertificate: /etc/certs/client.pem, privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem, sni: reviews.example.com, subjectAltNames: [reviews.example.com]}
                 loadBalancer: {localityLbSetting: {enabled: true}}
+                portLevelSettings:
+                - port: {number: 9080}
+                  tls: {mode: DISABLE}
+              subsets:
+              - name: v1
+                labels: {version: v1}
+                trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
             """);
 
+        Assert.Empty(parsed.Diagnostics);
+        var rule = Assert.IsType<DestinationRule>(Assert.Single(parsed.Resources));
+        var tls = rule.Policy!.Tls!;
+        Assert.Equal(
+            ("MUTUAL", "/etc/certs/client.pem", "/etc/certs/key.pem", "/etc/certs/ca.pem", "reviews.example.com", "reviews.example.com", false),
+            (tls.Mode, tls.ClientCertificate, tls.PrivateKey, tls.CaCertificates, tls.Sni, Assert.Single(tls.SubjectAltNames), tls.InsecureSkipVerify));
+        Assert.Equal(ClientTlsSettings.Disable, rule.Policy.PortLevelSettings.Single().Tls!.Mode);
+        Assert.Equal(ClientTlsSettings.IstioMutual, rule.Subsets.Single().Policy!.Tls!.Mode);
+        // Istio's precedence: a port-level policy replaces the rule's; a subset's tls overrides the rule's.
+        Assert.Equal(ClientTlsSettings.Disable, TrafficPolicy.Effective(rule.Policy, null, 9080)!.Tls!.Mode);
+        Assert.Equal(ClientTlsSettings.Mutual, TrafficPolicy.Effective(rule.Policy, null, 9081)!.Tls!.Mode);
+        Assert.Equal(ClientTlsSettings.IstioMutual, TrafficPolicy.Effective(rule.Policy, rule.Subsets[0].Policy, 9080)!.Tls!.Mode);
+    }
+
+    [Theory]
+    [InlineData("{mode: ISTIO_MUTUAL, clientCertificate: /c.pem}", "spec.trafficPolicy.tls.clientCertificate", "ignored with ISTIO_MUTUAL")]
+    [InlineData("{mode: SIMPLE, caCrl: /crl.pem}", "spec.trafficPolicy.tls.caCrl", "not supported")]
+    public void Parse_TlsFieldWithoutEffect_IsAWarningNamingTheField(string tls, string field, string message)
+    {
+        var parsed = ConfigFileParser.Parse("dr.yaml", $"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews}}\nspec:\n  host: reviews\n  trafficPolicy: {{tls: {tls}}}\n");
+
         Assert.False(parsed.HasErrors, string.Join("\n", parsed.Diagnostics));
-        Assert.Equal(["spec.trafficPolicy.tls"], parsed.Diagnostics.Select(d => d.Field));
+        var warning = Assert.Single(parsed.Diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, field), (warning.Severity, warning.Field));
+        Assert.Contains(message, warning.Message, StringComparison.Ordinal);
     }
 
     [Theory]

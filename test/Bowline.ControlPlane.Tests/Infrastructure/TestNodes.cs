@@ -20,6 +20,26 @@ internal static class TestNodes
             ("BOWLINE_INBOUND_PORTS", Value.ForStruct(Struct(("9080", Value.ForString("15006:19080")))))),
     };
 
+    /// <summary>
+    /// A sidecar of workload <paramref name="app"/>-<paramref name="version"/> in namespace default with the given
+    /// inbound ports, each accepted on 15000 + its number modulo 1000 + 300 (9080 on 15380) and forwarded to the app on
+    /// 19000 + the same.
+    /// </summary>
+    public static Node Sidecar(string app, string version, params int[] inboundPorts) => new()
+    {
+        Id = $"sidecar~127.0.0.1~{app}-{version}.default~default.svc.cluster.local",
+        Metadata = Struct(
+            ("NAME", Value.ForString($"{app}-{version}")),
+            ("NAMESPACE", Value.ForString("default")),
+            ("LABELS", Value.ForStruct(Struct(("app", Value.ForString(app)), ("version", Value.ForString(version))))),
+            ("BOWLINE_BIND_ADDRESS", Value.ForString("127.0.0.1")),
+            ("BOWLINE_OUTBOUND_PORT", Value.ForString("15001")),
+            ("BOWLINE_INBOUND_PORTS", Value.ForStruct(Struct(inboundPorts.Select(p => (p.ToString(System.Globalization.CultureInfo.InvariantCulture), Value.ForString($"{SidecarListenPort(p)}:{19000 + (p % 1000) + 300}"))).ToArray())))),
+    };
+
+    /// <summary>Where <see cref="Sidecar"/> accepts a container port.</summary>
+    public static int SidecarListenPort(int containerPort) => 15000 + (containerPort % 1000) + 300;
+
     /// <summary>The ingress gateway: Istio's <c>router~</c> id, label <c>istio: ingressgateway</c>, Gateway port 8080 bound on 18080.</summary>
     public static Node IngressGateway() => new()
     {

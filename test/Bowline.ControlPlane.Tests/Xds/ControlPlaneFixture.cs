@@ -24,14 +24,17 @@ internal sealed class ControlPlaneFixture : IAsyncDisposable
     public AggregatedDiscoveryService.AggregatedDiscoveryServiceClient Client { get; }
 
     /// <summary>Starts a control plane on the given files and waits until it has published their first generation.</summary>
-    public static async Task<ControlPlaneFixture> StartAsync(params (string File, string Yaml)[] files)
+    public static Task<ControlPlaneFixture> StartAsync(params (string File, string Yaml)[] files) => StartAsync(meshMtls: false, files);
+
+    /// <summary>The same, with <see cref="ControlPlaneOptions.MeshMtls"/> set as given.</summary>
+    public static async Task<ControlPlaneFixture> StartAsync(bool meshMtls, params (string File, string Yaml)[] files)
     {
         var dir = Directory.CreateTempSubdirectory("bowline-cp-ads-").FullName;
         foreach (var (file, yaml) in files)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, file), yaml).WaitAsync(TestTimeouts.Default);
         }
-        var host = ControlPlaneHost.Create(new ControlPlaneOptions { ConfigDirectories = [dir], XdsPort = 0, MonitoringPort = 0, Debounce = TimeSpan.FromMilliseconds(20) });
+        var host = ControlPlaneHost.Create(new ControlPlaneOptions { ConfigDirectories = [dir], XdsPort = 0, MonitoringPort = 0, Debounce = TimeSpan.FromMilliseconds(20), MeshMtls = meshMtls });
         await host.StartAsync(TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
         await host.Mesh.WaitForChangeAsync(0, TestTimeouts.Token()).WaitAsync(TestTimeouts.Default);
         // As large as what a proxy accepts, so a test of a large config fails on the server, not on this client's default 4 MB.

@@ -30,6 +30,9 @@ internal sealed class FieldReader
 
     public bool Has(string key) => _node.Children.ContainsKey(new YamlScalarNode(key));
 
+    /// <summary>Whether the field is given as a mapping with no entries (<c>{}</c>), which some Istio fields forbid.</summary>
+    public bool IsEmptyMap(string key) => _node.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlMappingNode { Children.Count: 0 };
+
     public string? String(string key, bool required = false)
     {
         var node = Get(key, required);

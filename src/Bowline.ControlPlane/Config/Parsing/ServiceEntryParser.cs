@@ -58,7 +58,7 @@ internal static class ServiceEntryParser
             var endpointPorts = endpoint.IntMap("ports", 1, 65535);
             var labels = endpoint.StringMap("labels");
             var weight = endpoint.Int("weight", min: 0, max: 1 << 24) ?? 1;
-            endpoint.String("serviceAccount");
+            var serviceAccount = endpoint.String("serviceAccount");
             endpoint.String("network");
             var locality = endpoint.String("locality");
             endpoint.Finish();
@@ -85,7 +85,7 @@ internal static class ServiceEntryParser
             }
             else
             {
-                endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight) { Locality = string.IsNullOrEmpty(locality) ? null : locality });
+                endpoints.Add(new ServiceEntryEndpoint(address, endpointPorts, labels, weight == 0 ? 1 : weight) { Locality = string.IsNullOrEmpty(locality) ? null : locality, ServiceAccount = string.IsNullOrEmpty(serviceAccount) ? null : serviceAccount });
             }
         }
         switch (resolution)
@@ -122,7 +122,7 @@ internal static class ServiceEntryParser
         {
             spec.Error("exportTo", exportProblem);
         }
-        spec.StringList("subjectAltNames");
-        return new ServiceEntry(meta, hosts, ports, resolution, endpoints, selector) { Location = location ?? "MESH_EXTERNAL", ExportTo = exportTo };
+        var subjectAltNames = spec.StringList("subjectAltNames");
+        return new ServiceEntry(meta, hosts, ports, resolution, endpoints, selector) { Location = location ?? "MESH_EXTERNAL", ExportTo = exportTo, SubjectAltNames = subjectAltNames };
     }
 }

@@ -29,7 +29,7 @@ internal static class TrafficPolicyParser
                 ports.Add(parsed);
             }
         }
-        policy.Unsupported("tls", "client TLS settings (trafficPolicy.tls)");
+        var tls = ClientTlsParser.Parse(policy.Map("tls"));
         if (policy.Has("tunnel") && policy.Has("proxyProtocol"))
         {
             policy.Error("tunnel", "tunnel and proxyProtocol cannot be set together");
@@ -41,7 +41,7 @@ internal static class TrafficPolicyParser
         {
             policy.Error("a traffic policy needs at least one field; remove it or set loadBalancer, connectionPool, outlierDetection, ...");
         }
-        return policy.ErrorCount == before ? new TrafficPolicy(loadBalancer, pool, outlier, retryBudget, ports) : null;
+        return policy.ErrorCount == before ? new TrafficPolicy(loadBalancer, pool, outlier, retryBudget, ports) { Tls = tls } : null;
     }
 
     private static PortTrafficPolicy? PortPolicy(FieldReader policy)
@@ -59,13 +59,13 @@ internal static class TrafficPolicyParser
         var outlier = Outlier(policy.Map("outlierDetection"));
         var pool = ConnectionPool(policy.Map("connectionPool"));
         var loadBalancer = LoadBalancer(policy.Map("loadBalancer"), policy.Has("outlierDetection"));
-        policy.Unsupported("tls", "client TLS settings (portLevelSettings.tls)");
+        var tls = ClientTlsParser.Parse(policy.Map("tls"));
         policy.Finish();
         if (!new[] { "outlierDetection", "connectionPool", "loadBalancer", "tls" }.Any(policy.Has))
         {
             policy.Error("a port traffic policy needs at least one of loadBalancer, connectionPool, outlierDetection or tls");
         }
-        return port is { } p ? new PortTrafficPolicy(p, loadBalancer, pool, outlier) : null;
+        return port is { } p ? new PortTrafficPolicy(p, loadBalancer, pool, outlier) { Tls = tls } : null;
     }
 
     private static LoadBalancerSettings? LoadBalancer(FieldReader? lb, bool hasOutlier)

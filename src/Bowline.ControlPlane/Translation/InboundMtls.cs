@@ -1,0 +1,67 @@
+using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Snapshots;
+using Envoy.Config.Listener.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+
+namespace Bowline.ControlPlane.Translation;
+
+/// <summary>
+/// The server side of mesh mTLS on a sidecar's <c>virtualInbound</c>, as Istio builds an HTTP inbound port
+/// (pilot/pkg/networking/core/filterchain_options.go): per port, by the workload's effective PeerAuthentication, a
+/// TLS chain (STRICT), a TLS chain for Istio's ALPNs and a plaintext chain (PERMISSIVE), or the plaintext chain
+/// (DISABLE). The TLS inspector tells the chains apart.
+/// </summary>
+internal static class InboundMtls
+{
+    public const string TlsTransport = "tls";
+    public const string PlaintextTransport = "raw_buffer";
+
+    /// <summary>The sidecar's effective policy; policies that lose or have no effect on it are translation warnings.</summary>
+    public static EffectivePeerAuthentication Resolve(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        var peer = index.Config.PeerAuthentication.ForWorkload(node.Namespace, node.Labels);
+        foreach (var shadowed in peer.Shadowed)
+        {
+            snapshot.Warn($"{shadowed.Meta} ({shadowed.Meta.File}) has no effect on workload {node.Name}.{node.Namespace}: {peer.Workload!.Meta} also selects it and is older (or as old and first by name), and Istio applies only the oldest; merge the two");
+        }
+        if (peer.Workload is { } workload)
+        {
+            foreach (var port in workload.PortLevel.Keys.Where(p => node.InboundPorts.All(i => i.ContainerPort != p)).Order())
+            {
+                snapshot.Warn($"{workload.Meta} ({workload.Meta.File}): portLevelMtls port {port} is not an inbound port of workload {node.Name}.{node.Namespace} ({string.Join(", ", node.InboundPorts.Select(i => i.ContainerPort))}); it has no effect there");
+            }
+        }
+        return peer;
+    }
+
+    /// <summary>The chains of one inbound port, each with its own copy of <paramref name="hcm"/>; the TLS chain first, as Istio orders them.</summary>
+    public static IEnumerable<FilterChain> Chains(string name, int listenPort, HttpConnectionManager hcm, MutualTlsMode mode, string trustDomain)
+    {
+        if (mode is MutualTlsMode.Strict or MutualTlsMode.Permissive)
+        {
+            var match = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = TlsTransport };
+            if (mode == MutualTlsMode.Permissive)
+            {
+                // Only mesh clients' TLS terminates here; any other TLS finds no chain, as in Istio.
+                match.ApplicationProtocols.AddRange(TlsContexts.IstioMtlsAlpns);
+            }
+            yield return new FilterChain
+            {
+                Name = name,
+                FilterChainMatch = match,
+                Filters = { EnvoyBuilders.NetworkFilter(hcm.Clone()) },
+                TransportSocket = TlsContexts.Tls(TlsContexts.InboundMutualTls(trustDomain)),
+            };
+        }
+        if (mode is MutualTlsMode.Permissive or MutualTlsMode.Disable)
+        {
+            yield return new FilterChain
+            {
+                Name = name,
+                FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = PlaintextTransport },
+                Filters = { EnvoyBuilders.NetworkFilter(hcm.Clone()) },
+            };
+        }
+    }
+}
