@@ -99,14 +99,16 @@ internal sealed class ClusterState
         }
     }
 
-    public void RequestStarted(bool retry)
+    /// <summary>Counts a request in flight; returns the cluster's active requests including it.</summary>
+    public int RequestStarted(bool retry)
     {
-        Interlocked.Increment(ref _activeRequests);
+        var active = Interlocked.Increment(ref _activeRequests);
         Stats.RequestsActive.Increment();
         if (retry)
         {
             Interlocked.Increment(ref _activeRetries);
         }
+        return active;
     }
 
     public void RequestEnded(bool retry)

@@ -22,7 +22,8 @@ internal sealed class UpstreamEndpoint(string address, int port)
 
     public int ActiveRequests => Volatile.Read(ref _activeRequests);
 
-    public void RequestStarted() => Interlocked.Increment(ref _activeRequests);
+    /// <summary>Counts a request in flight to this host; returns the host's active requests including it.</summary>
+    public int RequestStarted() => Interlocked.Increment(ref _activeRequests);
 
     public void RequestEnded() => Interlocked.Decrement(ref _activeRequests);
 

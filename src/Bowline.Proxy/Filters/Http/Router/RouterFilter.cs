@@ -117,7 +117,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                     await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "no healthy upstream", ResponseFlags.NoHealthyUpstream, "no_healthy_upstream").ConfigureAwait(false);
                     return;
                 }
-                if (Overflows(snapshot, cluster, host))
+                var isRetry = number > 1;
+                if (!TryAdmit(snapshot, cluster, host, isRetry))
                 {
                     cluster.Stats.PendingOverflow.Increment();
                     await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: overflow",
@@ -125,7 +126,6 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                     return;
                 }
                 previousHost = host;
-                var isRetry = number > 1;
                 var retriesLeft = retry is not null && number <= retry.NumRetries;
                 attempt.Number = number;
                 attempt.MayRetry = retriesLeft && (body is null || body.CanReplay) && !IsUpgrade(context) && !(routeTimeout?.IsCancellationRequested ?? false);
@@ -215,9 +215,8 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
             UpstreamProtocol.Downstream when HttpProtocol.IsHttp2(context.Request.Protocol) => Http2,
             _ => Http1,
         };
+        // The cluster's and the host's active counts were raised by TryAdmit; they are lowered below.
         cluster.Stats.RequestsTotal.Increment();
-        cluster.RequestStarted(isRetry);
-        host.RequestStarted();
         // One timer per attempt at most: the per-try source also fires when the route timeout does (checked first below).
         using var perTry = retry?.PerTryTimeout is { } perTryLimit ? new CancellationTokenSource(perTryLimit, time) : null;
         using var routeFired = perTry is not null && routeTimeout is not null
@@ -377,15 +376,24 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         return excluded;
     }
 
-    /// <summary>Envoy's circuit breakers: max_requests over the cluster, and for HTTP/1.1 a host's connections plus its pending queue.</summary>
-    private static bool Overflows(ClusterSnapshot snapshot, ClusterState cluster, UpstreamEndpoint host)
+    /// <summary>
+    /// Envoy's circuit breakers: max_requests over the cluster, and for HTTP/1.1 a host's connections plus its pending
+    /// queue. The slot is taken first and checked after, so concurrent requests can never all pass a check that none
+    /// has counted yet; an overflowing request gives its slot back at once.
+    /// </summary>
+    private static bool TryAdmit(ClusterSnapshot snapshot, ClusterState cluster, UpstreamEndpoint host, bool isRetry)
     {
         var limits = snapshot.Config.Limits;
-        if (cluster.ActiveRequests >= limits.MaxRequests)
+        var clusterActive = cluster.RequestStarted(isRetry);
+        var hostActive = host.RequestStarted();
+        if (clusterActive <= limits.MaxRequests
+            && (snapshot.Config.Protocol == UpstreamProtocol.Http2 || hostActive <= (long)limits.MaxConnections + limits.MaxPendingRequests))
         {
             return true;
         }
-        return snapshot.Config.Protocol != UpstreamProtocol.Http2 && host.ActiveRequests >= (long)limits.MaxConnections + limits.MaxPendingRequests;
+        host.RequestEnded();
+        cluster.RequestEnded(isRetry);
+        return false;
     }
 
     private static void ResetForRetry(HttpStream stream, UpstreamBody? body)
