@@ -24,11 +24,14 @@ public static class ProxyCommand
         var gatewayPorts = new Option<string[]>("--gateway-port") { Description = "Gateway: SERVERPORT=LOCALPORT — bind the Gateway server port SERVERPORT on LOCALPORT. Repeat." };
         var locality = new Option<string>("--locality") { Description = "Where the workload runs: region/zone/subzone, as Istio writes it; the control plane fails over by distance from it.", DefaultValueFactory = _ => "" };
         var drain = new Option<int>("--drain-seconds") { Description = "How long removed listeners and shutdown let requests finish.", DefaultValueFactory = _ => 5 };
+        var caTokenFile = new Option<string?>("--ca-token-file") { Description = "File holding this workload's bootstrap token for the CA; with it the proxy gets a SPIFFE certificate and speaks mesh mTLS." };
+        var caAddress = new Option<string?>("--ca") { Description = "The CA's address (IstioCertificateService); default the --xds address." };
+        var trustDomain = new Option<string>("--trust-domain") { Description = "The SPIFFE trust domain of this workload's identity.", DefaultValueFactory = _ => "cluster.local" };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
         {
-            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, logLevel,
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, trustDomain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -55,6 +58,9 @@ public static class ProxyCommand
                     Locality = result.GetValue(locality) is { } where && where.Split('/').Length <= 3 ? where : throw new FormatException($"--locality {result.GetValue(locality)}: expected region/zone/subzone"),
                     GatewayPorts = ParsePairs(result.GetValue(gatewayPorts) ?? [], "--gateway-port", '=').ToDictionary(p => Port(p.Key, "--gateway-port"), p => Port(p.Value, "--gateway-port")),
                     DrainTimeout = TimeSpan.FromSeconds(result.GetValue(drain)),
+                    CaToken = result.GetValue(caTokenFile) is { } tokenFile ? ReadToken(tokenFile) : null,
+                    CaAddress = result.GetValue(caAddress) is { } ca ? (Uri.TryCreate(ca, UriKind.Absolute, out var caUri) ? caUri : throw new FormatException($"--ca {ca} is not a URL")) : null,
+                    TrustDomain = result.GetValue(trustDomain)!,
                 };
             }
             catch (FormatException e)
@@ -100,4 +106,22 @@ public static class ProxyCommand
 
     private static int Port(string text, string option) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : throw new FormatException($"{option}: '{text}' is not a port number");
+
+    /// <summary>The token comes from a file, never the command line, where every local user could read it.</summary>
+    private static string ReadToken(string path)
+    {
+        try
+        {
+            var token = File.ReadAllText(path).Trim();
+            return token.Length > 0 ? token : throw new FormatException($"--ca-token-file {path} is empty");
+        }
+        catch (IOException e)
+        {
+            throw new FormatException($"--ca-token-file {path}: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new FormatException($"--ca-token-file {path}: {e.Message}");
+        }
+    }
 }

@@ -21,6 +21,11 @@ public static class XdsJson
         Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor,
         Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptionsReflection.Descriptor,
         Envoy.Extensions.TransportSockets.Tls.V3.SecretReflection.Descriptor,
+        Envoy.Extensions.TransportSockets.Tls.V3.TlsReflection.Descriptor,
+        Envoy.Extensions.TransportSockets.RawBuffer.V3.RawBufferReflection.Descriptor,
+        Envoy.Extensions.Filters.Listener.TlsInspector.V3.TlsInspectorReflection.Descriptor,
+        Envoy.Extensions.Filters.Listener.HttpInspector.V3.HttpInspectorReflection.Descriptor,
+        Envoy.Extensions.Retry.Priority.PreviousPriorities.V3.PreviousPrioritiesConfigReflection.Descriptor,
         Envoy.Admin.V3.ConfigDumpReflection.Descriptor,
         Envoy.Admin.V3.ConfigDumpSharedReflection.Descriptor);
 

@@ -15,11 +15,13 @@ internal static class ControlPlaneCommand
         var xdsPort = new Option<int>("--xds-port") { Description = "Plaintext xDS (ADS over gRPC) port; 0 picks a free one.", DefaultValueFactory = _ => 15010 }.Port();
         var monitoringPort = new Option<int>("--monitoring-port") { Description = "Monitoring port (/metrics, /ready, /debug/*); 0 picks a free one.", DefaultValueFactory = _ => 15014 }.Port();
         var debounce = new Option<int>("--debounce-ms") { Description = "How long a burst of config changes must be quiet before it is pushed, in milliseconds.", DefaultValueFactory = _ => 100 };
+        var caDirectory = new Option<string?>("--ca-dir") { Description = "Run the certificate authority with its root (generated on first start) and bootstrap tokens in this directory, and turn on automatic mTLS and PeerAuthentication." };
+        var trustDomain = new Option<string>("--trust-domain") { Description = "The SPIFFE trust domain of workload identities.", DefaultValueFactory = _ => "cluster.local" };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("controlplane", "Run the control plane: watch config, translate it to Envoy xDS v3 and serve it over ADS.")
         {
-            config, bind, xdsPort, monitoringPort, debounce, logLevel,
+            config, bind, xdsPort, monitoringPort, debounce, caDirectory, trustDomain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -45,6 +47,8 @@ internal static class ControlPlaneCommand
                 XdsPort = result.GetValue(xdsPort),
                 MonitoringPort = result.GetValue(monitoringPort),
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
+                Ca = result.GetValue(caDirectory) is { } ca ? new Bowline.Ca.CaOptions { Directory = ca, TrustDomain = result.GetValue(trustDomain)! } : null,
+                MeshMtls = result.GetValue(caDirectory) is not null,
             };
             using var signals = new ShutdownSignals();
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals.Token);

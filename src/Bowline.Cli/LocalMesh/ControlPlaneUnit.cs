@@ -80,6 +80,7 @@ internal sealed partial class ControlPlaneUnit
                 "--config", _state.Registry,
                 "--xds-port", xdsPort.ToString(CultureInfo.InvariantCulture),
                 "--monitoring-port", monitoringPort.ToString(CultureInfo.InvariantCulture),
+                "--ca-dir", _state.Ca,
                 "--log-level", "Information",
             ],
             _options.Directory,

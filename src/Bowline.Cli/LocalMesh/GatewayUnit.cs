@@ -16,7 +16,9 @@ internal sealed class GatewayUnit
         Plan = plan;
         _state = state;
         _context = context;
-        var launch = self.Launch(Arguments(plan, xds), state.Root, LogFile);
+        // Istio's ingress gateway runs as istio-ingressgateway-service-account and calls sidecars over mesh mTLS.
+        var token = state.IssueToken("istio-ingressgateway", "istio-system", "istio-ingressgateway-service-account");
+        var launch = self.Launch([.. Arguments(plan, xds), "--service-account", "istio-ingressgateway-service-account", "--ca-token-file", token], state.Root, LogFile);
         Process = new SupervisedProcess("ingress gateway", () => launch, context);
     }
 

@@ -15,6 +15,8 @@ internal static class RegistryFile
     public static void Write(StateLayout state, WorkloadPlan plan)
     {
         var labels = Map(plan.Workload.Meta.Labels.Select(l => (l.Key, Quote(l.Value))));
+        // Istio's injector label: this workload has a sidecar, so peers reach it over mesh mTLS (auto mTLS).
+        var endpointLabels = Map(plan.Workload.Meta.Labels.Select(l => (l.Key, Quote(l.Value))).Append(("security.istio.io/tlsMode", Quote("istio"))));
         var ports = Map(plan.ServicePorts.Select(p => (p.Key, p.Value.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         var yaml = new StringBuilder()
             .Append("# Written by bowline up while this workload runs; removed when it stops.\n")
@@ -23,7 +25,7 @@ internal static class RegistryFile
             .Append($"metadata: {{name: {Quote(plan.Name)}, namespace: {Quote(plan.Namespace)}, labels: {labels}}}\n")
             .Append("spec:\n")
             .Append("  address: 127.0.0.1\n")
-            .Append($"  labels: {labels}\n")
+            .Append($"  labels: {endpointLabels}\n")
             .Append($"  serviceAccount: {Quote(plan.ServiceAccount)}\n")
             .Append($"  ports: {ports}\n")
             .ToString();

@@ -26,7 +26,8 @@ internal sealed class WorkloadUnit
         _context = context;
         var app = plan.App with { Environment = AppEnvironment.For(plan) };
         App = new SupervisedProcess($"{plan.Id} app", () => app, context);
-        var sidecar = self.Launch(SidecarArguments(plan, xds), state.Root, state.LogFile($"{plan.Id}.proxy.log"));
+        var token = state.IssueToken(plan.Id, plan.Namespace, plan.ServiceAccount);
+        var sidecar = self.Launch([.. SidecarArguments(plan, xds), "--ca-token-file", token], state.Root, state.LogFile($"{plan.Id}.proxy.log"));
         Sidecar = new SupervisedProcess($"{plan.Id} sidecar", () => sidecar, context);
     }
 

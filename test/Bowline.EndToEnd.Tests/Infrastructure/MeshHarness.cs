@@ -44,14 +44,25 @@ internal sealed class MeshHarness : IAsyncDisposable
 
     public string ConfigDir { get; }
 
+    /// <summary>Set for an mTLS mesh: the CA's directory (root, key, token hashes).</summary>
+    public string? CaDirectory { get; private init; }
+
     public ControlPlaneHost ControlPlane { get; private set; } = null!;
 
     public int XdsPort { get; private set; }
 
-    public static async Task<MeshHarness> StartAsync(params (string File, string Yaml)[] files)
+    public static Task<MeshHarness> StartAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: false, files);
+
+    /// <summary>
+    /// A mesh with the CA on and automatic mTLS, as <c>bowline up</c> runs it: every sidecar gets a bootstrap token,
+    /// a SPIFFE certificate for its service account (the workload's <c>app</c> label) and the sidecar label.
+    /// </summary>
+    public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files);
+
+    private static async Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files)
     {
         var dir = Directory.CreateTempSubdirectory("bowline-e2e-").FullName;
-        var harness = new MeshHarness(dir);
+        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null };
         foreach (var (file, yaml) in files)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
@@ -64,7 +75,14 @@ internal sealed class MeshHarness : IAsyncDisposable
     public async Task StartControlPlaneAsync(int xdsPort)
     {
         _controlPlaneStopped = false;
-        ControlPlane = ControlPlaneHost.Create(new ControlPlaneOptions { ConfigDirectories = [ConfigDir], XdsPort = xdsPort, MonitoringPort = 0 });
+        ControlPlane = ControlPlaneHost.Create(new ControlPlaneOptions
+        {
+            ConfigDirectories = [ConfigDir],
+            XdsPort = xdsPort,
+            MonitoringPort = 0,
+            Ca = CaDirectory is { } ca ? new Bowline.Ca.CaOptions { Directory = ca } : null,
+            MeshMtls = CaDirectory is not null,
+        });
         await ControlPlane.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         XdsPort = ControlPlane.XdsAddress.Port;
         await ControlPlane.Mesh.WaitForChangeAsync(0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
@@ -105,10 +123,11 @@ internal sealed class MeshHarness : IAsyncDisposable
             _inboundPorts[name] = inbound[0].ListenPort;
         }
         var outbound = Ports.Free();
+        var serviceAccount = labels.TryGetValue("app", out var app) ? app : "default";
         if (inbound.Count > 0)
         {
             var portMap = string.Join(", ", ports.Zip(inbound).Select(p => $"{p.First.PortName}: {p.Second.ListenPort}"));
-            var labelMap = string.Join(", ", labels.Select(l => $"{l.Key}: {l.Value}"));
+            var labelMap = string.Join(", ", labels.Select(l => $"{l.Key}: {l.Value}").Concat(CaDirectory is null ? [] : ["security.istio.io/tlsMode: istio"]));
             await WriteConfigAsync($"zz-registry-{name}.yaml", $$"""
                 apiVersion: networking.istio.io/v1
                 kind: WorkloadEntry
@@ -117,6 +136,7 @@ internal sealed class MeshHarness : IAsyncDisposable
                   address: 127.0.0.1
                   labels: { {{labelMap}} }
                   ports: { {{portMap}} }
+                  serviceAccount: {{serviceAccount}}
                   locality: "{{locality}}"
                 """);
         }
@@ -132,6 +152,8 @@ internal sealed class MeshHarness : IAsyncDisposable
             InitialBackoff = TimeSpan.FromMilliseconds(100),
             MaxBackoff = TimeSpan.FromSeconds(1),
             Locality = locality,
+            ServiceAccount = serviceAccount,
+            CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
         }, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
@@ -159,5 +181,9 @@ internal sealed class MeshHarness : IAsyncDisposable
             await ControlPlane.DisposeAsync();
         }
         Directory.Delete(ConfigDir, recursive: true);
+        if (CaDirectory is not null)
+        {
+            Directory.Delete(CaDirectory, recursive: true);
+        }
     }
 }
