@@ -32,6 +32,19 @@ public sealed class BookinfoUpTests
         var pids = Pids(status.RootElement).ToList();
         Assert.Equal(6, status.RootElement.GetProperty("workloads").GetArrayLength());
 
+        // bookinfo runs on mesh mTLS: each sidecar holds a SPIFFE certificate for its service account from the CA, and
+        // productpage reached reviews over TLS (PERMISSIVE inbound, automatic mTLS outbound, as Istio by default).
+        var handshakes = 0L;
+        foreach (var reviews in status.RootElement.GetProperty("workloads").EnumerateArray().Where(w => w.GetProperty("name").GetString()!.StartsWith("reviews-", StringComparison.Ordinal)))
+        {
+            using var admin = new HttpClient { BaseAddress = new Uri(reviews.GetProperty("sidecar").GetProperty("admin").GetString()!), Timeout = Timeouts.Short };
+            Assert.Contains("spiffe://cluster.local/ns/default/sa/bookinfo-reviews", await admin.GetStringAsync(new Uri("/certs", UriKind.Relative)), StringComparison.Ordinal);
+            var stats = await admin.GetStringAsync(new Uri("/stats", UriKind.Relative));
+            handshakes += System.Text.RegularExpressions.Regex.Matches(stats, @"^listener\.[0-9.]+_[0-9]+\.ssl\.handshake: ([0-9]+)$", System.Text.RegularExpressions.RegexOptions.Multiline)
+                .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.True(handshakes > 0, "no reviews sidecar accepted a TLS connection");
+
         // A crashed workload is reported and restarted.
         var ratings = status.RootElement.GetProperty("workloads").EnumerateArray().Single(w => w.GetProperty("name").GetString() == "ratings-v1");
         var crashedPid = ratings.GetProperty("app").GetProperty("pid").GetInt32();
