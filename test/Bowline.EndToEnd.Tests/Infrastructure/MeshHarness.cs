@@ -47,6 +47,9 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// <summary>Set for an mTLS mesh: the CA's directory (root, key, token hashes).</summary>
     public string? CaDirectory { get; private init; }
 
+    /// <summary>The certificate lifetime sidecars started from now on ask for (short, to watch rotation); null for the default.</summary>
+    public TimeSpan? CertificateTtl { get; set; }
+
     public ControlPlaneHost ControlPlane { get; private set; } = null!;
 
     public int XdsPort { get; private set; }
@@ -153,6 +156,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             MaxBackoff = TimeSpan.FromSeconds(1),
             Locality = locality,
             ServiceAccount = serviceAccount,
+            CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
         }, random: random);
         _proxies.Add(host);

@@ -1,5 +1,6 @@
 using System.Net;
 using Bowline.EndToEnd.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Bowline.EndToEnd.Tests.Mesh;
 
@@ -13,10 +14,14 @@ public sealed class MutualTlsTests
     private const string Host = "http://reviews:9080";
     private const string Cluster = "outbound|9080||reviews.default.svc.cluster.local";
 
-    private static async Task<(MeshHarness Mesh, TestBackend Backend, Sidecar Server, Sidecar Client)> StartAsync(params (string File, string Yaml)[] config)
+    private static Task<(MeshHarness Mesh, TestBackend Backend, Sidecar Server, Sidecar Client)> StartAsync(params (string File, string Yaml)[] config) =>
+        StartAsync(null, config);
+
+    private static async Task<(MeshHarness Mesh, TestBackend Backend, Sidecar Server, Sidecar Client)> StartAsync(TimeSpan? certificateTtl, params (string File, string Yaml)[] config)
     {
         var backend = await TestBackend.StartAsync("v1");
         var mesh = await MeshHarness.StartMtlsAsync([("reviews.yaml", MeshYaml.Service("reviews", 9080)), .. config]);
+        mesh.CertificateTtl = certificateTtl;
         var server = await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http", 9080, backend.Port)]);
         var client = await mesh.StartSidecarAsync("productpage-v1", new Dictionary<string, string> { ["app"] = "productpage" }, [], Cluster);
         return (mesh, backend, server, client);
@@ -65,5 +70,46 @@ public sealed class MutualTlsTests
         {
             Assert.IsType<HttpRequestException>(error);
         }
+    }
+
+    [Fact]
+    public async Task Rotation_UnderSteadyTraffic_FailsNoRequest()
+    {
+        // The CA backdates certificates by a minute: a 64 s lifetime puts the half-life renewal about 2 s after each issue.
+        var (mesh, backend, server, client) = await StartAsync(TimeSpan.FromSeconds(64), ("peer-authentication.yaml", PeerAuthentication("STRICT")));
+        await using var _ = mesh;
+        await using var __ = backend;
+        var secrets = server.Host.Services.GetRequiredService<Bowline.Proxy.Tls.SecretStore>();
+        string Serial() => secrets.Certificate(Bowline.Proxy.Identity.WorkloadAgent.CertificateSecretName)!.Leaf.SerialNumber;
+        using var http = client.Client();
+        using var stop = new CancellationTokenSource();
+        var (ok, failed) = (0, 0);
+        var traffic = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await http.GetAsync(Host + "/");
+                if (response.IsSuccessStatusCode)
+                {
+                    ok++;
+                }
+                else
+                {
+                    failed++;
+                }
+            }
+        });
+
+        // Two renewals of the server's certificate (and as many of the client's) while requests keep flowing.
+        var first = Serial();
+        await secrets.WaitUntilAsync(_ => Serial() != first, Timeouts.Token(Timeouts.Long)).Within(Timeouts.Long);
+        var second = Serial();
+        await secrets.WaitUntilAsync(_ => Serial() != second, Timeouts.Token(Timeouts.Long)).Within(Timeouts.Long);
+        await stop.CancelAsync();
+        await traffic.Within(Timeouts.Short);
+
+        Assert.Equal(0, failed);
+        Assert.True(ok > 0);
+        Assert.True(server.Host.Stats.ValueOf("bowline.agent.certificates_issued") >= 3);
     }
 }
