@@ -112,4 +112,34 @@ public sealed class MutualTlsTests
         Assert.True(ok > 0);
         Assert.True(server.Host.Stats.ValueOf("bowline.agent.certificates_issued") >= 3);
     }
+
+    [Fact]
+    public async Task OpensslClient_WithAMeshCertificate_SeesTls13AndTheServersSpiffeId()
+    {
+        var (mesh, backend, _, _) = await StartAsync(("peer-authentication.yaml", PeerAuthentication("STRICT")));
+        await using var __ = mesh;
+        await using var ___ = backend;
+        var work = Directory.CreateTempSubdirectory("bowline-openssl-").FullName;
+        var ca = mesh.CaDirectory!;
+        // An independent TLS stack end to end: openssl makes a client SVID signed by the mesh CA and connects as curl would.
+        var script = $$"""
+            set -e
+            cd {{work}}
+            openssl ecparam -name prime256v1 -genkey -noout -out key.pem
+            openssl req -new -key key.pem -subj /O=cluster.local -out client.csr
+            printf 'subjectAltName=critical,URI:spiffe://cluster.local/ns/default/sa/curl\nextendedKeyUsage=clientAuth,serverAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > ext.cnf
+            openssl x509 -req -in client.csr -CA {{ca}}/ca-cert.pem -CAkey {{ca}}/ca-key.pem -set_serial 0x1234 -days 1 -extfile ext.cnf -out client.pem
+            openssl s_client -connect 127.0.0.1:{{mesh.InboundPortOf("reviews-v1")}} -alpn istio-http/1.1 -cert client.pem -key key.pem -CAfile {{ca}}/root-cert.pem -verify_return_error < /dev/null > session.txt 2>&1
+            cat session.txt
+            openssl x509 -noout -ext subjectAltName < session.txt
+            """;
+        await using var openssl = ChildProcess.Start("bash", ["-c", script]);
+        var exit = await openssl.WaitForExitAsync(Timeouts.Long);
+        Directory.Delete(work, recursive: true);
+
+        Assert.True(exit == 0, openssl.Output);
+        Assert.Contains("TLSv1.3", openssl.Output, StringComparison.Ordinal);
+        Assert.Contains("Verify return code: 0 (ok)", openssl.Output, StringComparison.Ordinal);
+        Assert.Contains("URI:spiffe://cluster.local/ns/default/sa/reviews", openssl.Output, StringComparison.Ordinal);
+    }
 }
