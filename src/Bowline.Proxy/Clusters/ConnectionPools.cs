@@ -94,12 +94,19 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
     public static readonly HttpRequestOptionsKey<Tls.UpstreamTls?> TlsOption = new("bowline.upstream_tls");
 
     /// <summary>
+    /// Where to connect when the request URI names the SNI host instead of the endpoint (auto_sni), so the handler pools
+    /// connections per server name, as Envoy keys its pools by SNI: a connection verified for one host never serves another.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<System.Net.DnsEndPoint> AddressOption = new("bowline.upstream_address");
+
+    /// <summary>
     /// Opens a connection the way the cluster's settings say: TCP keepalive probes, and TLS originated by the proxy
     /// (the endpoint's transport socket, carried on the request that opened the connection). The handler itself always
     /// speaks cleartext HTTP over the stream returned, so mesh ALPN, SNI and SAN checks stay the proxy's.
     /// </summary>
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TcpKeepalive? keepalive, Tls.SecretStore secrets, CancellationToken cancellationToken)
     {
+        var target = context.InitialRequestMessage.Options.TryGetValue(AddressOption, out var address) ? address : context.DnsEndPoint;
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -110,7 +117,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
                 socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
                 socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
             }
-            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -124,7 +131,8 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         }
         try
         {
-            return await tls.ConnectAsync(stream, context.DnsEndPoint.Host, secrets, cancellationToken).ConfigureAwait(false);
+            var requestHost = context.InitialRequestMessage.Headers.Host is { } authority ? authority.Split(':')[0] : null;
+            return await tls.ConnectAsync(stream, target.Host, requestHost, secrets, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -93,6 +93,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
 
         var protocol = UpstreamProtocol.Http1;
         var maxRequestsPerConnection = 0;
+        var (autoSni, autoSan) = (false, false);
         if (cluster.TypedExtensionProtocolOptions.Count > 0)
         {
             if (cluster.TypedExtensionProtocolOptions.Keys.FirstOrDefault(k => k != HttpProtocolOptionsKey) is { } other)
@@ -104,7 +105,12 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             {
                 throw new ProxyConfigException($"{where}: typed_extension_protocol_options[{HttpProtocolOptionsKey}] is a {packed.TypeUrl}, not HttpProtocolOptions");
             }
-            XdsFields.Check(options, where + " HttpProtocolOptions", "explicit_http_config", "use_downstream_protocol_config", "common_http_protocol_options");
+            XdsFields.Check(options, where + " HttpProtocolOptions", "explicit_http_config", "use_downstream_protocol_config", "common_http_protocol_options", "upstream_http_protocol_options");
+            if (options.UpstreamHttpProtocolOptions is { } upstream)
+            {
+                XdsFields.Check(upstream, where + " upstream_http_protocol_options", "auto_sni", "auto_san_validation");
+                (autoSni, autoSan) = (upstream.AutoSni, upstream.AutoSanValidation);
+            }
             protocol = options.UpstreamProtocolOptionsCase switch
             {
                 HttpProtocolOptions.UpstreamProtocolOptionsOneofCase.ExplicitHttpConfig when options.ExplicitHttpConfig.Http2ProtocolOptions is not null => UpstreamProtocol.Http2,
@@ -168,7 +174,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var balancer = pools.Balancer(cluster);
         var policy = new HostSetPolicy(panic, balancer.RingKind, localityWeighted, SlowStartOf(cluster, where));
         var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
-        var transport = Tls.UpstreamTransport.Compile(cluster, where);
+        var transport = Tls.UpstreamTransport.Compile(cluster, where, autoSni, autoSan);
         var settings = PoolSettingsOf(cluster, where) with { Tls = transport is not null };
         return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection, transport);
     }

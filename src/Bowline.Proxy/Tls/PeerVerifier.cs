@@ -30,13 +30,17 @@ internal static class PeerVerifier
         San,
     }
 
-    public static (Failure Failure, string? Reason, PeerIdentity? Peer) Verify(X509Certificate2? certificate, SslPolicyErrors errors, X509Chain? chain, TlsSettings settings, bool peerIsClient, bool requireSpiffe)
+    public static (Failure Failure, string? Reason, PeerIdentity? Peer) Verify(X509Certificate2? certificate, SslPolicyErrors errors, X509Chain? chain, TlsSettings settings, bool peerIsClient, bool requireSpiffe, bool checkHostName = false)
     {
         if (certificate is null)
         {
             return (Failure.NoCertificate, "the peer presented no certificate", null);
         }
-        // Names are checked by the SAN matchers below, never against the TCP host name.
+        if (checkHostName && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return (Failure.San, "the certificate is not for the host name the request went to (auto_san_validation)", null);
+        }
+        // Otherwise names are checked by the SAN matchers below, never against the TCP host name.
         errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
         if (errors != SslPolicyErrors.None)
         {

@@ -8,11 +8,41 @@ using Envoy.Extensions.TransportSockets.Tls.V3;
 namespace Bowline.Proxy.Tls;
 
 /// <summary>Where a TLS context's certificate or trust bundle comes from: an SDS secret by name, or inline/file PEM.</summary>
-internal sealed record SecretSource(string? SdsName, CertificateSecret? InlineCertificate, X509Certificate2Collection? InlineBundle)
+/// <remarks>
+/// Istio's agent serves two kinds of SDS names itself: <c>file-root:system</c> (the platform's trust store, for
+/// DestinationRule SIMPLE/MUTUAL without caCertificates) and <c>file-root:&lt;path&gt;</c> (a PEM bundle on disk); both
+/// are resolved here, once per compile.
+/// </remarks>
+internal sealed record SecretSource(string? SdsName, CertificateSecret? InlineCertificate, X509Certificate2Collection? InlineBundle, bool SystemRoots = false)
 {
     public CertificateSecret? Certificate(SecretStore store) => InlineCertificate ?? (SdsName is { } name ? store.Certificate(name) : null);
 
-    public X509Certificate2Collection? Bundle(SecretStore store) => InlineBundle ?? (SdsName is { } name ? store.TrustBundle(name) : null);
+    /// <summary>The roots to verify against; null when not (yet) available. Empty with <see cref="SystemRoots"/>: the platform's store applies.</summary>
+    public X509Certificate2Collection? Bundle(SecretStore store) => SystemRoots ? [] : InlineBundle ?? (SdsName is { } name ? store.TrustBundle(name) : null);
+
+    public static SecretSource ForValidation(string sdsName, string where)
+    {
+        const string FileRoot = "file-root:";
+        if (!sdsName.StartsWith(FileRoot, StringComparison.Ordinal))
+        {
+            return new SecretSource(sdsName, null, null);
+        }
+        var path = sdsName[FileRoot.Length..];
+        if (path == "system")
+        {
+            return new SecretSource(sdsName, null, null, SystemRoots: true);
+        }
+        var bundle = new X509Certificate2Collection();
+        try
+        {
+            bundle.ImportFromPemFile(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new ProxyConfigException($"{where}: SDS secret {sdsName}: cannot read the CA bundle {path}: {e.Message}");
+        }
+        return new SecretSource(sdsName, null, bundle);
+    }
 
     public string Describe() => SdsName is { } name ? $"SDS secret '{name}'" : "the inline certificate";
 }
@@ -76,14 +106,14 @@ internal sealed class TlsSettings
                 (validation, matchers) = Validation(common.ValidationContext, where + " validation_context");
                 break;
             case CommonTlsContext.ValidationContextTypeOneofCase.ValidationContextSdsSecretConfig:
-                validation = new SecretSource(SdsName(common.ValidationContextSdsSecretConfig, where + " validation_context_sds_secret_config"), null, null);
+                validation = SecretSource.ForValidation(SdsName(common.ValidationContextSdsSecretConfig, where + " validation_context_sds_secret_config"), where);
                 break;
             case CommonTlsContext.ValidationContextTypeOneofCase.CombinedValidationContext:
                 var combined = common.CombinedValidationContext;
                 XdsFields.Check(combined, where + " combined_validation_context", "default_validation_context", "validation_context_sds_secret_config");
                 (var inline, matchers) = Validation(combined.DefaultValidationContext, where + " default_validation_context");
                 validation = combined.ValidationContextSdsSecretConfig is { } sds
-                    ? new SecretSource(SdsName(sds, where + " combined_validation_context"), null, null)
+                    ? SecretSource.ForValidation(SdsName(sds, where + " combined_validation_context"), where)
                     : inline;
                 break;
         }

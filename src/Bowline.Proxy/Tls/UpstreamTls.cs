@@ -13,10 +13,12 @@ namespace Bowline.Proxy.Tls;
 /// </summary>
 internal sealed class UpstreamTls
 {
-    private UpstreamTls(TlsSettings settings, string? sni)
+    private UpstreamTls(TlsSettings settings, string? sni, bool autoSni, bool autoSanValidation)
     {
         Settings = settings;
         Sni = sni;
+        AutoSni = autoSni;
+        AutoSanValidation = autoSanValidation;
         RequireSpiffe = settings.ValidationSource?.SdsName == "ROOTCA";
     }
 
@@ -27,7 +29,13 @@ internal sealed class UpstreamTls
 
     public bool RequireSpiffe { get; }
 
-    public static UpstreamTls Compile(Envoy.Config.Core.V3.TransportSocket socket, string where)
+    /// <summary>Envoy's auto_sni: with no configured SNI, the request's host name is sent.</summary>
+    public bool AutoSni { get; }
+
+    /// <summary>Envoy's auto_san_validation: the server's certificate must be for the request's host name.</summary>
+    public bool AutoSanValidation { get; }
+
+    public static UpstreamTls Compile(Envoy.Config.Core.V3.TransportSocket socket, string where, bool autoSni = false, bool autoSanValidation = false)
     {
         XdsFields.Check(socket, where + " transport_socket", "name", "typed_config");
         if (socket.TypedConfig is not { } typed || !typed.TryUnpack<UpstreamTlsContext>(out var context))
@@ -35,7 +43,7 @@ internal sealed class UpstreamTls
             throw new ProxyConfigException($"{where}: transport_socket {socket.Name} ({socket.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported; use {DownstreamTls.TransportSocketName} with an UpstreamTlsContext, or raw_buffer");
         }
         XdsFields.Check(context, where + " UpstreamTlsContext", "common_tls_context", "sni");
-        return new UpstreamTls(TlsSettings.Compile(context.CommonTlsContext, where), context.Sni.Length > 0 ? context.Sni : null);
+        return new UpstreamTls(TlsSettings.Compile(context.CommonTlsContext, where), context.Sni.Length > 0 ? context.Sni : null, autoSni, autoSanValidation);
     }
 
     /// <summary>Envoy's plaintext transport socket, which a transport_socket_matches entry may name.</summary>
@@ -43,7 +51,8 @@ internal sealed class UpstreamTls
         socket.Name is "envoy.transport_sockets.raw_buffer" || socket.TypedConfig?.TypeUrl == "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
 
     /// <summary>Completes the handshake over <paramref name="transport"/>; throws with the reason when the server is not accepted.</summary>
-    public async Task<SslStream> ConnectAsync(Stream transport, string host, SecretStore secrets, CancellationToken cancellationToken)
+    /// <param name="requestHost">The request's host name (its Host header without the port), for auto_sni and auto_san_validation.</param>
+    public async Task<SslStream> ConnectAsync(Stream transport, string host, string? requestHost, SecretStore secrets, CancellationToken cancellationToken)
     {
         var certificate = Settings.CertificateSource?.Certificate(secrets);
         if (Settings.CertificateSource is not null && certificate is null)
@@ -58,19 +67,20 @@ internal sealed class UpstreamTls
         string? failure = null;
         var options = new SslClientAuthenticationOptions
         {
-            TargetHost = Sni ?? host,
+            TargetHost = Sni ?? (AutoSni && requestHost is not null ? requestHost : host),
             EnabledSslProtocols = Settings.Protocols,
             CipherSuitesPolicy = Settings.Ciphers,
             ApplicationProtocols = Settings.Alpn.Count > 0 ? Settings.Alpn : null,
             ClientCertificateContext = certificate?.Context,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (roots is not null)
+        if (roots is not null && !Settings.ValidationSource!.SystemRoots)
         {
             var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
             policy.CustomTrustStore.AddRange(roots);
             options.CertificateChainPolicy = policy;
         }
+        var checkName = AutoSanValidation && Sni is null && AutoSni && requestHost is not null;
         options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
         {
             if (roots is null)
@@ -79,7 +89,7 @@ internal sealed class UpstreamTls
                 return true;
             }
             var leaf = presented as X509Certificate2 ?? (presented is null ? null : new X509Certificate2(presented));
-            var (verdict, reason, _) = PeerVerifier.Verify(leaf, errors, chain, Settings, peerIsClient: false, RequireSpiffe);
+            var (verdict, reason, _) = PeerVerifier.Verify(leaf, errors, chain, Settings, peerIsClient: false, RequireSpiffe, checkName);
             failure = reason;
             return verdict == PeerVerifier.Failure.None;
         };
@@ -118,16 +128,16 @@ internal sealed class UpstreamTransport
         _default = fallback;
     }
 
-    public static UpstreamTransport? Compile(Envoy.Config.Cluster.V3.Cluster cluster, string where)
+    public static UpstreamTransport? Compile(Envoy.Config.Cluster.V3.Cluster cluster, string where, bool autoSni = false, bool autoSanValidation = false)
     {
-        var fallback = cluster.TransportSocket is { } socket && !UpstreamTls.IsRawBuffer(socket) ? UpstreamTls.Compile(socket, where) : null;
+        var fallback = cluster.TransportSocket is { } socket && !UpstreamTls.IsRawBuffer(socket) ? UpstreamTls.Compile(socket, where, autoSni, autoSanValidation) : null;
         var matches = new List<(Dictionary<string, string>, UpstreamTls?)>();
         foreach (var entry in cluster.TransportSocketMatches)
         {
             var mwhere = $"{where} transport_socket_matches {entry.Name}";
             XdsFields.Check(entry, mwhere, "name", "match", "transport_socket");
             var match = Fields(entry.Match, mwhere + " match");
-            matches.Add((match, entry.TransportSocket is { } s && !UpstreamTls.IsRawBuffer(s) ? UpstreamTls.Compile(s, mwhere) : null));
+            matches.Add((match, entry.TransportSocket is { } s && !UpstreamTls.IsRawBuffer(s) ? UpstreamTls.Compile(s, mwhere, autoSni, autoSanValidation) : null));
         }
         return fallback is null && matches.All(m => m.Item2 is null) ? null : new UpstreamTransport([.. matches], fallback);
     }

@@ -62,6 +62,15 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         if (Tls is not null)
         {
             proxyRequest.Options.Set(Clusters.ConnectionPools.TlsOption, Tls);
+            if (Tls is { AutoSni: true, Sni: null } && proxyRequest.Headers.Host is { Length: > 0 } authority)
+            {
+                // YARP fills RequestUri after the transform when it is still null: build it here to rename its host.
+                var uri = proxyRequest.RequestUri ?? Yarp.ReverseProxy.Forwarder.RequestUtilities.MakeDestinationAddress(destinationPrefix, request.Path, request.QueryString);
+                // auto_sni: the pool is chosen by the server name, the socket still goes to the endpoint.
+                var serverName = authority.Split(':')[0];
+                proxyRequest.Options.Set(Clusters.ConnectionPools.AddressOption, new System.Net.DnsEndPoint(uri.Host, uri.Port));
+                proxyRequest.RequestUri = new UriBuilder(uri) { Host = serverName }.Uri;
+            }
         }
         if (CloseConnection)
         {
