@@ -142,4 +142,41 @@ public sealed class MutualTlsTests
         Assert.Contains("Verify return code: 0 (ok)", openssl.Output, StringComparison.Ordinal);
         Assert.Contains("URI:spiffe://cluster.local/ns/default/sa/reviews", openssl.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task MigrationTask_PermissiveThenStrict_CurlFromOutsideTheMeshIsCutOffWhileTheMeshKeepsWorking()
+    {
+        // Istio's "Mutual TLS Migration" task: a client without a sidecar (curl, as the task's "legacy" namespace) and one
+        // with, first under the default PERMISSIVE mode, then with a mesh-wide STRICT PeerAuthentication applied live.
+        var (mesh, backend, server, client) = await StartAsync();
+        await using var _ = mesh;
+        await using var __ = backend;
+        using var http = client.Client();
+        var inbound = $"http://127.0.0.1:{mesh.InboundPortOf("reviews-v1")}/";
+
+        Assert.Equal(200, await CurlAsync(inbound));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(Host + "/")).StatusCode);
+
+        await mesh.WriteConfigAsync("peer-authentication.yaml", """
+            apiVersion: security.istio.io/v1
+            kind: PeerAuthentication
+            metadata: {name: default, namespace: istio-system}
+            spec:
+              mtls: {mode: STRICT}
+            """);
+        await server.Host.Snapshots.WaitUntilAsync(s => s.Listeners.Values.Any(l => l.Name == "virtualInbound" && l.Match(Bowline.Proxy.Listeners.ConnectionMetadata.Plaintext(mesh.InboundPortOf("reviews-v1"))) is null),
+            Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+
+        // curl exits 56 (connection reset) or 52 (empty reply) and reports no HTTP status: plaintext no longer gets in.
+        Assert.Equal(0, await CurlAsync(inbound));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(Host + "/")).StatusCode);
+    }
+
+    /// <summary>The HTTP status curl got, 0 when it got none.</summary>
+    private static async Task<int> CurlAsync(string url)
+    {
+        await using var curl = ChildProcess.Start("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", url]);
+        await curl.WaitForExitAsync(Timeouts.Short);
+        return int.TryParse(curl.Output.Trim(), out var code) ? code : -1;
+    }
 }
