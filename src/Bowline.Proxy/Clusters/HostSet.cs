@@ -43,6 +43,7 @@ internal sealed class HostSet
     private readonly int[] _levelSchedule;
     private readonly UpstreamEndpoint[]? _single;
     private readonly HashRing? _singleRing;
+    private readonly bool _singleLevel;
     private uint _levelCursor;
 
     public HostSet(Envoy.Config.Endpoint.V3.ClusterLoadAssignment? source, IReadOnlyList<WeightedEndpoint> all, int panicThresholdPercent, HashRingKind? needsRing)
@@ -79,13 +80,13 @@ internal sealed class HostSet
         Panic = _levels.Any(l => l.Panic && l.Load > 0);
         _levelSchedule = Schedule(loads);
         Available = [.. _levels.Where(l => l.Load > 0).SelectMany(l => l.Hosts)];
-        if (_levels.Count(l => l.Load > 0) <= 1)
+        _singleLevel = _levels.Count(l => l.Load > 0) <= 1;
+        if (_singleLevel)
         {
             var only = _levels.FirstOrDefault(l => l.Load > 0);
             _single = only is { Localities: null } ? only.Hosts : null;
             _singleRing = only?.Ring;
         }
-        Ring = _levels.FirstOrDefault(l => l.Load > 0)?.Ring;
         if (all.Any(e => e.Tls is not null))
         {
             _tls = all.Where(e => e.Tls is not null).GroupBy(e => e.Endpoint).ToDictionary(g => g.Key, g => g.First().Tls);
@@ -100,9 +101,6 @@ internal sealed class HostSet
 
     /// <summary>Every host requests may be sent to, over all levels with load, each repeated by its (GCD-reduced) weight.</summary>
     public UpstreamEndpoint[] Available { get; }
-
-    /// <summary>For ring-hash and Maglev clusters: the ring of the first level with load (admin and tests).</summary>
-    public HashRing? Ring { get; }
 
     public int HealthyCount { get; }
 
@@ -138,7 +136,7 @@ internal sealed class HostSet
     /// <summary>For hashing balancers: the ring of the level the request's hash falls in, as Envoy chooses a priority by hash.</summary>
     public HashRing? ChooseRing(ulong hash, ulong excludedLevels = 0)
     {
-        if (excludedLevels == 0 && _levels.Count(l => l.Load > 0) <= 1)
+        if (excludedLevels == 0 && _singleLevel)
         {
             return _singleRing;
         }

@@ -14,9 +14,6 @@ internal sealed class UpstreamPool(SocketsHttpHandler handler) : HttpMessageInvo
     private int _active;
     private int _state;
 
-    /// <summary>Requests (and mirrors) between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
-    public int ActiveRequests => Volatile.Read(ref _active);
-
     public bool IsClosed => Volatile.Read(ref _state) == Closed;
 
     /// <summary>Called before a request is sent through the pool; pair with <see cref="Exit"/> once its response body is done.</summary>

@@ -52,9 +52,6 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     /// <summary>Whether the proxy has a bootstrap credential to ask for a certificate with.</summary>
     public bool Enabled => _options.CaToken is not null;
 
-    /// <summary>The current certificate, or null before the first one arrives.</summary>
-    public X509Certificate2? Current => _secrets.Certificate(CertificateSecretName)?.Leaf;
-
     /// <summary>Starts the renewal loop; completes when the first certificate is in the store or <paramref name="cancellationToken"/> fires.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -74,7 +71,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    public Task WaitForCertificateAsync(CancellationToken cancellationToken) =>
+    private Task WaitForCertificateAsync(CancellationToken cancellationToken) =>
         _secrets.WaitUntilAsync(s => s.Certificate(CertificateSecretName) is not null && s.TrustBundle(TrustBundleSecretName) is not null, cancellationToken);
 
     private async Task RunAsync(CancellationToken cancellationToken)

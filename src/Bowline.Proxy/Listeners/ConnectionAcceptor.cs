@@ -22,8 +22,6 @@ namespace Bowline.Proxy.Listeners;
 /// </summary>
 internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener, SecretStore secrets, ILogger logger)
 {
-    private static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
-
     /// <summary>A client that connects and sends nothing is dropped after this long when nothing else bounds the wait.</summary>
     private static readonly TimeSpan FirstBytesTimeout = TimeSpan.FromSeconds(30);
 

@@ -77,12 +77,7 @@ internal sealed class DownstreamTls
             ClientCertificateRequired = roots is not null,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (roots is not null)
-        {
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-            policy.CustomTrustStore.AddRange(roots);
-            options.CertificateChainPolicy = policy;
-        }
+        options.CertificateChainPolicy = roots is null ? null : Settings.ChainPolicy(roots);
         options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
         {
             if (presented is null && !RequireClientCertificate)

@@ -76,8 +76,21 @@ internal sealed class TlsSettings
 
     public List<SslApplicationProtocol> Alpn { get; }
 
-    /// <summary>The SDS secret names this context needs before it can handshake (warming).</summary>
-    public IEnumerable<string> SdsNames => new[] { CertificateSource?.SdsName, ValidationSource?.SdsName }.OfType<string>();
+    /// <summary>
+    /// How a peer's chain is built for one handshake: against exactly <paramref name="roots"/>, no revocation (Envoy's
+    /// default); null for the platform's store (<c>file-root:system</c>).
+    /// </summary>
+    public X509ChainPolicy? ChainPolicy(X509Certificate2Collection roots)
+    {
+        if (ValidationSource?.SystemRoots == true)
+        {
+            return null;
+        }
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(roots);
+        return policy;
+    }
+
 
     public static TlsSettings Compile(CommonTlsContext? common, string where)
     {

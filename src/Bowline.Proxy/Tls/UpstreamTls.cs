@@ -74,12 +74,7 @@ internal sealed class UpstreamTls
             ClientCertificateContext = certificate?.Context,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        if (roots is not null && !Settings.ValidationSource!.SystemRoots)
-        {
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-            policy.CustomTrustStore.AddRange(roots);
-            options.CertificateChainPolicy = policy;
-        }
+        options.CertificateChainPolicy = roots is null ? null : Settings.ChainPolicy(roots);
         var checkName = AutoSanValidation && Sni is null && AutoSni && requestHost is not null;
         options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
         {
@@ -126,6 +121,7 @@ internal sealed class UpstreamTransport
     {
         _matches = matches;
         _default = fallback;
+        Unlabelled = For(NoFields);
     }
 
     public static UpstreamTransport? Compile(Envoy.Config.Cluster.V3.Cluster cluster, string where, bool autoSni = false, bool autoSanValidation = false)
@@ -145,7 +141,7 @@ internal sealed class UpstreamTransport
     private static readonly Dictionary<string, string> NoFields = [];
 
     /// <summary>The TLS for an endpoint without metadata (DNS hosts): the first match with no fields, or the cluster's socket.</summary>
-    public UpstreamTls? Unlabelled => For(NoFields);
+    public UpstreamTls? Unlabelled { get; }
 
     /// <summary>The TLS an endpoint with <paramref name="metadata"/> (its transport-socket-match fields) is reached with; null for plaintext.</summary>
     public UpstreamTls? For(IReadOnlyDictionary<string, string> metadata)
