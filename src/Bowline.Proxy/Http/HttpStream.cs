@@ -27,6 +27,15 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
 
     public RequestInfo Info { get; } = new();
 
+    /// <summary>The connection's chain, what the listener filters saw and the verified peer; null off the connection acceptor (tests, admin).</summary>
+    public Listeners.ConnectionChain? Connection => Context.Features.Get<Listeners.ConnectionChain>();
+
+    /// <summary>What filters published for later filters (a verified JWT for RBAC); null until one writes.</summary>
+    public DynamicMetadata? Metadata { get; private set; }
+
+    /// <summary>The request's dynamic metadata, created on first write.</summary>
+    public DynamicMetadata WritableMetadata => Metadata ??= new DynamicMetadata();
+
     public VirtualHostEntry? VirtualHost { get; private set; }
 
     /// <summary>The route the request matched, or null (the router answers 404 NR).</summary>

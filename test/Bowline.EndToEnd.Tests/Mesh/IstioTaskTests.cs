@@ -192,8 +192,13 @@ public sealed class IstioTaskTests
     {
         await using var mesh = await StartAsync("fortio", ["v1"], Cluster, ("httpbin-dr.yaml", CircuitBreakerRule));
         var httpbin = mesh.Httpbin[0];
-        using var fortio = mesh.Client.Client(Timeouts.Long);
+        // The client's own timeout outlasts the wait below, so a wait that runs out reports what the sidecar admitted
+        // instead of a bare HttpClient timeout.
+        using var fortio = mesh.Client.Client(Timeouts.Long * 2);
         var overflowStat = $"cluster.{Cluster}.upstream_rq_pending_overflow";
+        // The breaker under test must be the one the client sidecar runs before the calls start.
+        var limits = mesh.Client.Host.Snapshots.Current.Clusters[Cluster].Current?.Config.Limits;
+        Assert.True(limits is { MaxConnections: 1, MaxPendingRequests: 1 }, $"the client sidecar's breaker for {Cluster} is {limits}, not the DestinationRule's");
 
         // httpbin holds every call it gets until the gate opens: the breaker admits one call on its one connection and
         // one pending behind it, and nothing it admitted can finish, so the surplus is exactly concurrent - 2.
@@ -208,7 +213,8 @@ public sealed class IstioTaskTests
         }
         catch (TimeoutException)
         {
-            var admitted = mesh.Client.Host.Snapshots.Current.Clusters[Cluster].Current?.Hosts.Available.Single().ActiveRequests;
+            var state = mesh.Client.Host.Snapshots.Current.Clusters[Cluster];
+            var admitted = $"{state.Current?.Hosts.Available.Single().ActiveRequests} on the host, {state.ActiveRequests} on the cluster";
             var message = $"{calls.Count(c => c.IsCompleted)} of {concurrent} calls were answered while httpbin held the admitted ones, not {surplus}: "
                 + $"the client sidecar admitted {admitted} (1 connection + 1 pending allowed), {overflowStat} = {mesh.Stat(overflowStat)}, "
                 + $"httpbin received {httpbin.Received.Count(r => r.Path == "/gate")}";
