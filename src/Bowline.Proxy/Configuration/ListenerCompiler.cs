@@ -137,15 +137,12 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
     {
         var context = new FilterFactoryContext(stats, time, random, loggers, hcm.StatPrefix);
         var entries = new List<HttpFilterEntry>();
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        // Names may repeat (Istio sends a DENY and an ALLOW envoy.filters.http.rbac); a route's typed_per_filter_config
+        // under a name applies to each filter of that name, as in Envoy.
         foreach (var filter in hcm.HttpFilters)
         {
             var fwhere = $"{where} http filter {filter.Name}";
             XdsFields.Check(filter, fwhere, "name", "typed_config", "is_optional", "disabled");
-            if (!names.Add(filter.Name))
-            {
-                throw new ProxyConfigException($"{where}: http filter name {filter.Name} is used twice; routes address filters by name");
-            }
             var factory = filter.TypedConfig is { } typed ? catalog.ForConfig(typed.TypeUrl) : null;
             if (factory is null)
             {

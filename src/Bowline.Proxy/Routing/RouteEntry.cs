@@ -5,7 +5,32 @@ namespace Bowline.Proxy.Routing;
 
 /// <summary>A header condition of a route: the header (or pseudo-header <c>:method</c>, <c>:authority</c>, <c>:path</c>, <c>:scheme</c>) and how it must match.</summary>
 /// <param name="MissingAsEmpty">Envoy's treat_missing_header_as_empty: an absent header is matched as the empty string (Istio's withoutHeaders uses it).</param>
-internal sealed record HeaderCondition(string Name, StringMatcher? Matcher, bool PresentOnly, bool Invert, bool MissingAsEmpty = false);
+internal sealed record HeaderCondition(string Name, StringMatcher? Matcher, bool PresentOnly, bool Invert, bool MissingAsEmpty = false)
+{
+    /// <summary>Envoy's header match; several values of one header are matched joined by commas, as Envoy joins them.</summary>
+    public bool Matches(HttpRequest request)
+    {
+        string? value = Name switch
+        {
+            ":method" => request.Method,
+            ":authority" => request.Host.Value,
+            ":path" => request.Path.Value + request.QueryString.Value,
+            ":scheme" => request.Scheme,
+            _ => request.Headers.TryGetValue(Name, out var values) ? values.ToString() : null,
+        };
+        if (value is null && MissingAsEmpty)
+        {
+            value = "";
+        }
+        if (value is null)
+        {
+            // Envoy: an absent header fails every match except a presence check that asks for absence (an inverted
+            // string match does not match a missing header).
+            return PresentOnly && Invert;
+        }
+        return (PresentOnly || Matcher!.Matches(value)) != Invert;
+    }
+}
 
 /// <summary>A query-parameter condition: present (any value) or matching.</summary>
 internal sealed record QueryCondition(string Name, StringMatcher? Matcher);
@@ -88,7 +113,7 @@ internal sealed class RouteEntry
         }
         foreach (var header in _headers)
         {
-            if (!HeaderMatches(request, header))
+            if (!header.Matches(request))
             {
                 return false;
             }
@@ -101,28 +126,5 @@ internal sealed class RouteEntry
             }
         }
         return true;
-    }
-
-    private static bool HeaderMatches(HttpRequest request, HeaderCondition header)
-    {
-        string? value = header.Name switch
-        {
-            ":method" => request.Method,
-            ":authority" => request.Host.Value,
-            ":path" => request.Path.Value + request.QueryString.Value,
-            ":scheme" => request.Scheme,
-            _ => request.Headers.TryGetValue(header.Name, out var values) ? values.ToString() : null,
-        };
-        if (value is null && header.MissingAsEmpty)
-        {
-            value = "";
-        }
-        if (value is null)
-        {
-            // Envoy: an absent header fails every match except a presence check that asks for absence (an inverted
-            // string match does not match a missing header).
-            return header.PresentOnly && header.Invert;
-        }
-        return (header.PresentOnly || header.Matcher!.Matches(value)) != header.Invert;
     }
 }

@@ -8,6 +8,11 @@ internal sealed record PeerIdentity(X509Certificate2 Certificate, SpiffeId? Spif
 {
     /// <summary>Istio's principal (<c>cluster.local/ns/default/sa/productpage</c>), or null for a certificate without a SPIFFE ID.</summary>
     public string? Principal => Spiffe?.Principal;
+
+    /// <summary>The certificate's URI and DNS SANs, read once per connection (RBAC's <c>authenticated</c> matches them per request).</summary>
+    public (List<string> Uris, List<string> DnsNames) SubjectAltNames => _subjectAltNames ??= SpiffeId.SubjectAltNames(Certificate);
+
+    private (List<string> Uris, List<string> DnsNames)? _subjectAltNames;
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using Bowline.Proxy.Filters.Http.Cors;
 using Bowline.Proxy.Filters.Http.Fault;
 using Bowline.Proxy.Filters.Http.LocalRateLimit;
+using Bowline.Proxy.Filters.Http.Rbac;
 using Bowline.Proxy.Filters.Http.Router;
 
 namespace Bowline.Proxy.Filters.Http;
@@ -17,7 +18,7 @@ internal sealed class HttpFilterCatalog
 
     public HttpFilterCatalog(RouterFilterFactory router, Stats.ProxyStats stats, TimeProvider time)
     {
-        IHttpFilterFactory[] factories = [new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), router];
+        IHttpFilterFactory[] factories = [new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new RbacFilterFactory(), router];
         _byConfigType = factories.ToDictionary(f => f.ConfigTypeUrl, StringComparer.Ordinal);
         _byPerRouteType = factories.Where(f => f.PerRouteTypeUrl is not null).ToDictionary(f => f.PerRouteTypeUrl!, StringComparer.Ordinal);
     }

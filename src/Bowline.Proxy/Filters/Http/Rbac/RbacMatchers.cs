@@ -1,0 +1,360 @@
+using System.Net;
+using System.Net.Sockets;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Http;
+using Bowline.Proxy.Routing;
+using Envoy.Config.Rbac.V3;
+using Google.Protobuf.WellKnownTypes;
+using EnvoyMatchers = Envoy.Type.Matcher.V3;
+
+namespace Bowline.Proxy.Filters.Http.Rbac;
+
+/// <summary>
+/// One compiled RBAC permission or principal (Envoy's <c>envoy.config.rbac.v3</c> trees): built once per config
+/// update, evaluated per request against the request, its connection and its dynamic metadata. Immutable.
+/// </summary>
+internal abstract class RbacMatcher
+{
+    public abstract bool Matches(HttpStream stream);
+
+    /// <summary>Compiles a permission (what is asked for: path, method, host, destination).</summary>
+    public static RbacMatcher Permission(Permission permission, string where)
+    {
+        switch (permission.RuleCase)
+        {
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Any when permission.Any:
+                return Always.Instance;
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.AndRules:
+                return new All([.. permission.AndRules.Rules.Select((p, i) => Permission(p, $"{where}.and_rules[{i}]"))]);
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.OrRules:
+                return new AnyOf([.. permission.OrRules.Rules.Select((p, i) => Permission(p, $"{where}.or_rules[{i}]"))]);
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.NotRule:
+                return new Not(Permission(permission.NotRule, where + ".not_rule"));
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Header:
+                return new Header(RouteCompiler.Header(permission.Header, where + ".header"));
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.UrlPath:
+                return UrlPath(permission.UrlPath, where + ".url_path");
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.DestinationIp:
+                return new Address(AddressKind.Destination, Cidr(permission.DestinationIp, where + ".destination_ip"));
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.DestinationPort:
+                return new DestinationPorts((int)permission.DestinationPort, (int)permission.DestinationPort + 1);
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.DestinationPortRange:
+                return new DestinationPorts((int)permission.DestinationPortRange.Start, (int)permission.DestinationPortRange.End);
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Metadata:
+                return Metadata(permission.Metadata, where + ".metadata");
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.RequestedServerName:
+                return new ServerName(StringMatcher.From(permission.RequestedServerName, where + ".requested_server_name"));
+            default:
+                throw new ProxyConfigException($"{where}: permission rule {permission.RuleCase} is not supported; use and_rules, or_rules, any, header, url_path, destination_ip, destination_port(_range), metadata, not_rule or requested_server_name");
+        }
+    }
+
+    /// <summary>Compiles a principal (who is asking: the verified peer, its address, its token).</summary>
+    public static RbacMatcher Principal(Principal principal, string where)
+    {
+        switch (principal.IdentifierCase)
+        {
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Any when principal.Any:
+                return Always.Instance;
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.AndIds:
+                return new All([.. principal.AndIds.Ids.Select((p, i) => Principal(p, $"{where}.and_ids[{i}]"))]);
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.OrIds:
+                return new AnyOf([.. principal.OrIds.Ids.Select((p, i) => Principal(p, $"{where}.or_ids[{i}]"))]);
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.NotId:
+                return new Not(Principal(principal.NotId, where + ".not_id"));
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Authenticated:
+                XdsFields.Check(principal.Authenticated, where + ".authenticated", "principal_name");
+                return new Authenticated(principal.Authenticated.PrincipalName is { } name ? StringMatcher.From(name, where + ".authenticated.principal_name") : null);
+#pragma warning disable CS0612 // source_ip is deprecated in favour of direct_remote_ip, and means the same; older control planes send it
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.SourceIp:
+                return new Address(AddressKind.DirectRemote, Cidr(principal.SourceIp, where + ".source_ip"));
+#pragma warning restore CS0612
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.DirectRemoteIp:
+                return new Address(AddressKind.DirectRemote, Cidr(principal.DirectRemoteIp, where + ".direct_remote_ip"));
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.RemoteIp:
+                return new Address(AddressKind.Remote, Cidr(principal.RemoteIp, where + ".remote_ip"));
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Header:
+                return new Header(RouteCompiler.Header(principal.Header, where + ".header"));
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.UrlPath:
+                return UrlPath(principal.UrlPath, where + ".url_path");
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Metadata:
+                return Metadata(principal.Metadata, where + ".metadata");
+            default:
+                throw new ProxyConfigException($"{where}: principal identifier {principal.IdentifierCase} is not supported; use and_ids, or_ids, any, authenticated, direct_remote_ip, remote_ip, header, url_path, metadata or not_id");
+        }
+    }
+
+    private static UrlPathMatcher UrlPath(EnvoyMatchers.PathMatcher path, string where)
+    {
+        XdsFields.Check(path, where, "path");
+        return path.Path is null
+            ? throw new ProxyConfigException($"{where}: a path matcher needs path")
+            : new UrlPathMatcher(StringMatcher.From(path.Path, where + ".path"));
+    }
+
+    private static RbacMatcher Metadata(EnvoyMatchers.MetadataMatcher metadata, string where)
+    {
+        XdsFields.Check(metadata, where, "filter", "path", "value", "invert");
+        if (metadata.Path.Count == 0 || metadata.Value is null)
+        {
+            throw new ProxyConfigException($"{where}: a metadata matcher needs filter, a path and a value");
+        }
+        var keys = metadata.Path.Select((segment, i) => segment.SegmentCase == EnvoyMatchers.MetadataMatcher.Types.PathSegment.SegmentOneofCase.Key
+            ? segment.Key
+            : throw new ProxyConfigException($"{where}.path[{i}]: only key segments are defined")).ToArray();
+        return new MetadataValue(metadata.Filter, keys, ValueMatch.From(metadata.Value, where + ".value"), metadata.Invert);
+    }
+
+    private static IPNetwork Cidr(Envoy.Config.Core.V3.CidrRange range, string where)
+    {
+        // IPAddress.TryParse takes "10.0.0" as 10.0.0.0; Envoy (inet_pton) refuses it, and so must a policy check.
+        if (!IPAddress.TryParse(range.AddressPrefix, out var address)
+            || (address.AddressFamily == AddressFamily.InterNetwork && range.AddressPrefix.Count(c => c == '.') != 3))
+        {
+            throw new ProxyConfigException($"{where}: '{range.AddressPrefix}' is not an IP address");
+        }
+        address = Canonical(address);
+        var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        var length = range.PrefixLen is { } prefix ? (int)prefix : bits;
+        if (length > bits)
+        {
+            throw new ProxyConfigException($"{where}: prefix_len {length} is longer than an address of {range.AddressPrefix} ({bits} bits)");
+        }
+        // Envoy masks the host bits off rather than refusing 10.1.2.3/8; IPNetwork wants them clear.
+        var bytes = address.GetAddressBytes();
+        for (var bit = length; bit < bits; bit++)
+        {
+            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        }
+        return new IPNetwork(new IPAddress(bytes), length);
+    }
+
+    /// <summary>An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; rules are written for a.b.c.d.</summary>
+    private static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+
+    private sealed class Always : RbacMatcher
+    {
+        public static readonly Always Instance = new();
+
+        public override bool Matches(HttpStream stream) => true;
+    }
+
+    private sealed class All(RbacMatcher[] matchers) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream)
+        {
+            foreach (var matcher in matchers)
+            {
+                if (!matcher.Matches(stream))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private sealed class AnyOf(RbacMatcher[] matchers) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream)
+        {
+            foreach (var matcher in matchers)
+            {
+                if (matcher.Matches(stream))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private sealed class Not(RbacMatcher inner) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream) => !inner.Matches(stream);
+    }
+
+    private sealed class Header(HeaderCondition condition) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream) => condition.Matches(stream.Context.Request);
+    }
+
+    /// <summary>The path without its query, after the connection manager normalized it: the path the upstream receives.</summary>
+    private sealed class UrlPathMatcher(StringMatcher path) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream) => path.Matches(stream.Context.Request.Path.Value ?? "/");
+    }
+
+    private sealed class DestinationPorts(int start, int end) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream)
+        {
+            var port = stream.Connection?.Metadata.DestinationPort ?? stream.Context.Connection.LocalPort;
+            return port >= start && port < end;
+        }
+    }
+
+    private sealed class ServerName(StringMatcher name) : RbacMatcher
+    {
+        // Envoy matches a connection without SNI as the empty name.
+        public override bool Matches(HttpStream stream) => name.Matches(stream.Connection?.Metadata.ServerName ?? "");
+    }
+
+    private enum AddressKind
+    {
+        Destination,
+        DirectRemote,
+        Remote,
+    }
+
+    private sealed class Address(AddressKind kind, IPNetwork network) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream)
+        {
+            var address = kind switch
+            {
+                AddressKind.Destination => stream.Connection?.Metadata.DestinationAddress ?? stream.Context.Connection.LocalIpAddress,
+                AddressKind.DirectRemote => DirectRemote(stream),
+                _ => OriginalClient(stream),
+            };
+            return address is not null && network.Contains(Canonical(address));
+        }
+
+        private static IPAddress? DirectRemote(HttpStream stream) => stream.Connection?.Metadata.SourceAddress ?? stream.Context.Connection.RemoteIpAddress;
+
+        /// <summary>
+        /// Envoy's downstream remote address with use_remote_address off and no trusted hops: the last address in
+        /// x-forwarded-for when there is one, else the connection's peer.
+        /// </summary>
+        private static IPAddress? OriginalClient(HttpStream stream)
+        {
+            var forwarded = stream.Context.Request.Headers["x-forwarded-for"].ToString();
+            if (forwarded.Length > 0)
+            {
+                var last = forwarded.AsSpan(forwarded.LastIndexOf(',') + 1).Trim();
+                if (IPAddress.TryParse(last, out var client))
+                {
+                    return client;
+                }
+            }
+            return DirectRemote(stream);
+        }
+    }
+
+    /// <summary>
+    /// Envoy's <c>authenticated</c>: the connection's verified peer certificate. Without <c>principal_name</c> any
+    /// verified peer matches; with it, a URI SAN, else a DNS SAN, else (a certificate without SANs) the subject must
+    /// match. A plaintext connection, or TLS without a client certificate, never matches.
+    /// </summary>
+    private sealed class Authenticated(StringMatcher? name) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream)
+        {
+            if (stream.Connection?.Peer is not { } peer)
+            {
+                return false;
+            }
+            if (name is null)
+            {
+                return true;
+            }
+            var (uris, dnsNames) = peer.SubjectAltNames;
+            foreach (var uri in uris)
+            {
+                if (name.Matches(uri))
+                {
+                    return true;
+                }
+            }
+            foreach (var dns in dnsNames)
+            {
+                if (name.Matches(dns))
+                {
+                    return true;
+                }
+            }
+            return uris.Count == 0 && dnsNames.Count == 0 && name.Matches(peer.Certificate.Subject);
+        }
+    }
+
+    private sealed class MetadataValue(string filter, string[] path, ValueMatch value, bool invert) : RbacMatcher
+    {
+        public override bool Matches(HttpStream stream) => value.Matches(stream.Metadata?.Get(filter, path)) != invert;
+    }
+}
+
+/// <summary>A compiled Envoy <c>ValueMatcher</c> over a dynamic-metadata value (a JWT claim, say).</summary>
+internal abstract class ValueMatch
+{
+    public abstract bool Matches(Value? value);
+
+    public static ValueMatch From(EnvoyMatchers.ValueMatcher matcher, string where) => matcher.MatchPatternCase switch
+    {
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.NullMatch => new Kind(v => v.KindCase == Value.KindOneofCase.NullValue),
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.DoubleMatch => Double(matcher.DoubleMatch, where + ".double_match"),
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.StringMatch => new Text(StringMatcher.From(matcher.StringMatch, where + ".string_match")),
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.BoolMatch => new Kind(v => v.KindCase == Value.KindOneofCase.BoolValue && v.BoolValue == matcher.BoolMatch),
+        // Envoy: present_match true matches any value at the path; false matches only where there is none.
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.PresentMatch => new Presence(matcher.PresentMatch),
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.ListMatch when matcher.ListMatch.MatchPatternCase == EnvoyMatchers.ListMatcher.MatchPatternOneofCase.OneOf =>
+            new OneOf(From(matcher.ListMatch.OneOf, where + ".list_match.one_of")),
+        EnvoyMatchers.ValueMatcher.MatchPatternOneofCase.OrMatch => new Or([.. matcher.OrMatch.ValueMatchers.Select((m, i) => From(m, $"{where}.or_match[{i}]"))]),
+        _ => throw new ProxyConfigException($"{where}: value matcher {matcher.MatchPatternCase} is not supported"),
+    };
+
+    private static Kind Double(EnvoyMatchers.DoubleMatcher matcher, string where) => matcher.MatchPatternCase switch
+    {
+        EnvoyMatchers.DoubleMatcher.MatchPatternOneofCase.Exact => new Kind(v => v.KindCase == Value.KindOneofCase.NumberValue && v.NumberValue == matcher.Exact),
+        EnvoyMatchers.DoubleMatcher.MatchPatternOneofCase.Range => new Kind(v => v.KindCase == Value.KindOneofCase.NumberValue && v.NumberValue >= matcher.Range.Start && v.NumberValue < matcher.Range.End),
+        _ => throw new ProxyConfigException($"{where}: a double matcher needs exact or range"),
+    };
+
+    private sealed class Kind(Func<Value, bool> test) : ValueMatch
+    {
+        public override bool Matches(Value? value) => value is not null && test(value);
+    }
+
+    private sealed class Text(StringMatcher matcher) : ValueMatch
+    {
+        public override bool Matches(Value? value) => value is { KindCase: Value.KindOneofCase.StringValue } && matcher.Matches(value.StringValue);
+    }
+
+    private sealed class Presence(bool present) : ValueMatch
+    {
+        public override bool Matches(Value? value) => (value is not null && value.KindCase != Value.KindOneofCase.None) == present;
+    }
+
+    private sealed class OneOf(ValueMatch element) : ValueMatch
+    {
+        public override bool Matches(Value? value)
+        {
+            if (value is not { KindCase: Value.KindOneofCase.ListValue })
+            {
+                return false;
+            }
+            foreach (var item in value.ListValue.Values)
+            {
+                if (element.Matches(item))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private sealed class Or(ValueMatch[] matchers) : ValueMatch
+    {
+        public override bool Matches(Value? value)
+        {
+            foreach (var matcher in matchers)
+            {
+                if (matcher.Matches(value))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+}
