@@ -33,8 +33,12 @@ internal sealed class HttpChainStats(ProxyStats stats, string prefix)
 internal sealed record HttpFilterEntry(Filters.Http.IHttpFilter Filter, bool DisabledByDefault);
 
 /// <summary>A compiled HTTP connection manager: its routes (resolved from RDS or inline), its filters (the router last) and settings.</summary>
-internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, HttpFilterEntry[] filters, bool websocket, bool generateRequestId, HttpChainStats stats)
+internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, HttpFilterEntry[] filters, bool websocket, bool generateRequestId, HttpChainStats stats,
+    Http.PathNormalization? paths = null)
 {
+    /// <summary>How request paths are normalized before routing (and so before RBAC and the upstream see them).</summary>
+    public Http.PathNormalization Paths { get; } = paths ?? Http.PathNormalization.Default;
+
     /// <summary>The HCM's http_filters in order; the last is the router.</summary>
     public HttpFilterEntry[] Filters { get; } = filters;
 

@@ -13,8 +13,6 @@ internal static class IgnoredXdsFields
         ["envoy.config.listener.v3.Filter.name"] = "the typed_config's type URL selects the filter",
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.codec_type"] = "the listener always detects HTTP/1.1 and HTTP/2 (Envoy's AUTO)",
         ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.use_remote_address"] = "x-forwarded-for is passed through untouched; trusting it is not a decision the proxy makes yet",
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.normalize_path"] = "Kestrel normalizes dot segments before routing",
-        ["envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.merge_slashes"] = "routing sees the path Kestrel decoded",
         ["envoy.config.route.v3.RouteConfiguration.validate_clusters"] = "handled: a route to a missing cluster answers 503 NC, Envoy's behaviour with validation off",
         ["envoy.config.route.v3.VirtualHost.name"] = "a label for logs",
         ["envoy.config.route.v3.Route.name"] = "a label for logs and stats",

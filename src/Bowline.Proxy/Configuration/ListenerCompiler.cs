@@ -103,7 +103,8 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
             throw new ProxyConfigException($"{where}: filters [{names}] are not supported yet; a chain must be exactly one envoy.filters.network.http_connection_manager");
         }
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
-        XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id");
+        XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
+            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action");
         var filters = CompileFilters(hcm, where);
 
         RouteTable? table;
@@ -130,7 +131,21 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
             }
         }
         var websocket = hcm.UpgradeConfigs.Any(u => string.Equals(u.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase) && u.Enabled is null or true);
-        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix));
+        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where));
+    }
+
+    private static Http.PathNormalization Paths(HttpConnectionManager hcm, string where)
+    {
+        var escaped = hcm.PathWithEscapedSlashesAction switch
+        {
+            HttpConnectionManager.Types.PathWithEscapedSlashesAction.ImplementationSpecificDefault or HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged => Http.EscapedSlashes.Keep,
+            HttpConnectionManager.Types.PathWithEscapedSlashesAction.RejectRequest => Http.EscapedSlashes.Reject,
+            HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward => Http.EscapedSlashes.UnescapeAndForward,
+            HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndRedirect => Http.EscapedSlashes.UnescapeAndRedirect,
+            _ => throw new ProxyConfigException($"{where}: path_with_escaped_slashes_action {hcm.PathWithEscapedSlashesAction} is not supported"),
+        };
+        var paths = new Http.PathNormalization(hcm.NormalizePath ?? false, hcm.MergeSlashes, escaped);
+        return paths == Http.PathNormalization.Default ? Http.PathNormalization.Default : paths;
     }
 
     private HttpFilterEntry[] CompileFilters(HttpConnectionManager hcm, string where)

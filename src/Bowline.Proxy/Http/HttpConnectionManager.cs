@@ -51,9 +51,13 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
         var stream = new HttpStream(context, chain, time);
         stream.Info.StartTimestamp = time.GetTimestamp();
         chain.Stats.RequestsTotal.Increment();
-        stream.ResolveRoute();
         try
         {
+            if (await NormalizePathAsync(stream).ConfigureAwait(false))
+            {
+                return;
+            }
+            stream.ResolveRoute();
             // Only a route or virtual host with per-filter config can switch a filter on or off.
             var overridable = stream.Route?.FilterConfigs is not null || stream.VirtualHost?.FilterConfigs is not null;
             foreach (var entry in chain.Filters)
@@ -89,6 +93,24 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             {
                 _prematureResetClosures.Increment();
             }
+        }
+    }
+
+    /// <summary>Normalizes the path before anything matches on it; true when the request was answered (refused or redirected).</summary>
+    private static async ValueTask<bool> NormalizePathAsync(HttpStream stream)
+    {
+        var request = stream.Context.Request;
+        switch (stream.Chain.Paths.Apply(request))
+        {
+            case PathNormalization.Verdict.Reject:
+                await stream.SendLocalReplyAsync(StatusCodes.Status400BadRequest, "Bad Request", ResponseFlags.None, "path_normalization_failed").ConfigureAwait(false);
+                return true;
+            case PathNormalization.Verdict.Redirect:
+                stream.AddResponseHeader("location", request.Path.ToUriComponent() + request.QueryString.Value);
+                await stream.SendLocalReplyAsync(StatusCodes.Status307TemporaryRedirect, "", ResponseFlags.None, "path_normalization_redirect").ConfigureAwait(false);
+                return true;
+            default:
+                return false;
         }
     }
 
