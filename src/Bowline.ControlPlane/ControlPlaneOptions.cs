@@ -31,6 +31,9 @@ public sealed class ControlPlaneOptions
     /// </summary>
     public bool MeshMtls { get; init; }
 
+    /// <summary>Istio's <c>meshConfig.pathNormalization</c> for every sidecar and gateway; BASE, as in Istio.</summary>
+    public Config.PathNormalization PathNormalization { get; init; } = Config.PathNormalization.Base;
+
     /// <summary>How long a burst of config changes must be quiet before it is translated and pushed.</summary>
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(100);
 }

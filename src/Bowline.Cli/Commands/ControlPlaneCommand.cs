@@ -17,11 +17,17 @@ internal static class ControlPlaneCommand
         var debounce = new Option<int>("--debounce-ms") { Description = "How long a burst of config changes must be quiet before it is pushed, in milliseconds.", DefaultValueFactory = _ => 100 };
         var caDirectory = new Option<string?>("--ca-dir") { Description = "Run the certificate authority with its root (generated on first start) and bootstrap tokens in this directory, and turn on automatic mTLS and PeerAuthentication." };
         var trustDomain = new Option<string>("--trust-domain") { Description = "The SPIFFE trust domain of workload identities.", DefaultValueFactory = _ => "cluster.local" };
+        var paths = new Option<string>("--path-normalization")
+        {
+            Description = "How request paths are normalized before routing and authorization (Istio's meshConfig.pathNormalization): NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES.",
+            DefaultValueFactory = _ => "BASE",
+        };
+        paths.AcceptOnlyFromAmong("NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES");
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("controlplane", "Run the control plane: watch config, translate it to Envoy xDS v3 and serve it over ADS.")
         {
-            config, bind, xdsPort, monitoringPort, debounce, caDirectory, trustDomain, logLevel,
+            config, bind, xdsPort, monitoringPort, debounce, caDirectory, trustDomain, paths, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -49,6 +55,13 @@ internal static class ControlPlaneCommand
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
                 Ca = result.GetValue(caDirectory) is { } ca ? new Bowline.Ca.CaOptions { Directory = ca, TrustDomain = result.GetValue(trustDomain)! } : null,
                 MeshMtls = result.GetValue(caDirectory) is not null,
+                PathNormalization = result.GetValue(paths) switch
+                {
+                    "NONE" => Bowline.ControlPlane.Config.PathNormalization.None,
+                    "MERGE_SLASHES" => Bowline.ControlPlane.Config.PathNormalization.MergeSlashes,
+                    "DECODE_AND_MERGE_SLASHES" => Bowline.ControlPlane.Config.PathNormalization.DecodeAndMergeSlashes,
+                    _ => Bowline.ControlPlane.Config.PathNormalization.Base,
+                },
             };
             using var signals = new ShutdownSignals();
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals.Token);

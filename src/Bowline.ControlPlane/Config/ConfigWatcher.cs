@@ -30,7 +30,7 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
     }
 
     /// <summary>How translation treats mTLS: the options' switch and the CA's trust domain (Istio's default when no CA is configured).</summary>
-    private MeshSecurity Security => new(options.MeshMtls, options.Ca?.TrustDomain ?? MeshSecurity.DefaultTrustDomain);
+    private MeshSecurity Security => new(options.MeshMtls, options.Ca?.TrustDomain ?? MeshSecurity.DefaultTrustDomain, options.PathNormalization);
 
     private void OnChanged()
     {

@@ -10,7 +10,8 @@ namespace Bowline.ControlPlane.Config;
 /// that would require it are reported as not enforced.
 /// </param>
 /// <param name="TrustDomain">The trust domain of <c>spiffe://&lt;trust-domain&gt;/ns/&lt;ns&gt;/sa/&lt;sa&gt;</c>; Istio's default <c>cluster.local</c>.</param>
-internal sealed record MeshSecurity(bool MeshMtls, string TrustDomain)
+/// <param name="Paths">Istio's <c>meshConfig.pathNormalization</c>: how every HCM normalizes request paths before routing and authorization.</param>
+internal sealed record MeshSecurity(bool MeshMtls, string TrustDomain, PathNormalization Paths = PathNormalization.Base)
 {
     /// <summary>Istio's default <c>meshConfig.rootNamespace</c>: a PeerAuthentication without a selector there applies to the whole mesh.</summary>
     public const string RootNamespace = "istio-system";
@@ -22,4 +23,23 @@ internal sealed record MeshSecurity(bool MeshMtls, string TrustDomain)
 
     /// <summary>The SPIFFE ID of a workload identity in this trust domain.</summary>
     public string SpiffeId(string ns, string serviceAccount) => $"spiffe://{TrustDomain}/ns/{ns}/sa/{serviceAccount}";
+}
+
+/// <summary>
+/// Istio's <c>meshConfig.pathNormalization.normalization</c>. Paths are normalized once, before routing, and the
+/// normalized path is what authorization matches and the upstream receives (docs/security.md).
+/// </summary>
+public enum PathNormalization
+{
+    /// <summary>No normalization beyond what the HTTP parser does (Istio's NONE; not recommended).</summary>
+    None,
+
+    /// <summary>RFC 3986 normalization: dot segments, backslashes as slashes (Istio's default).</summary>
+    Base,
+
+    /// <summary>BASE, and runs of slashes merged into one.</summary>
+    MergeSlashes,
+
+    /// <summary>MERGE_SLASHES, and <c>%2F</c>/<c>%5C</c> decoded into separators first.</summary>
+    DecodeAndMergeSlashes,
 }

@@ -47,12 +47,18 @@ internal static class EnvoyBuilders
     /// An HCM with Istio's filter order: fault and CORS, then the local rate limit (all three inert until a route's
     /// typed_per_filter_config configures them), then the router.
     /// </summary>
-    public static HttpConnectionManager Hcm(string statPrefix) => new()
+    public static HttpConnectionManager Hcm(string statPrefix, ConfigConstants.PathNormalization paths) => new()
     {
         StatPrefix = statPrefix,
         CodecType = HttpConnectionManager.Types.CodecType.Auto,
         HttpFilters = { Fault(), Cors(), RateLimitBuilder.Filter(), Router() },
         UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
+        // Istio's translation of meshConfig.pathNormalization.
+        NormalizePath = paths != ConfigConstants.PathNormalization.None,
+        MergeSlashes = paths is ConfigConstants.PathNormalization.MergeSlashes or ConfigConstants.PathNormalization.DecodeAndMergeSlashes,
+        PathWithEscapedSlashesAction = paths == ConfigConstants.PathNormalization.DecodeAndMergeSlashes
+            ? HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward
+            : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
     };
 
     public static Envoy.Config.Listener.V3.Filter NetworkFilter(HttpConnectionManager hcm) => new()

@@ -23,7 +23,7 @@ internal static class ListenerBuilder
             return;
         }
         var name = IstioNames.Listener(node.BindAddress, port);
-        var hcm = EnvoyBuilders.Hcm($"outbound_{name}");
+        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config.Security.Paths);
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = IstioNames.HttpProxyRoute };
         snapshot.AddListener(new Listener
         {
@@ -92,7 +92,7 @@ internal static class ListenerBuilder
                 listener.AdditionalAddresses.Add(new AdditionalAddress { Address = EnvoyBuilders.SocketAddress(node.BindAddress, inbound.ListenPort) });
             }
             var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
-            var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}");
+            var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
             hcm.RouteConfig = new RouteConfiguration
             {
                 Name = cluster,
@@ -130,7 +130,7 @@ internal static class ListenerBuilder
         {
             var routeName = IstioNames.GatewayRoute(port);
             var name = IstioNames.Listener("0.0.0.0", port);
-            var hcm = EnvoyBuilders.Hcm($"outbound_{name}");
+            var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config.Security.Paths);
             hcm.UseRemoteAddress = true;
             hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
             snapshot.AddListener(new Listener
