@@ -192,6 +192,18 @@ public sealed class AuthorizationPolicyValidationTests
     }
 
     [Fact]
+    public void Parse_Custom_IsAWarningThatItFailsClosed()
+    {
+        var parsed = ConfigFileParser.Parse("authz.yaml", Policy("action: CUSTOM\nprovider: {name: opa}\nrules: [{}]"));
+
+        var warning = Assert.Single(parsed.Diagnostics);
+        Assert.Equal((DiagnosticSeverity.Warning, "spec.action"), (warning.Severity, warning.Field));
+        Assert.Contains("CUSTOM needs an external authorizer, which Bowline does not have yet", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("DENIED", warning.Message, StringComparison.Ordinal);
+        Assert.Single(parsed.Resources);
+    }
+
+    [Fact]
     public void Parse_EmptySelector_IsAWarningThatThePolicyIsNamespaceWide()
     {
         var parsed = ConfigFileParser.Parse("authz.yaml", Policy("selector: {}\nrules: [{}]"));

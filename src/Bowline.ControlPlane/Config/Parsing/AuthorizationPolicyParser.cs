@@ -51,6 +51,11 @@ internal static class AuthorizationPolicyParser
                 spec.Error("provider", "a CUSTOM policy needs provider.name, the extension provider that authorizes its requests");
                 break;
         }
+        if (action == AuthorizationAction.Custom)
+        {
+            // Ignoring it would let through what the operator meant to send to an authorizer: fail closed instead.
+            spec.Warning("action", "CUSTOM needs an external authorizer, which Bowline does not have yet, so the policy is not delegated: every request its rules match is DENIED (Bowline fails closed, as Istio does when a CUSTOM provider is missing)");
+        }
         var dryRun = DryRun(meta, action, spec);
         return spec.ErrorCount == before ? new AuthorizationPolicy(meta, selector, action, provider, rules, dryRun) : null;
     }
