@@ -12,7 +12,7 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Istio's PeerAuthentication, Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
+/// Istio's PeerAuthentication and AuthorizationPolicy, Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
@@ -109,8 +109,9 @@ internal static class ConfigFileParser
         var name = metadata.String("name", required: true);
         var ns = metadata.String("namespace") ?? "default";
         var labels = metadata.StringMap("labels");
+        var annotations = metadata.StringMap("annotations");
         // Kubernetes bookkeeping fields that carry no meaning for the mesh.
-        foreach (var ignored in new[] { "annotations", "uid", "resourceVersion", "generation", "managedFields", "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "selfLink" })
+        foreach (var ignored in new[] { "uid", "resourceVersion", "generation", "managedFields", "ownerReferences", "finalizers", "generateName", "deletionTimestamp", "selfLink" })
         {
             metadata.Skip(ignored);
         }
@@ -137,7 +138,7 @@ internal static class ConfigFileParser
             metadata.Error("name", $"'{name}' is not a valid name: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit");
             return null;
         }
-        return new ResourceMeta(kind, name, ns, labels, context.File, reader.Line) { CreationTimestamp = created };
+        return new ResourceMeta(kind, name, ns, labels, context.File, reader.Line) { CreationTimestamp = created, Annotations = annotations };
     }
 
     private sealed record KindParser(string[] ApiVersions, Func<ResourceMeta, FieldReader, MeshResource?> Parse);
@@ -154,11 +155,12 @@ internal static class ConfigFileParser
         ["HealthCheck"] = new([BowlineV1Alpha1], HealthCheckParser.Parse),
         ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),
         ["PeerAuthentication"] = new(IstioSecurity, PeerAuthenticationParser.Parse),
+        ["AuthorizationPolicy"] = new(IstioSecurity, AuthorizationPolicyParser.Parse),
     };
 
     private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
     {
-        "AuthorizationPolicy", "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
+        "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
     };
 
     /// <summary>Bowline's own kinds: what Istio needs an EnvoyFilter for (docs/bowline-resources.md).</summary>

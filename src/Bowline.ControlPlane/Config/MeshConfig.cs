@@ -24,6 +24,7 @@ internal sealed class MeshConfig
         HealthChecks = resources.OfType<HealthCheck>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
         RateLimits = resources.OfType<RateLimit>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
         PeerAuthentication = new PeerAuthenticationPolicies(resources.OfType<PeerAuthentication>(), Security);
+        Authorization = new AuthorizationPolicies(resources.OfType<AuthorizationPolicy>());
     }
 
     /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
@@ -33,6 +34,9 @@ internal sealed class MeshConfig
 
     /// <summary>Every PeerAuthentication, combined with Istio's precedence.</summary>
     public PeerAuthenticationPolicies PeerAuthentication { get; }
+
+    /// <summary>Every AuthorizationPolicy, scoped as Istio scopes them.</summary>
+    public AuthorizationPolicies Authorization { get; }
 
     /// <summary>Increases with every accepted change; shows in logs and the CLI.</summary>
     public long Generation { get; }

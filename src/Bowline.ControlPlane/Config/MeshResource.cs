@@ -8,6 +8,9 @@ internal sealed record ResourceMeta(string Kind, string Name, string Namespace, 
     /// <summary><c>metadata.creationTimestamp</c>, when given: Istio's "oldest wins" between policies of the same scope.</summary>
     public DateTimeOffset? CreationTimestamp { get; init; }
 
+    /// <summary><c>metadata.annotations</c>: Istio reads a few (AuthorizationPolicy's <c>istio.io/dry-run</c>).</summary>
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
+
     public override string ToString() => $"{Kind} {Namespace}/{Name}";
 }
 

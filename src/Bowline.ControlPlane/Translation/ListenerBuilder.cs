@@ -63,6 +63,7 @@ internal static class ListenerBuilder
     /// Explicit mode inbound: <c>virtualInbound</c> accepts on each port the sidecar was given for a container port,
     /// with one filter chain per port forwarding to <c>inbound|port||</c>, the app on loopback. With mesh mTLS on, the
     /// TLS and HTTP inspectors run first and each port's chains follow its PeerAuthentication mode (<see cref="InboundMtls"/>).
+    /// Every port's HCM enforces the AuthorizationPolicies that cover the workload (<see cref="AuthorizationBuilder"/>).
     /// </summary>
     public static void AddSidecarInbound(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
@@ -85,6 +86,7 @@ internal static class ListenerBuilder
             listener.ListenerFilters.Add(TlsContexts.HttpInspector());
             peer = InboundMtls.Resolve(node, index, snapshot);
         }
+        var authorization = AuthorizationBuilder.For(node, index, snapshot, node.InboundPorts.ToDictionary(p => p.ContainerPort, p => p.ListenPort));
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -93,6 +95,7 @@ internal static class ListenerBuilder
             }
             var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
             var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
+            authorization.InsertInto(hcm);
             hcm.RouteConfig = new RouteConfiguration
             {
                 Name = cluster,
@@ -126,11 +129,14 @@ internal static class ListenerBuilder
     public static void AddGateway(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
-        foreach (var port in gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order())
+        var serverPorts = gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order().ToList();
+        var authorization = AuthorizationBuilder.For(node, index, snapshot, serverPorts.ToDictionary(p => p, p => node.GatewayPorts.GetValueOrDefault(p, p)));
+        foreach (var port in serverPorts)
         {
             var routeName = IstioNames.GatewayRoute(port);
             var name = IstioNames.Listener("0.0.0.0", port);
             var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config.Security.Paths);
+            authorization.InsertInto(hcm);
             hcm.UseRemoteAddress = true;
             hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
             snapshot.AddListener(new Listener

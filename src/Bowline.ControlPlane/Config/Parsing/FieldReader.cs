@@ -33,6 +33,9 @@ internal sealed class FieldReader
     /// <summary>Whether the field is given as a mapping with no entries (<c>{}</c>), which some Istio fields forbid.</summary>
     public bool IsEmptyMap(string key) => _node.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlMappingNode { Children.Count: 0 };
 
+    /// <summary>Whether the field is given as a list with no items (<c>[]</c>), which some Istio fields forbid.</summary>
+    public bool IsEmptyList(string key) => _node.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlSequenceNode { Children.Count: 0 };
+
     public string? String(string key, bool required = false)
     {
         var node = Get(key, required);
