@@ -306,7 +306,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         return new DirectResponseAction((int)direct.Status, body);
     }
 
-    private static HeaderCondition Header(HeaderMatcher h, string where)
+    internal static HeaderCondition Header(HeaderMatcher h, string where)
     {
         XdsFields.Check(h, where + $" header {h.Name}", "name", "string_match", "present_match", "invert_match", "exact_match", "prefix_match", "safe_regex_match", "treat_missing_header_as_empty");
         // The deprecated exact/prefix/safe_regex forms are still Envoy's API (older control planes send them).
@@ -328,7 +328,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         return new HeaderCondition(h.Name.ToLowerInvariant(), matcher, presence, h.InvertMatch != wantsAbsent, h.TreatMissingHeaderAsEmpty && matcher is not null);
     }
 
-    private static QueryCondition Query(QueryParameterMatcher q, string where)
+    internal static QueryCondition Query(QueryParameterMatcher q, string where)
     {
         XdsFields.Check(q, where + $" query parameter {q.Name}", "name", "string_match", "present_match");
         return new QueryCondition(q.Name, q.QueryParameterMatchSpecifierCase == QueryParameterMatcher.QueryParameterMatchSpecifierOneofCase.StringMatch

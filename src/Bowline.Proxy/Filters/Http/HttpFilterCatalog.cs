@@ -17,7 +17,7 @@ internal sealed class HttpFilterCatalog
 
     public HttpFilterCatalog(RouterFilterFactory router, Stats.ProxyStats stats, TimeProvider time)
     {
-        IHttpFilterFactory[] factories = [new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), router];
+        IHttpFilterFactory[] factories = [new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new JwtAuthn.JwtAuthnFilterFactory(), router];
         _byConfigType = factories.ToDictionary(f => f.ConfigTypeUrl, StringComparer.Ordinal);
         _byPerRouteType = factories.Where(f => f.PerRouteTypeUrl is not null).ToDictionary(f => f.PerRouteTypeUrl!, StringComparer.Ordinal);
     }
