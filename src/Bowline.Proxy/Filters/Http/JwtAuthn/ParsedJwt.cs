@@ -207,8 +207,9 @@ internal sealed class ParsedJwt
         {
             return true;
         }
+        // The OperationStatus form: TryDecodeFromChars throws on malformed input, and malformed input is ordinary traffic.
         var buffer = new byte[Base64Url.GetMaxDecodedLength(section.Length)];
-        if (!Base64Url.TryDecodeFromChars(section, buffer, out var written))
+        if (Base64Url.DecodeFromChars(section, buffer, out var consumed, out var written) != System.Buffers.OperationStatus.Done || consumed != section.Length)
         {
             return false;
         }
