@@ -292,6 +292,19 @@ public sealed class JwtAuthnVerificationTests : JwtAuthnTestBase
     }
 
     [Fact]
+    public async Task ShortHmacKey_IsLoggedAndLeftOut()
+    {
+        var loggers = new RecordingLoggerFactory();
+        var shortSecret = new byte[16];
+        var filter = Create(Config(Named("p"), ("p", Provider(jwks: JwtTestKeys.JwksOf(JwtTestKeys.OctJwk(shortSecret, "weak"))))), loggers);
+
+        var (_, stream) = await RunAsync(filter, Bearer(JwtTestKeys.Craft("{\"alg\":\"HS256\",\"kid\":\"weak\"}", Payload(), shortSecret)));
+
+        AssertDenied(stream, 401, "Jwks doesn't have any valid public key");
+        Assert.Contains(loggers.Messages, m => m.Contains("the oct key has 128 bits", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task LocalJwksFilename_IsReadAtConfigTime()
     {
         var path = Path.Combine(Path.GetTempPath(), $"bowline-jwks-{Guid.NewGuid():N}.json");

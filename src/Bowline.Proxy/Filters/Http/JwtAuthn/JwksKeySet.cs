@@ -62,6 +62,12 @@ internal sealed class JwksKeySet
                 problems.Add($"{label}: the {jwk.Kty} key material could not be read");
                 continue;
             }
+            if (family == KeyFamily.Hmac && key.KeySize < 256)
+            {
+                // RFC 7518 §3.2 wants at least the hash size; the library refuses anything under 256 bits.
+                problems.Add($"{label}: the oct key has {key.KeySize} bits; HMAC keys need at least 256");
+                continue;
+            }
             keys.Add(new Key(jwk.Kid ?? "", jwk.Alg ?? "", family.Value, jwk.Crv ?? "", key));
         }
         return new JwksKeySet([.. keys]);
