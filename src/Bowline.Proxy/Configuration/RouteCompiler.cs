@@ -328,7 +328,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         return new HeaderCondition(h.Name.ToLowerInvariant(), matcher, presence, h.InvertMatch != wantsAbsent, h.TreatMissingHeaderAsEmpty && matcher is not null);
     }
 
-    private static QueryCondition Query(QueryParameterMatcher q, string where)
+    internal static QueryCondition Query(QueryParameterMatcher q, string where)
     {
         XdsFields.Check(q, where + $" query parameter {q.Name}", "name", "string_match", "present_match");
         return new QueryCondition(q.Name, q.QueryParameterMatchSpecifierCase == QueryParameterMatcher.QueryParameterMatchSpecifierOneofCase.StringMatch

@@ -41,9 +41,12 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
     /// <summary>The route the request matched, or null (the router answers 404 NR).</summary>
     public RouteEntry? Route { get; private set; }
 
-    /// <summary>Matches the request against the chain's route table; done once, before any filter runs.</summary>
+    /// <summary>Matches the request against the chain's route table: once before any filter runs, again if a filter clears the route cache.</summary>
     public void ResolveRoute()
     {
+        // Run again when a filter changed what routing reads (jwt_authn's clear_route_cache): start from nothing.
+        Route = null;
+        Info.RouteName = null;
         VirtualHost = Chain.Routes?.FindVirtualHost(Context.Request.Host.Value ?? "");
         if (VirtualHost is null)
         {

@@ -18,7 +18,10 @@ internal sealed class HttpFilterCatalog
 
     public HttpFilterCatalog(RouterFilterFactory router, Stats.ProxyStats stats, TimeProvider time)
     {
-        IHttpFilterFactory[] factories = [new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new RbacFilterFactory(), router];
+        IHttpFilterFactory[] factories =
+        [
+            new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new JwtAuthn.JwtAuthnFilterFactory(), new RbacFilterFactory(), router,
+        ];
         _byConfigType = factories.ToDictionary(f => f.ConfigTypeUrl, StringComparer.Ordinal);
         _byPerRouteType = factories.Where(f => f.PerRouteTypeUrl is not null).ToDictionary(f => f.PerRouteTypeUrl!, StringComparer.Ordinal);
     }
