@@ -42,6 +42,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton<MeshState>();
         builder.Services.AddSingleton<ConnectedProxies>();
         builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
+        builder.Services.AddSingleton(sp => new Security.JwksResolver(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Security.JwksResolver>>()));
         builder.Services.AddHostedService<ConfigWatcher>();
         if (options.Ca is { } ca)
         {

@@ -85,6 +85,7 @@ internal static class ListenerBuilder
             listener.ListenerFilters.Add(TlsContexts.HttpInspector());
             peer = InboundMtls.Resolve(node, index, snapshot);
         }
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -107,6 +108,7 @@ internal static class ListenerBuilder
                     },
                 },
             };
+            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
             if (peer is not null)
             {
                 listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, hcm, peer.ModeFor(inbound.ContainerPort), security.TrustDomain));
@@ -126,6 +128,7 @@ internal static class ListenerBuilder
     public static void AddGateway(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var port in gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order())
         {
             var routeName = IstioNames.GatewayRoute(port);
@@ -133,6 +136,7 @@ internal static class ListenerBuilder
             var hcm = EnvoyBuilders.Hcm($"outbound_{name}");
             hcm.UseRemoteAddress = true;
             hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
+            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
             snapshot.AddListener(new Listener
             {
                 Name = name,
