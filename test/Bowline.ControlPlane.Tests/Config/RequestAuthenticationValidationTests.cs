@@ -156,6 +156,7 @@ public sealed class RequestAuthenticationValidationTests
     [InlineData("jwtRules: [{issuer: a, presence: REQUIRED}]", "spec.jwtRules[0].presence", "is NOT enforced")]
     [InlineData("{}", "spec.jwtRules", "validates no token")]
     [InlineData("selector: {}\njwtRules: [{issuer: a}]", "spec.selector", "namespace-wide policy")]
+    [InlineData("targetRefs: [{kind: Service, name: reviews}]\njwtRules: [{issuer: a}]", "spec.targetRefs[0].kind", "binds the policy to waypoints, which Bowline does not run")]
     public void Parse_AcceptedButWorthSaying_IsAWarning(string spec, string field, string message)
     {
         var parsed = ConfigFileParser.Parse("ra.yaml", ValidationRows.Resource("security.istio.io/v1", "RequestAuthentication", spec, "jwt-example"));

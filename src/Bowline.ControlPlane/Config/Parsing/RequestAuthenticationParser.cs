@@ -95,6 +95,11 @@ internal static class RequestAuthenticationParser
                 reader.Error("kind", $"a targetRef must name a Service (group \"\"), a ServiceEntry (networking.istio.io), or a Gateway or GatewayClass ({PolicyTargetRef.GatewayApiGroup}), not {group}/{kind}");
                 continue;
             }
+            if (kind != "Gateway")
+            {
+                // Istio attaches these only to waypoints (ambient mode); a sidecar ignores a policy with targetRefs.
+                reader.Warning("kind", $"a targetRef to a {kind} binds the policy to waypoints, which Bowline does not run: it applies to no proxy. Use a selector for the workloads' sidecars");
+            }
             result.Add(new PolicyTargetRef(group, kind, name));
         }
         return result;
