@@ -42,6 +42,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton<MeshState>();
         builder.Services.AddSingleton<ConnectedProxies>();
         builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
+        builder.Services.AddSingleton(sp => new Security.JwksResolver(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Security.JwksResolver>>()));
         builder.Services.AddHostedService<ConfigWatcher>();
         if (options.Ca is { } ca)
         {
@@ -73,9 +74,10 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         app.MapGet("/ready", () => Results.Text("ready\n"));
         app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/debug/connections", (ConnectedProxies proxies) => Results.Text(JsonSerializer.Serialize(proxies.All.Select(Describe), Json), "application/json"));
-        app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh) => Results.Text(JsonSerializer.Serialize(new
+        app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh, Security.JwksResolver jwks) => Results.Text(JsonSerializer.Serialize(new
         {
             generation = mesh.Current.Config.Generation,
+            jwks = jwks.Current.Entries.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => new { source = e.Key, fetched = e.Value.Jwks is not null, fetchedAt = e.Value.FetchedAt, stale = e.Value.Stale, error = e.Value.LastError }),
             resources = mesh.Current.Config.Resources.Select(r => new { kind = r.Meta.Kind, name = r.Meta.Name, @namespace = r.Meta.Namespace, file = r.Meta.File }),
             translationWarnings = mesh.Warnings,
             diagnostics = source.Diagnostics.Select(d => new { severity = d.Severity.ToString(), file = d.File, line = d.Line, resource = d.Resource, field = d.Field, message = d.Message, text = d.ToString() }),

@@ -87,6 +87,7 @@ internal static class ListenerBuilder
             peer = InboundMtls.Resolve(node, index, snapshot);
         }
         var authorization = AuthorizationBuilder.For(node, index, snapshot, node.InboundPorts.ToDictionary(p => p.ContainerPort, p => p.ListenPort));
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -110,6 +111,7 @@ internal static class ListenerBuilder
                     },
                 },
             };
+            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
             if (peer is not null)
             {
                 listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, hcm, peer.ModeFor(inbound.ContainerPort), security.TrustDomain));
@@ -131,6 +133,7 @@ internal static class ListenerBuilder
         var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
         var serverPorts = gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order().ToList();
         var authorization = AuthorizationBuilder.For(node, index, snapshot, serverPorts.ToDictionary(p => p, p => node.GatewayPorts.GetValueOrDefault(p, p)));
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var port in serverPorts)
         {
             var routeName = IstioNames.GatewayRoute(port);
@@ -139,6 +142,7 @@ internal static class ListenerBuilder
             authorization.InsertInto(hcm);
             hcm.UseRemoteAddress = true;
             hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
+            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
             snapshot.AddListener(new Listener
             {
                 Name = name,
