@@ -25,6 +25,12 @@ internal static class ControlPlaneMetrics
 
     public static Counter OversizedResponses { get; } = new();
 
+    public static Counter XdsUnauthenticated { get; } = new();
+
+    public static Counter XdsPermissionDenied { get; } = new();
+
+    public static Counter ServingCertificateFailures { get; } = new();
+
     public static void Connected() => Interlocked.Increment(ref s_connected);
 
     public static void Disconnected() => Interlocked.Decrement(ref s_connected);
@@ -45,6 +51,9 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "bowline_translation_warnings_total", "Distinct problems translation worked around (routes to unknown hosts or subsets, conflicting VirtualServices), per generation.", TranslationWarnings.Value);
         CounterLine(text, "bowline_xds_invalid_nodes_total", "Streams refused because the node was invalid.", InvalidNodes.Value);
         CounterLine(text, "bowline_xds_oversized_responses_total", "Responses not sent because they exceeded the xDS message limit; the proxy kept its previous version of that type.", OversizedResponses.Value);
+        CounterLine(text, "bowline_xds_unauthenticated_total", "ADS streams on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
+        CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
+        CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {

@@ -43,6 +43,9 @@ internal sealed partial class AdsStream
         _translate = translate ?? MeshTranslator.Translate;
     }
 
+    /// <summary>Set on the TLS port: the identity the client's certificate proves, which the node must claim.</summary>
+    public NodeAuthorization? Authorization { get; init; }
+
     public async Task RunAsync(string peer, CancellationToken cancellationToken)
     {
         // Requests are read off the wire by their own loop, never only between writes: a client whose single loop is
@@ -138,6 +141,10 @@ internal sealed partial class AdsStream
                 ControlPlaneMetrics.InvalidNodes.Add(1);
                 LogInvalidNode(_logger, peer, e.Message);
                 throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+            }
+            if (Authorization is { } authorization)
+            {
+                _node = authorization.Authorize(request.Node, _node, _logger);
             }
             _connection = _proxies.Add(_node, peer);
             ControlPlaneMetrics.Connected();
