@@ -39,6 +39,8 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
 
     internal MeshState Mesh => _app.Services.GetRequiredService<MeshState>();
 
+    internal IServiceProvider Services => _app.Services;
+
     internal ConnectedProxies Proxies => _app.Services.GetRequiredService<ConnectedProxies>();
 
     public static ControlPlaneHost Create(ControlPlaneOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
