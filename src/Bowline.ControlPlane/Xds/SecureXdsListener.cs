@@ -22,6 +22,9 @@ internal static class SecureXdsListener
                 // Asked for, not required: a proxy without a certificate yet may still reach the CA with its token.
                 ClientCertificateRequired = true,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                // A resumed session would carry the client certificate of the handshake it resumes: after a rotation
+                // the server would keep seeing the old one. Every connection proves its current certificate.
+                AllowTlsResume = false,
                 // Accepted here and verified per call (XdsAuthenticator, the CA) against the trust bundle as it is at
                 // that moment, so a refusal is a gRPC status naming the problem rather than a bare TLS alert, and a
                 // root rotation applies without new handshakes. The handshake has proved the key is the caller's.

@@ -69,6 +69,9 @@ internal sealed partial class ControlPlaneTls
             RemoteCertificateValidationCallback = (_, certificate, _, errors) => Verify(certificate, errors),
             LocalCertificateSelectionCallback = (_, _, _, _, _) => _secrets.Certificate(WorkloadAgent.CertificateSecretName)?.Leaf!,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            // A resumed session keeps the identity of the handshake it resumes, so a reconnect after a rotation would
+            // present the old certificate (and fail once it expires); a full handshake costs little once in a while.
+            AllowTlsResume = false,
         };
     }
 
