@@ -142,6 +142,7 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
         name = proxy.Node.Name,
         @namespace = proxy.Node.Namespace,
         peer = proxy.Peer,
+        verifiedIdentity = proxy.VerifiedIdentity,
         connectedAt = proxy.ConnectedAt,
         types = proxy.Types.ToDictionary(t => t.Key, t => new { sent = t.Value.Sent, acked = t.Value.Acked, synced = t.Value.Synced, rejected = t.Value.Rejected, rejectReason = t.Value.RejectReason }),
     };

@@ -146,7 +146,7 @@ internal sealed partial class AdsStream
             {
                 _node = authorization.Authorize(request.Node, _node, _logger);
             }
-            _connection = _proxies.Add(_node, peer);
+            _connection = _proxies.Add(_node, peer, Authorization?.Identity.SpiffeId(Authorization.TrustDomain));
             ControlPlaneMetrics.Connected();
             LogConnected(_logger, _node.Id, _node.Kind, peer);
             RefreshSnapshot();

@@ -51,7 +51,8 @@ public sealed class SecureXdsTests
         var listeners = await ads.ReceiveAsync();
 
         Assert.Contains(listeners.Resources, r => r.Unpack<Envoy.Config.Listener.V3.Listener>().Name == "virtualInbound");
-        Assert.Equal("bookinfo-productpage", Assert.Single(cp.Host.Proxies.All).Node.ServiceAccount);
+        var proxy = Assert.Single(cp.Host.Proxies.All);
+        Assert.Equal(("bookinfo-productpage", "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"), (proxy.Node.ServiceAccount, proxy.VerifiedIdentity));
     }
 
     [Fact]
