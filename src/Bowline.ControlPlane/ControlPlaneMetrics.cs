@@ -34,6 +34,12 @@ internal static class ControlPlaneMetrics
     /// <summary>JWKS sources served stale (the last refresh failed) or not at all (never fetched: their tokens are refused).</summary>
     public static void SetJwksStale(int count) => Interlocked.Exchange(ref s_jwksStale, count);
 
+    public static Counter XdsUnauthenticated { get; } = new();
+
+    public static Counter XdsPermissionDenied { get; } = new();
+
+    public static Counter ServingCertificateFailures { get; } = new();
+
     public static void Connected() => Interlocked.Increment(ref s_connected);
 
     public static void Disconnected() => Interlocked.Decrement(ref s_connected);
@@ -57,6 +63,9 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "pilot_jwks_resolver_network_fetch_success_total", "Successful JWKS (and OpenID discovery) fetches.", JwksFetchSuccesses.Value);
         CounterLine(text, "pilot_jwks_resolver_network_fetch_fail_total", "Failed JWKS (and OpenID discovery) fetches.", JwksFetchFailures.Value);
         Gauge(text, "bowline_jwks_stale", "JWKS sources whose last fetch failed: served stale, or, never fetched, verifying no token (401).", Interlocked.Read(ref s_jwksStale));
+        CounterLine(text, "bowline_xds_unauthenticated_total", "ADS streams on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
+        CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
+        CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {
