@@ -26,6 +26,8 @@ public sealed partial class CertificateAuthority : IDisposable
     private readonly IdentityRateLimiter _limiter;
     private readonly LeafLedger _ledger = new();
     private volatile State _state;
+    private PendingRoot? _pending;
+    private ITimer? _retireTimer;
     private long _lastAuthenticationLog = long.MinValue;
     private long _unloggedAuthenticationFailures;
 
@@ -67,7 +69,14 @@ public sealed partial class CertificateAuthority : IDisposable
         }
         var state = State.From(CaFiles.Load(options.Directory, time.GetUtcNow()));
         Log.Opened(logger, state.Signer.Certificate.Subject, state.Signer.IsRoot ? "root" : "intermediate", state.Signer.NotAfter, options.TrustDomain, state.Bundle.Roots.Count, options.Directory);
-        return new CertificateAuthority(options, time, logger, state);
+        var ca = new CertificateAuthority(options, time, logger, state);
+        if (CaFiles.LoadPending(options.Directory) is { } pending)
+        {
+            // The ledger is empty after a restart: wait as long as the longest leaf anyone might hold needs to renew.
+            ca.Stage(pending.CertificatePem, pending.KeyPem, time.GetUtcNow() + (options.MaxCertificateTtl / 2));
+            Log.RotationBegun(logger, ca._pending!.Thumbprint, ca._pending.SwitchAt);
+        }
+        return ca;
     }
 
     /// <summary>
@@ -110,7 +119,9 @@ public sealed partial class CertificateAuthority : IDisposable
 
     /// <summary>
     /// Generates a new self-signed root and signs under it from now on. The bundle holds the new root and every old
-    /// one until <see cref="RetireRoot"/>, so leaves of both verify meanwhile. Persisted before it takes effect.
+    /// one until <see cref="RetireRoot"/>, so leaves of both verify meanwhile. Persisted before it takes effect. An
+    /// emergency switch: workloads that have not renewed since do not trust the new leaves yet. The rotation that
+    /// drops nothing is <see cref="BeginRootRotation"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">The CA signs under an operator-supplied intermediate: its root is the operator's to rotate.</exception>
     public TrustBundle RotateRoot()
@@ -118,6 +129,10 @@ public sealed partial class CertificateAuthority : IDisposable
         lock (_admin)
         {
             var current = _state;
+            if (_pending is not null)
+            {
+                throw new InvalidOperationException($"a staged root rotation is under way (leaves switch to root {_pending.Thumbprint} at {_pending.SwitchAt:u}); let it finish");
+            }
             if (!current.Signer.IsRoot)
             {
                 throw new InvalidOperationException($"the CA signs under the operator-supplied intermediate {current.Signer.Certificate.Subject}; rotate by putting the new intermediate, key and chain in {_options.Directory} (with old and new roots in {CaFiles.RootCert}) and restarting the control plane");
@@ -127,6 +142,99 @@ public sealed partial class CertificateAuthority : IDisposable
             var next = Replace(current);
             Log.Rotated(_logger, current.Signer.Root.Subject, next.Signer.Root.Subject);
             return next.Bundle;
+        }
+    }
+
+    /// <summary>The staged root's thumbprint while a <see cref="BeginRootRotation"/> waits to sign under it; else null.</summary>
+    public string? PendingRootThumbprint => _pending?.Thumbprint;
+
+    /// <summary>
+    /// The rotation that drops no connection, in three steps the CA takes by itself: (1) now, a new root joins the
+    /// trust bundle while leaves are still signed under the old one; (2) once every leaf issued before has passed half
+    /// its life (when its holder renews and gets the new bundle), leaves are signed under the new root; (3) once every
+    /// leaf under the old root has passed half its life in turn, the old root leaves the bundle. Peers therefore always
+    /// trust each other's leaves. Persisted: a restart resumes the rotation.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A rotation is already under way, or the CA signs under an operator-supplied intermediate.</exception>
+    public TrustBundle BeginRootRotation()
+    {
+        lock (_admin)
+        {
+            var current = _state;
+            if (_pending is not null)
+            {
+                throw new InvalidOperationException($"a root rotation is already under way: leaves switch to root {_pending.Thumbprint} at {_pending.SwitchAt:u}");
+            }
+            if (!current.Signer.IsRoot)
+            {
+                throw new InvalidOperationException($"the CA signs under the operator-supplied intermediate {current.Signer.Certificate.Subject}; rotate by putting the new intermediate, key and chain in {_options.Directory} (with old and new roots in {CaFiles.RootCert}) and restarting the control plane");
+            }
+            var (cert, key) = CaFiles.GenerateRoot(TrustDomain, _time.GetUtcNow(), _options.RootTtl, _options.ClockSkewAllowance);
+            // The key first, then the bundle: a crash part-way leaves at worst a staged root nobody trusts yet.
+            CaFiles.SavePending(_options.Directory, cert, key);
+            CaFiles.SaveRoots(_options.Directory, [.. current.Bundle.Roots.Select(r => r.ExportCertificatePem() + "\n"), cert]);
+            var next = Replace(current);
+            Stage(cert, key, _ledger.AllRenewedBy());
+            Log.RotationBegun(_logger, _pending!.Thumbprint, _pending.SwitchAt);
+            return next.Bundle;
+        }
+    }
+
+    /// <summary>Schedules step (2) of a staged rotation: after <paramref name="renewedBy"/> (null: no leaf issued yet) and a margin.</summary>
+    private void Stage(string certificatePem, string keyPem, DateTimeOffset? renewedBy)
+    {
+        var now = _time.GetUtcNow();
+        var switchAt = Max(now, renewedBy ?? now) + RenewalMargin;
+        using var certificate = X509Certificate2.CreateFromPem(certificatePem);
+        _pending = new PendingRoot(certificatePem, keyPem, TrustBundle.Thumbprint(certificate), switchAt,
+            _time.CreateTimer(_ => SwitchToPendingRoot(), null, switchAt - now, Timeout.InfiniteTimeSpan));
+    }
+
+    /// <summary>Beyond half a leaf's life: agents that failed a renewal retry, so give them a tenth of a lifetime more.</summary>
+    private TimeSpan RenewalMargin => _options.DefaultCertificateTtl / 10;
+
+    private void SwitchToPendingRoot()
+    {
+        lock (_admin)
+        {
+            if (_pending is not { } pending)
+            {
+                return;
+            }
+            var current = _state;
+            var oldRoot = current.Signer.RootThumbprint;
+            try
+            {
+                CaFiles.SaveSigningRoot(_options.Directory, pending.CertificatePem, pending.KeyPem,
+                    current.Bundle.Roots.Where(r => !string.Equals(TrustBundle.Thumbprint(r), pending.Thumbprint, StringComparison.OrdinalIgnoreCase)));
+                CaFiles.ClearPending(_options.Directory);
+                Replace(current);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or CryptographicException)
+            {
+                // Signing goes on under the old root, which everyone trusts; the operator sees why and can retry.
+                Log.RotationFailed(_logger, pending.Thumbprint, e.Message);
+                return;
+            }
+            pending.Timer.Dispose();
+            _pending = null;
+            var now = _time.GetUtcNow();
+            var retireAt = Max(now, _ledger.AllRenewedBy(oldRoot) ?? now) + RenewalMargin;
+            _retireTimer?.Dispose();
+            _retireTimer = _time.CreateTimer(_ => RetireAfterRotation(oldRoot), null, retireAt - now, Timeout.InfiniteTimeSpan);
+            Log.RotationSwitched(_logger, pending.Thumbprint, retireAt);
+        }
+    }
+
+    private void RetireAfterRotation(string oldRoot)
+    {
+        try
+        {
+            RetireRoot(oldRoot, evenIfLeavesRemain: true);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            Log.RotationFailed(_logger, oldRoot, e.Message);
         }
     }
 
@@ -170,7 +278,15 @@ public sealed partial class CertificateAuthority : IDisposable
         return _ledger.Holders(rootThumbprint, _time.GetUtcNow());
     }
 
-    public void Dispose() => Metrics.Dispose();
+    public void Dispose()
+    {
+        lock (_admin)
+        {
+            _pending?.Timer.Dispose();
+            _retireTimer?.Dispose();
+        }
+        Metrics.Dispose();
+    }
 
     /// <summary>
     /// Counts a caller that failed authentication, and logs at most one line every 5 s (with how many were not
@@ -225,7 +341,7 @@ public sealed partial class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509Extension(SubjectAltNameOid, UriSan(spiffeId), critical: true));
 
         using var leaf = request.Create(signer.Certificate.SubjectName, signer.Generator, notBefore, notAfter, Serial());
-        _ledger.Record(caller, signer.RootThumbprint, notAfter);
+        _ledger.Record(caller, signer.RootThumbprint, now, notAfter);
         Metrics.Issued();
         Log.Issued(_logger, spiffeId, leaf.SerialNumber, notAfter);
         return [leaf.ExportCertificatePem() + "\n", .. signer.IntermediatePems.Select(p => p + "\n"), state.Bundle.Pem];
@@ -288,6 +404,9 @@ public sealed partial class CertificateAuthority : IDisposable
         }
     }
 
+    /// <summary>A staged rotation's root, and when leaves switch to it.</summary>
+    private sealed record PendingRoot(string CertificatePem, string KeyPem, string Thumbprint, DateTimeOffset SwitchAt, ITimer Timer);
+
     /// <summary>One consistent view: the signer and the bundle change together.</summary>
     private sealed record State(Signer Signer, TrustBundle Bundle)
     {
@@ -319,6 +438,15 @@ public sealed partial class CertificateAuthority : IDisposable
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "ca: rotated the root from {Old} to {New}; both are trusted until the old one is retired")]
         public static partial void Rotated(ILogger logger, string old, string @new);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "ca: root rotation begun: root {Root} is trusted from now on; leaves are signed under it from {SwitchAt:u}, once every workload has renewed and holds the new trust bundle")]
+        public static partial void RotationBegun(ILogger logger, string root, DateTimeOffset switchAt);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "ca: root rotation: leaves are now signed under root {Root}; the old root leaves the trust bundle at {RetireAt:u}, once every workload holds a leaf under the new one")]
+        public static partial void RotationSwitched(ILogger logger, string root, DateTimeOffset retireAt);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "ca: root rotation step for root {Root} failed: {Reason}; the CA goes on signing under its current root")]
+        public static partial void RotationFailed(ILogger logger, string root, string reason);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "ca: retired root {Subject} ({Holders} identities still held leaves under it)")]
         public static partial void Retired(ILogger logger, string subject, int holders);

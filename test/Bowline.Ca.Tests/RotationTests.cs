@@ -92,3 +92,69 @@ public sealed class RotationTests
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, TestCa.ModeOf(ca.Directory.File("ca-key.pem")));
     }
 }
+
+public sealed class StagedRotationTests
+{
+    [Fact]
+    public void BeginRootRotation_TrustsTheNewRootFirst_SignsUnderItOnceEveryoneRenewed_ThenRetiresTheOld()
+    {
+        using var ca = new TestCa();
+        var oldRoot = ca.Ca.TrustBundle.Roots[0];
+        ca.Ca.Sign(TestCa.Csr(ca.SpiffeId(TestCa.Reviews)), TestCa.Reviews);
+        ca.Time.Advance(TimeSpan.FromHours(1));
+
+        var staged = ca.Ca.BeginRootRotation();
+
+        // Step 1: both roots trusted, leaves still under the old one (peers that have not renewed trust only it).
+        Assert.Equal(2, staged.Roots.Count);
+        var newRoot = staged.Roots.Single(r => r.Thumbprint != oldRoot.Thumbprint);
+        Assert.Equal(TrustBundle.Thumbprint(newRoot), ca.Ca.PendingRootThumbprint);
+        var during = ca.Ca.Sign(TestCa.Csr(ca.SpiffeId(TestCa.Ratings)), TestCa.Ratings);
+        using (var leaf = TestCa.Load(during[0]))
+        {
+            Assert.True(TestCa.Verify(leaf, [oldRoot], ca.Time.GetUtcNow()).Valid);
+        }
+        Assert.Equal(2, TestCa.LoadAll(during[^1]).Count);
+        Assert.Contains("already under way", Assert.Throws<InvalidOperationException>(() => ca.Ca.BeginRootRotation()).Message, StringComparison.Ordinal);
+        Assert.Contains("staged root rotation", Assert.Throws<InvalidOperationException>(() => ca.Ca.RotateRoot()).Message, StringComparison.Ordinal);
+
+        // Step 2: reviews' leaf (issued at 0h, 24h) renews at 12h; plus a tenth of a lifetime, 14.4h from the start.
+        ca.Time.Advance(TimeSpan.FromHours(13));
+        Assert.NotNull(ca.Ca.PendingRootThumbprint);
+        ca.Time.Advance(TimeSpan.FromHours(0.5));
+        Assert.Null(ca.Ca.PendingRootThumbprint);
+        using (var leaf = TestCa.Load(ca.Ca.Sign(TestCa.Csr(ca.SpiffeId(TestCa.Reviews)), TestCa.Reviews)[0]))
+        {
+            Assert.True(TestCa.Verify(leaf, [newRoot], ca.Time.GetUtcNow()).Valid);
+        }
+        Assert.Equal(2, ca.Ca.TrustBundle.Roots.Count);
+
+        // Step 3: the last leaf under the old root (ratings, 1h) renewed at 13h, before the switch; the old root goes a
+        // margin after the switch, at 16.8h.
+        ca.Time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(2, ca.Ca.TrustBundle.Roots.Count);
+        ca.Time.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(TrustBundle.Thumbprint(newRoot), TrustBundle.Thumbprint(Assert.Single(ca.Ca.TrustBundle.Roots)));
+        Assert.False(File.Exists(ca.Directory.File("next-ca-key.pem")));
+    }
+
+    [Fact]
+    public void BeginRootRotation_SurvivesARestart_TheStagedRootStaysPending()
+    {
+        using var ca = new TestCa();
+        var staged = ca.Ca.BeginRootRotation();
+        var pending = ca.Ca.PendingRootThumbprint;
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, TestCa.ModeOf(ca.Directory.File("next-ca-key.pem")));
+
+        var time = new FakeTimeProvider(TestCa.Start);
+        using var restarted = CertificateAuthority.Open(ca.Options, time);
+
+        Assert.Equal(pending, restarted.PendingRootThumbprint);
+        Assert.Equal(staged.Roots.Select(r => r.Thumbprint), restarted.TrustBundle.Roots.Select(r => r.Thumbprint));
+        time.Advance(ca.Options.MaxCertificateTtl);
+        Assert.Null(restarted.PendingRootThumbprint);
+        using var leaf = TestCa.Load(restarted.Sign(TestCa.Csr(ca.SpiffeId(TestCa.Reviews)), TestCa.Reviews)[0]);
+        var issuer = restarted.TrustBundle.Roots.Single(r => TestCa.Verify(leaf, [r], time.GetUtcNow()).Valid);
+        Assert.Equal(pending, TrustBundle.Thumbprint(issuer));
+    }
+}

@@ -106,6 +106,30 @@ internal static class CaFiles
         SecureFiles.WritePublic(Path.Combine(directory, CertChain), certificatePem);
     }
 
+    /// <summary>The root a staged rotation will sign under once every workload trusts it (<see cref="CertificateAuthority.BeginRootRotation"/>).</summary>
+    public const string NextCaCert = "next-ca-cert.pem";
+    public const string NextCaKey = "next-ca-key.pem";
+
+    public static void SavePending(string directory, string certificatePem, string keyPem)
+    {
+        SecureFiles.WritePrivate(Path.Combine(directory, NextCaKey), keyPem);
+        SecureFiles.WritePublic(Path.Combine(directory, NextCaCert), certificatePem);
+    }
+
+    /// <summary>The staged root's certificate and key PEM, or null when no rotation is under way.</summary>
+    public static (string CertificatePem, string KeyPem)? LoadPending(string directory)
+    {
+        var cert = Path.Combine(directory, NextCaCert);
+        var key = Path.Combine(directory, NextCaKey);
+        return File.Exists(cert) && File.Exists(key) ? (File.ReadAllText(cert), File.ReadAllText(key)) : null;
+    }
+
+    public static void ClearPending(string directory)
+    {
+        File.Delete(Path.Combine(directory, NextCaCert));
+        File.Delete(Path.Combine(directory, NextCaKey));
+    }
+
     public static void SaveRoots(string directory, IEnumerable<string> rootPems) =>
         SecureFiles.WritePublic(Path.Combine(directory, RootCert), string.Concat(rootPems));
 

@@ -9,8 +9,10 @@ internal sealed class LeafLedger
     private readonly Lock _gate = new();
     // identity -> root thumbprint -> the latest notAfter of a leaf issued to it under that root.
     private readonly Dictionary<WorkloadIdentity, Dictionary<string, DateTimeOffset>> _leaves = [];
+    // root thumbprint -> the latest time a holder of a leaf under it renews (half its life, the agents' rule).
+    private readonly Dictionary<string, DateTimeOffset> _renewals = new(StringComparer.OrdinalIgnoreCase);
 
-    public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset notAfter)
+    public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset issuedAt, DateTimeOffset notAfter)
     {
         lock (_gate)
         {
@@ -22,6 +24,27 @@ internal sealed class LeafLedger
             {
                 roots[rootThumbprint] = notAfter;
             }
+            var renewal = issuedAt + ((notAfter - issuedAt) / 2);
+            if (!_renewals.TryGetValue(rootThumbprint, out var last) || renewal > last)
+            {
+                _renewals[rootThumbprint] = renewal;
+            }
+        }
+    }
+
+    /// <summary>
+    /// When every leaf issued so far (under <paramref name="rootThumbprint"/>, or any root) has reached half its life:
+    /// by then each live holder has renewed, and learnt whatever the CA answered since. Null when none was issued.
+    /// </summary>
+    public DateTimeOffset? AllRenewedBy(string? rootThumbprint = null)
+    {
+        lock (_gate)
+        {
+            if (rootThumbprint is not null)
+            {
+                return _renewals.TryGetValue(rootThumbprint, out var at) ? at : null;
+            }
+            return _renewals.Count == 0 ? null : _renewals.Values.Max();
         }
     }
 
@@ -43,6 +66,7 @@ internal sealed class LeafLedger
     {
         lock (_gate)
         {
+            _renewals.Remove(rootThumbprint);
             foreach (var (identity, roots) in _leaves.ToList())
             {
                 if (roots.Remove(rootThumbprint) && roots.Count == 0)

@@ -9,7 +9,8 @@ namespace Bowline.Proxy.Identity;
 
 /// <summary>
 /// TLS toward the control plane's secure port (Istio's 15012), shared by the identity agent and the xDS client: the
-/// server must chain to the mesh root the proxy was given (<see cref="ProxyOptions.ControlPlaneRootsPem"/>) and carry
+/// server must chain to the mesh root the proxy was given (<see cref="ProxyOptions.ControlPlaneRootsPem"/>) or to the
+/// trust bundle the CA has since delivered (<c>ROOTCA</c>: a root rotation needs no new file), and carry
 /// the control plane's DNS name (<see cref="ProxyOptions.ControlPlaneServerName"/>); workload leaves carry only a
 /// SPIFFE URI, so no workload can pass for the control plane. The client presents the workload certificate the
 /// secret store holds at each handshake, so a connection opened after a rotation presents the new one.
@@ -88,6 +89,12 @@ internal sealed partial class ControlPlaneTls
             using var chain = new X509Chain();
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+            // And the bundle the CA handed over with our certificate (over a channel this same check verified): after
+            // a root rotation the control plane serves under the new root, which the file given at start predates.
+            if (_secrets.TrustBundle(WorkloadAgent.TrustBundleSecretName) is { } bundle)
+            {
+                chain.ChainPolicy.CustomTrustStore.AddRange(bundle);
+            }
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
             chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.1"));
