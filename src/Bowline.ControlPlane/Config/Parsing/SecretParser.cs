@@ -117,8 +117,9 @@ internal static class SecretParser
                 secret.Warning(Top(chain.Field), $"{chain.Field}: the certificate {leaf.Subject} is not valid before {leaf.NotBefore.ToUniversalTime():u}; clients will refuse it until then");
             }
         }
-        catch (CryptographicException e)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
+            // ArgumentException: a key that loads but belongs to another certificate.
             secret.Error(Top(key.Field), $"{key.Field} does not load as the private key of the certificate in {chain.Field} ({e.Message}); give the PEM key (PKCS#8, EC or RSA) that belongs to the leaf");
         }
         finally
