@@ -311,6 +311,9 @@ public sealed partial class CertificateAuthority : IDisposable
         [LoggerMessage(Level = LogLevel.Warning, Message = "ca: refused an unauthenticated certificate request from {Peer}: {Reason} ({Unlogged} more since the last such line; citadel_server_authentication_failure_count counts them all)")]
         public static partial void Unauthenticated(ILogger logger, string peer, string reason, long unlogged);
 
+        [LoggerMessage(Level = LogLevel.Information, Message = "ca: issued the control plane's serving certificate for {Names}, serial {Serial}, valid until {NotAfter:u}")]
+        public static partial void ServingIssued(ILogger logger, string names, string serial, DateTimeOffset notAfter);
+
         [LoggerMessage(Level = LogLevel.Error, Message = "ca: cannot sign: the signing chain of {Subject} expired at {NotAfter:u}. Rotate the root or supply a new intermediate")]
         public static partial void SignerExpired(ILogger logger, string subject, DateTimeOffset notAfter);
 

@@ -10,7 +10,7 @@ public static class ProxyCommand
 {
     public static Command Create()
     {
-        var xds = new Option<string>("--xds") { Description = "Control plane xDS address.", DefaultValueFactory = _ => "http://127.0.0.1:15010" };
+        var xds = new Option<string>("--xds") { Description = "Control plane xDS address: plaintext http://HOST:15010, or https://HOST:15012 (mutual TLS, needs --ca-root-file).", DefaultValueFactory = _ => "http://127.0.0.1:15010" };
         var nodeId = new Option<string?>("--node-id") { Description = "xDS node id; default sidecar~<bind>~<workload>.<namespace>~<namespace>.svc.cluster.local (router~... with --gateway)." };
         var workload = new Option<string>("--workload") { Description = "Workload (pod) name.", Required = true };
         var ns = new Option<string>("--namespace") { Description = "Workload namespace.", DefaultValueFactory = _ => "default" };
@@ -26,12 +26,14 @@ public static class ProxyCommand
         var drain = new Option<int>("--drain-seconds") { Description = "How long removed listeners and shutdown let requests finish.", DefaultValueFactory = _ => 5 };
         var caTokenFile = new Option<string?>("--ca-token-file") { Description = "File holding this workload's bootstrap token for the CA; with it the proxy gets a SPIFFE certificate and speaks mesh mTLS." };
         var caAddress = new Option<string?>("--ca") { Description = "The CA's address (IstioCertificateService); default the --xds address." };
+        var caRootFile = new Option<string?>("--ca-root-file") { Description = "PEM root(s) of the mesh CA that the control plane's TLS certificate must chain to (root-cert.pem); with it the proxy reaches the CA and ADS over TLS on an https --xds address." };
+        var serverName = new Option<string>("--xds-server-name") { Description = "The DNS name the control plane's TLS certificate must carry.", DefaultValueFactory = _ => "istiod.istio-system.svc" };
         var trustDomain = new Option<string>("--trust-domain") { Description = "The SPIFFE trust domain of this workload's identity.", DefaultValueFactory = _ => "cluster.local" };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
         {
-            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, trustDomain, logLevel,
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, caRootFile, serverName, trustDomain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -41,10 +43,23 @@ public static class ProxyCommand
                 var bindAddress = IPAddress.TryParse(result.GetValue(bind), out var b) ? b : throw new FormatException($"--bind {result.GetValue(bind)} is not an IP address");
                 var isGateway = result.GetValue(gateway);
                 var name = result.GetValue(workload)!;
+                var roots = result.GetValue(caRootFile) is { } rootFile ? ReadRoots(rootFile) : null;
+                var xdsText = result.GetValue(xds)!;
+                var xdsUri = Uri.TryCreate(xdsText, UriKind.Absolute, out var uri) ? uri : throw new FormatException($"--xds {xdsText} is not a URL like http://127.0.0.1:15010");
+                if (roots is not null && xdsUri.Scheme != Uri.UriSchemeHttps)
+                {
+                    throw new FormatException($"--ca-root-file is given, so the control plane is reached over TLS, but --xds {xdsText} is not https: use https://HOST:15012");
+                }
+                if (roots is null && xdsUri.Scheme == Uri.UriSchemeHttps)
+                {
+                    throw new FormatException($"--xds {xdsText} is TLS, but there is no --ca-root-file to verify the control plane with: pass the mesh CA's root-cert.pem, or use the plaintext http://HOST:15010");
+                }
                 var space = result.GetValue(ns)!;
                 options = new ProxyOptions
                 {
-                    XdsAddress = Uri.TryCreate(result.GetValue(xds), UriKind.Absolute, out var uri) ? uri : throw new FormatException($"--xds {result.GetValue(xds)} is not a URL like http://127.0.0.1:15010"),
+                    XdsAddress = xdsUri,
+                    ControlPlaneRootsPem = roots,
+                    ControlPlaneServerName = result.GetValue(serverName)!,
                     NodeId = result.GetValue(nodeId) ?? $"{(isGateway ? "router" : "sidecar")}~{bindAddress}~{name}.{space}~{space}.svc.cluster.local",
                     WorkloadName = name,
                     Namespace = space,
@@ -106,6 +121,30 @@ public static class ProxyCommand
 
     private static int Port(string text, string option) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : throw new FormatException($"{option}: '{text}' is not a port number");
+
+    /// <summary>Reads and checks the root PEM now, so a wrong file is a clear error at start rather than a refused handshake later.</summary>
+    private static string ReadRoots(string path)
+    {
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FormatException($"--ca-root-file {path}: {e.Message}");
+        }
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            roots.ImportFromPem(pem);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            throw new FormatException($"--ca-root-file {path} is not PEM certificates ({e.Message}); pass the mesh CA's root-cert.pem");
+        }
+        return roots.Count > 0 ? pem : throw new FormatException($"--ca-root-file {path} holds no PEM CERTIFICATE; pass the mesh CA's root-cert.pem");
+    }
 
     /// <summary>The token comes from a file, never the command line, where every local user could read it.</summary>
     private static string ReadToken(string path)

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.Json;
 using Bowline.Ca;
 using Bowline.ControlPlane.Config;
@@ -15,19 +16,30 @@ using Microsoft.Extensions.Logging;
 
 namespace Bowline.ControlPlane;
 
-/// <summary>Composes one control plane process: the config watcher, the xDS server and the monitoring endpoints.</summary>
-public sealed class ControlPlaneHost : IAsyncDisposable
+/// <summary>Composes one control plane process: the config watcher, the xDS server (plaintext and TLS) with the CA, and the monitoring endpoints.</summary>
+public sealed partial class ControlPlaneHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly ControlPlaneOptions _options;
+    private Uri? _xds;
 
-    private ControlPlaneHost(WebApplication app) => _app = app;
+    private ControlPlaneHost(WebApplication app, ControlPlaneOptions options)
+    {
+        _app = app;
+        _options = options;
+    }
 
-    /// <summary>The bound xDS address (<c>http://127.0.0.1:15010</c>), known after <see cref="StartAsync"/>.</summary>
-    public Uri XdsAddress { get; private set; } = null!;
+    /// <summary>The bound plaintext xDS address (<c>http://127.0.0.1:15010</c>), known after <see cref="StartAsync"/>; throws when <see cref="ControlPlaneOptions.PlaintextXds"/> is off.</summary>
+    public Uri XdsAddress => _xds ?? throw new InvalidOperationException(_options.PlaintextXds ? "the control plane has not started" : "plaintext xDS is off (ControlPlaneOptions.PlaintextXds); use SecureXdsAddress");
+
+    /// <summary>The bound TLS xDS and CA address (<c>https://127.0.0.1:15012</c>), known after <see cref="StartAsync"/>; null without a CA.</summary>
+    public Uri? SecureXdsAddress { get; private set; }
 
     public Uri MonitoringAddress { get; private set; } = null!;
 
     internal MeshState Mesh => _app.Services.GetRequiredService<MeshState>();
+
+    internal IServiceProvider Services => _app.Services;
 
     internal ConnectedProxies Proxies => _app.Services.GetRequiredService<ConnectedProxies>();
 
@@ -42,10 +54,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton<MeshState>();
         builder.Services.AddSingleton<ConnectedProxies>();
         builder.Services.AddSingleton(sp => new DirectoryConfigSource(options.ConfigDirectories, sp.GetRequiredService<ILogger<DirectoryConfigSource>>()));
+        builder.Services.AddSingleton(sp => new Security.JwksResolver(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Security.JwksResolver>>()));
         builder.Services.AddHostedService<ConfigWatcher>();
+        builder.Services.AddSingleton<XdsAuthenticator>();
         if (options.Ca is { } ca)
         {
             builder.Services.AddIstioCertificateService(ca);
+            builder.Services.AddSingleton<ServingCertificates>();
+            // The slim builder leaves Kestrel's TLS support out until asked for.
+            builder.WebHost.UseKestrelHttpsConfiguration();
         }
         builder.Services.AddGrpc(o =>
         {
@@ -58,7 +75,16 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             // Kestrel's default windows (768 KiB per stream) are smaller than a large mesh's subscription request.
             kestrel.Limits.Http2.InitialStreamWindowSize = XdsLimits.Http2WindowBytes;
             kestrel.Limits.Http2.InitialConnectionWindowSize = XdsLimits.Http2WindowBytes;
-            kestrel.Listen(options.BindAddress, options.XdsPort, l => l.Protocols = HttpProtocols.Http2);
+            // The order is the order StartAsync reads the bound addresses in.
+            if (options.PlaintextXds)
+            {
+                kestrel.Listen(options.BindAddress, options.XdsPort, l => l.Protocols = HttpProtocols.Http2);
+            }
+            if (options.Ca is not null)
+            {
+                var certificates = kestrel.ApplicationServices.GetRequiredService<ServingCertificates>();
+                kestrel.Listen(options.BindAddress, options.SecureXdsPort, l => SecureXdsListener.Configure(l, certificates));
+            }
             kestrel.Listen(options.BindAddress, options.MonitoringPort, l => l.Protocols = HttpProtocols.Http1);
         });
 
@@ -68,28 +94,40 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         {
             // Opened here, so a bad CA directory fails the start with its message instead of the first CSR.
             app.Services.GetRequiredService<CertificateAuthority>();
+            app.Services.GetRequiredService<ServingCertificates>();
             app.MapIstioCertificateService();
         }
         app.MapGet("/ready", () => Results.Text("ready\n"));
         app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/debug/connections", (ConnectedProxies proxies) => Results.Text(JsonSerializer.Serialize(proxies.All.Select(Describe), Json), "application/json"));
-        app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh) => Results.Text(JsonSerializer.Serialize(new
+        app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh, Security.JwksResolver jwks) => Results.Text(JsonSerializer.Serialize(new
         {
             generation = mesh.Current.Config.Generation,
+            jwks = jwks.Current.Entries.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => new { source = e.Key, fetched = e.Value.Jwks is not null, fetchedAt = e.Value.FetchedAt, stale = e.Value.Stale, error = e.Value.LastError }),
             resources = mesh.Current.Config.Resources.Select(r => new { kind = r.Meta.Kind, name = r.Meta.Name, @namespace = r.Meta.Namespace, file = r.Meta.File }),
             translationWarnings = mesh.Warnings,
             diagnostics = source.Diagnostics.Select(d => new { severity = d.Severity.ToString(), file = d.File, line = d.Line, resource = d.Resource, field = d.Field, message = d.Message, text = d.ToString() }),
         }, Json), "application/json"));
-        return new ControlPlaneHost(app);
+        return new ControlPlaneHost(app, options);
     }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
-        // Kestrel reports endpoints in the order they were configured: xDS first, then monitoring.
-        XdsAddress = addresses[0];
-        MonitoringAddress = addresses[1];
+        var addresses = new Queue<Uri>(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)));
+        // Kestrel reports endpoints in the order they were configured: plaintext xDS, TLS xDS, then monitoring.
+        _xds = _options.PlaintextXds ? addresses.Dequeue() : null;
+        SecureXdsAddress = _options.Ca is not null ? addresses.Dequeue() : null;
+        MonitoringAddress = addresses.Dequeue();
+        var log = _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ControlPlaneHost>();
+        if (_xds is not null && !IPAddress.IsLoopback(_options.BindAddress))
+        {
+            Log.PlaintextExposed(log, _xds, _options.Ca is not null ? " and bootstrap tokens" : "");
+        }
+        if (SecureXdsAddress is null)
+        {
+            Log.NoSecurePort(log);
+        }
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
@@ -106,9 +144,19 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         name = proxy.Node.Name,
         @namespace = proxy.Node.Namespace,
         peer = proxy.Peer,
+        verifiedIdentity = proxy.VerifiedIdentity,
         connectedAt = proxy.ConnectedAt,
         types = proxy.Types.ToDictionary(t => t.Key, t => new { sent = t.Value.Sent, acked = t.Value.Acked, synced = t.Value.Synced, rejected = t.Value.Rejected, rejectReason = t.Value.RejectReason }),
     };
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    private static partial class Log
+    {
+        [LoggerMessage(Level = LogLevel.Warning, Message = "xds: plaintext xDS on {Address} is reachable beyond this machine: config{AndTokens} cross it unauthenticated and in the clear. It is meant for the embedded default on loopback; bind to 127.0.0.1, or turn it off (--no-plaintext-xds) and point proxies at the TLS port")]
+        public static partial void PlaintextExposed(ILogger logger, Uri address, string andTokens);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "xds: no TLS xDS port (it needs the CA, --ca-dir, for its certificate and for client certificates)")]
+        public static partial void NoSecurePort(ILogger logger);
+    }
 }

@@ -12,6 +12,7 @@ internal static class ControlPlaneMetrics
 {
     private static long s_connected;
     private static long s_configErrors;
+    private static long s_jwksStale;
     private static readonly Dictionary<string, Counter> s_pushes = NewPerType();
     private static readonly Dictionary<string, Counter> s_rejects = NewPerType();
 
@@ -24,6 +25,20 @@ internal static class ControlPlaneMetrics
     public static Counter TranslationWarnings { get; } = new();
 
     public static Counter OversizedResponses { get; } = new();
+
+    /// <summary>JWKS fetches (OpenID discovery included) that succeeded and failed, under Istio's names.</summary>
+    public static Counter JwksFetchSuccesses { get; } = new();
+
+    public static Counter JwksFetchFailures { get; } = new();
+
+    /// <summary>JWKS sources served stale (the last refresh failed) or not at all (never fetched: their tokens are refused).</summary>
+    public static void SetJwksStale(int count) => Interlocked.Exchange(ref s_jwksStale, count);
+
+    public static Counter XdsUnauthenticated { get; } = new();
+
+    public static Counter XdsPermissionDenied { get; } = new();
+
+    public static Counter ServingCertificateFailures { get; } = new();
 
     public static void Connected() => Interlocked.Increment(ref s_connected);
 
@@ -45,6 +60,12 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "bowline_translation_warnings_total", "Distinct problems translation worked around (routes to unknown hosts or subsets, conflicting VirtualServices), per generation.", TranslationWarnings.Value);
         CounterLine(text, "bowline_xds_invalid_nodes_total", "Streams refused because the node was invalid.", InvalidNodes.Value);
         CounterLine(text, "bowline_xds_oversized_responses_total", "Responses not sent because they exceeded the xDS message limit; the proxy kept its previous version of that type.", OversizedResponses.Value);
+        CounterLine(text, "pilot_jwks_resolver_network_fetch_success_total", "Successful JWKS (and OpenID discovery) fetches.", JwksFetchSuccesses.Value);
+        CounterLine(text, "pilot_jwks_resolver_network_fetch_fail_total", "Failed JWKS (and OpenID discovery) fetches.", JwksFetchFailures.Value);
+        Gauge(text, "bowline_jwks_stale", "JWKS sources whose last fetch failed: served stale, or, never fetched, verifying no token (401).", Interlocked.Read(ref s_jwksStale));
+        CounterLine(text, "bowline_xds_unauthenticated_total", "ADS streams on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
+        CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
+        CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {

@@ -12,8 +12,26 @@ public sealed class ControlPlaneOptions
     /// <summary>Address the xDS and monitoring ports bind to.</summary>
     public IPAddress BindAddress { get; init; } = IPAddress.Loopback;
 
-    /// <summary>Plaintext xDS (ADS over gRPC, h2c), Istio's 15010.</summary>
+    /// <summary>
+    /// Plaintext xDS (ADS over gRPC, h2c), Istio's 15010, with the CA beside it when <see cref="Ca"/> is set. Nothing on
+    /// it is authenticated or encrypted: config and bootstrap tokens cross it in the clear, which is what the embedded
+    /// default accepts on loopback. Bound to another address it logs a warning; <see cref="PlaintextXds"/> turns it off.
+    /// </summary>
     public int XdsPort { get; init; } = 15010;
+
+    /// <summary>Whether to serve <see cref="XdsPort"/> at all. Off, only the TLS port serves ADS and the CA.</summary>
+    public bool PlaintextXds { get; init; } = true;
+
+    /// <summary>
+    /// xDS and the CA over TLS, Istio's 15012; served when <see cref="Ca"/> is set, whose certificate it presents
+    /// (DNS SANs <c>istiod.istio-system.svc</c> and <c>localhost</c>, plus the bind address). Client certificates are
+    /// requested and optional: the CA takes a bootstrap token from a proxy that has none yet, while ADS requires a
+    /// workload certificate of the mesh and serves a node only the config of the identity that certificate proves.
+    /// </summary>
+    public int SecureXdsPort { get; init; } = 15012;
+
+    /// <summary>Lifetime of the control plane's own serving certificate on <see cref="SecureXdsPort"/>; it is renewed at half of it.</summary>
+    public TimeSpan ServingCertificateTtl { get; init; } = TimeSpan.FromHours(24);
 
     /// <summary>Monitoring: <c>/metrics</c>, <c>/ready</c>, <c>/debug/config</c>, <c>/debug/connections</c>. Istio's 15014.</summary>
     public int MonitoringPort { get; init; } = 15014;

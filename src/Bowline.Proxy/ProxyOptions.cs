@@ -25,8 +25,22 @@ public sealed class ProxyOptions
 
     public string ServiceAccount { get; init; } = "default";
 
-    /// <summary>The control plane's plaintext xDS address, <c>http://127.0.0.1:15010</c>.</summary>
+    /// <summary>
+    /// The control plane's xDS address: plaintext <c>http://127.0.0.1:15010</c>, or with
+    /// <see cref="ControlPlaneRootsPem"/> its TLS port <c>https://127.0.0.1:15012</c>, where ADS runs over mutual TLS
+    /// with the workload certificate.
+    /// </summary>
     public required Uri XdsAddress { get; init; }
+
+    /// <summary>
+    /// The mesh root(s), PEM, that the control plane's TLS certificate must chain to (Istio's root-cert.pem for
+    /// istiod). Set, the proxy reaches the CA and ADS over TLS and <see cref="XdsAddress"/> must be <c>https</c>; null,
+    /// it speaks plaintext.
+    /// </summary>
+    public string? ControlPlaneRootsPem { get; init; }
+
+    /// <summary>The DNS name the control plane's certificate must carry (Istio's <c>ISTIOD_SAN</c>), whatever address is dialled.</summary>
+    public string ControlPlaneServerName { get; init; } = "istiod.istio-system.svc";
 
     /// <summary>Admin port on loopback (Envoy's 15000): <c>/ready</c>, <c>/config_dump</c>, <c>/clusters</c>, <c>/stats</c>. 0 picks a free port.</summary>
     public int AdminPort { get; init; } = 15000;

@@ -17,7 +17,7 @@ internal sealed class IstioCertificateServiceImpl(CertificateAuthority ca, ICall
     public override async Task<IstioCertificateResponse> CreateCertificate(IstioCertificateRequest request, ServerCallContext context)
     {
         ca.Metrics.CsrReceived();
-        var authentication = await authenticator.AuthenticateAsync(context.RequestHeaders, context.CancellationToken).ConfigureAwait(false);
+        var authentication = await AuthenticateAsync(context).ConfigureAwait(false);
         if (authentication.Identity is not { } identity)
         {
             ca.AuthenticationFailed(context.Peer, authentication.Failure!);
@@ -36,6 +36,29 @@ internal sealed class IstioCertificateServiceImpl(CertificateAuthority ca, ICall
         {
             throw new RpcException(new Status(StatusCodeOf(e.Refusal), e.Message));
         }
+    }
+
+    /// <summary>
+    /// Istio's order: a verified client certificate (on the TLS port) first, so a workload renews with the certificate
+    /// it holds, for that identity only; else the bootstrap credential. A certificate that does not verify is no
+    /// credential, and the token decides; when that fails too, both reasons are returned.
+    /// </summary>
+    private async ValueTask<CallerAuthentication> AuthenticateAsync(ServerCallContext context)
+    {
+        string? certificateFailure = null;
+        if (context.GetHttpContext().Connection.ClientCertificate is { } presented)
+        {
+            var byCertificate = ca.AuthenticateCertificate(presented);
+            if (byCertificate.Identity is not null)
+            {
+                return byCertificate;
+            }
+            certificateFailure = byCertificate.Failure;
+        }
+        var byToken = await authenticator.AuthenticateAsync(context.RequestHeaders, context.CancellationToken).ConfigureAwait(false);
+        return byToken.Identity is null && certificateFailure is not null
+            ? CallerAuthentication.Failed($"{certificateFailure}; and {byToken.Failure}")
+            : byToken;
     }
 
     internal static StatusCode StatusCodeOf(CertificateRequestRefusal refusal) => refusal switch

@@ -16,6 +16,8 @@ internal sealed class Signer
         Root = chain[^1];
         IsRoot = chain.Count == 1;
         IntermediatePems = chain.Take(chain.Count - 1).Select(c => c.ExportCertificatePem()).ToList();
+        // Public halves only: what a peer's chain may be built through when it presents its leaf alone.
+        Intermediates = chain.Take(chain.Count - 1).Select(c => X509CertificateLoader.LoadCertificate(c.RawData)).ToList();
         NotBefore = chain.Max(c => new DateTimeOffset(c.NotBefore.ToUniversalTime()));
         NotAfter = chain.Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime()));
         RootThumbprint = TrustBundle.Thumbprint(Root);
@@ -40,6 +42,9 @@ internal sealed class Signer
 
     /// <summary>The signing certificate and any intermediates above it, as PEM, leaf-side first; empty when signing with the root.</summary>
     public IReadOnlyList<string> IntermediatePems { get; }
+
+    /// <summary>The same certificates as <see cref="IntermediatePems"/>, without private keys.</summary>
+    public IReadOnlyList<X509Certificate2> Intermediates { get; }
 
     public DateTimeOffset NotBefore { get; }
 

@@ -13,6 +13,8 @@ internal static class ControlPlaneCommand
         var config = new Option<string[]>("--config") { Description = "Directory of mesh YAML (Istio networking API, Kubernetes Services, WorkloadEntries), watched. Repeat for several.", Required = true, AllowMultipleArgumentsPerToken = false };
         var bind = new Option<string>("--bind") { Description = "Address the xDS and monitoring ports bind to.", DefaultValueFactory = _ => "127.0.0.1" };
         var xdsPort = new Option<int>("--xds-port") { Description = "Plaintext xDS (ADS over gRPC) port; 0 picks a free one.", DefaultValueFactory = _ => 15010 }.Port();
+        var secureXdsPort = new Option<int>("--secure-xds-port") { Description = "xDS and the CA over TLS (needs --ca-dir): ADS requires a mesh workload certificate and serves a proxy only its own identity's config; 0 picks a free one.", DefaultValueFactory = _ => 15012 }.Port();
+        var noPlaintext = new Option<bool>("--no-plaintext-xds") { Description = "Do not serve plaintext xDS (and the CA) on --xds-port; proxies then use the TLS port." };
         var monitoringPort = new Option<int>("--monitoring-port") { Description = "Monitoring port (/metrics, /ready, /debug/*); 0 picks a free one.", DefaultValueFactory = _ => 15014 }.Port();
         var debounce = new Option<int>("--debounce-ms") { Description = "How long a burst of config changes must be quiet before it is pushed, in milliseconds.", DefaultValueFactory = _ => 100 };
         var caDirectory = new Option<string?>("--ca-dir") { Description = "Run the certificate authority with its root (generated on first start) and bootstrap tokens in this directory, and turn on automatic mTLS and PeerAuthentication." };
@@ -27,7 +29,7 @@ internal static class ControlPlaneCommand
 
         var command = new Command("controlplane", "Run the control plane: watch config, translate it to Envoy xDS v3 and serve it over ADS.")
         {
-            config, bind, xdsPort, monitoringPort, debounce, caDirectory, trustDomain, paths, logLevel,
+            config, bind, xdsPort, secureXdsPort, noPlaintext, monitoringPort, debounce, caDirectory, trustDomain, paths, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -46,11 +48,18 @@ internal static class ControlPlaneCommand
                 await Console.Error.WriteLineAsync("bowline controlplane: --debounce-ms must be 0 or more").ConfigureAwait(false);
                 return 2;
             }
+            if (result.GetValue(noPlaintext) && result.GetValue(caDirectory) is null)
+            {
+                await Console.Error.WriteLineAsync("bowline controlplane: --no-plaintext-xds leaves no xDS port: the TLS port needs the CA, so give --ca-dir too").ConfigureAwait(false);
+                return 2;
+            }
             var options = new ControlPlaneOptions
             {
                 ConfigDirectories = result.GetValue(config)!,
                 BindAddress = address,
                 XdsPort = result.GetValue(xdsPort),
+                PlaintextXds = !result.GetValue(noPlaintext),
+                SecureXdsPort = result.GetValue(secureXdsPort),
                 MonitoringPort = result.GetValue(monitoringPort),
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
                 Ca = result.GetValue(caDirectory) is { } ca ? new Bowline.Ca.CaOptions { Directory = ca, TrustDomain = result.GetValue(trustDomain)! } : null,
@@ -73,11 +82,11 @@ internal static class ControlPlaneCommand
             }
             catch (IOException e)
             {
-                await Console.Error.WriteLineAsync($"bowline controlplane: cannot listen: {e.Message}. Another control plane may be running; pass --xds-port 0 --monitoring-port 0 for free ports").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"bowline controlplane: cannot listen: {e.Message}. Another control plane may be running; pass --xds-port 0 --secure-xds-port 0 --monitoring-port 0 for free ports").ConfigureAwait(false);
                 return 1;
             }
             // Machine-readable, so a supervisor (bowline up, a test) learns the bound ports when it asked for port 0.
-            Console.WriteLine($"bowline controlplane: xds {host.XdsAddress} monitoring {host.MonitoringAddress}");
+            Console.WriteLine($"bowline controlplane: xds {(options.PlaintextXds ? host.XdsAddress : "off")} secure-xds {host.SecureXdsAddress?.ToString() ?? "off"} monitoring {host.MonitoringAddress}");
             await CommonOptions.WaitForShutdownAsync(shutdown, host.Stopping).ConfigureAwait(false);
             using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await host.StopAsync(stopping.Token).ConfigureAwait(false);

@@ -11,14 +11,15 @@ internal static class UpCommand
     {
         var directory = new Argument<string>("dir") { Description = "Directory of Workloads, Services and Istio config (top-level *.yaml/*.yml)." };
         var ingress = new Option<string>("--ingress") { Description = "Address the ingress gateway listens on; port 0 picks a free one.", DefaultValueFactory = _ => "127.0.0.1:8080" };
-        var xdsPort = new Option<int>("--xds-port") { Description = "The control plane's xDS port; 0 picks a free one.", DefaultValueFactory = _ => 15010 };
+        var xdsPort = new Option<int>("--xds-port") { Description = "The control plane's plaintext xDS port, on loopback; 0 picks a free one.", DefaultValueFactory = _ => 15010 };
+        var secureXdsPort = new Option<int>("--secure-xds-port") { Description = "The control plane's xDS and CA port over TLS, which every sidecar and the gateway use; 0 picks a free one.", DefaultValueFactory = _ => 15012 };
         var monitoringPort = new Option<int>("--monitoring-port") { Description = "The control plane's monitoring port (/ready, /metrics); 0 picks a free one.", DefaultValueFactory = _ => 15014 };
         var state = new Option<string?>("--state") { Description = "State directory: logs, the file-backed registry, build output, status.json. Default: DIR/.bowline." };
         var noBuild = new Option<bool>("--no-build") { Description = "Run the last build of each workload project instead of building it first." };
 
         var command = new Command("up", "Run the mesh of DIR on this machine: control plane, each workload with its sidecar, the ingress gateway. Ctrl-C stops all of it.")
         {
-            directory, ingress, xdsPort, monitoringPort, state, noBuild,
+            directory, ingress, xdsPort, secureXdsPort, monitoringPort, state, noBuild,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -32,6 +33,7 @@ internal static class UpCommand
                 dir,
                 ingressEndpoint,
                 result.GetValue(xdsPort),
+                result.GetValue(secureXdsPort),
                 result.GetValue(monitoringPort),
                 Path.GetFullPath(result.GetValue(state) ?? Path.Combine(dir, ".bowline")),
                 result.GetValue(noBuild));

@@ -16,6 +16,7 @@ internal sealed partial class ControlPlaneUnit
     private readonly StateLayout _state;
     private readonly TaskCompletionSource _announced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Uri? _xds;
+    private volatile Uri? _secureXds;
     private volatile Uri? _monitoring;
 
     public ControlPlaneUnit(BowlineExecutable self, UpOptions options, StateLayout state, SupervisorContext context)
@@ -31,6 +32,9 @@ internal sealed partial class ControlPlaneUnit
     public string LogFile => _state.LogFile("controlplane.log");
 
     public Uri Xds => _xds ?? throw new InvalidOperationException("the control plane has not started");
+
+    /// <summary>The TLS xDS and CA address every sidecar and the gateway dial.</summary>
+    public Uri SecureXds => _secureXds ?? throw new InvalidOperationException("the control plane has not started or serves no TLS port");
 
     public Uri Monitoring => _monitoring ?? throw new InvalidOperationException("the control plane has not started");
 
@@ -72,6 +76,7 @@ internal sealed partial class ControlPlaneUnit
     {
         // Until the first announcement these are the requested ports (0 = any); afterwards the bound ones.
         var xdsPort = _xds?.Port ?? _options.XdsPort;
+        var secureXdsPort = _secureXds?.Port ?? _options.SecureXdsPort;
         var monitoringPort = _monitoring?.Port ?? _options.MonitoringPort;
         return _self.Launch(
             [
@@ -79,6 +84,7 @@ internal sealed partial class ControlPlaneUnit
                 "--config", _options.Directory,
                 "--config", _state.Registry,
                 "--xds-port", xdsPort.ToString(CultureInfo.InvariantCulture),
+                "--secure-xds-port", secureXdsPort.ToString(CultureInfo.InvariantCulture),
                 "--monitoring-port", monitoringPort.ToString(CultureInfo.InvariantCulture),
                 "--ca-dir", _state.Ca,
                 "--log-level", "Information",
@@ -89,18 +95,20 @@ internal sealed partial class ControlPlaneUnit
 
     private void OnLine(string line)
     {
-        // bowline controlplane: xds http://127.0.0.1:15010/ monitoring http://127.0.0.1:15014/
+        // bowline controlplane: xds http://127.0.0.1:15010/ secure-xds https://127.0.0.1:15012/ monitoring http://127.0.0.1:15014/
         var match = AddressLine().Match(line);
         if (match.Success
             && Uri.TryCreate(match.Groups["xds"].Value, UriKind.Absolute, out var xds)
+            && Uri.TryCreate(match.Groups["secure"].Value, UriKind.Absolute, out var secure)
             && Uri.TryCreate(match.Groups["monitoring"].Value, UriKind.Absolute, out var monitoring))
         {
             _xds = xds;
+            _secureXds = secure;
             _monitoring = monitoring;
             _announced.TrySetResult();
         }
     }
 
-    [GeneratedRegex(@"^bowline controlplane: xds (?<xds>\S+) monitoring (?<monitoring>\S+)")]
+    [GeneratedRegex(@"^bowline controlplane: xds (?<xds>\S+) secure-xds (?<secure>\S+) monitoring (?<monitoring>\S+)")]
     private static partial Regex AddressLine();
 }

@@ -11,7 +11,7 @@ internal sealed class GatewayUnit
     private readonly StateLayout _state;
     private readonly SupervisorContext _context;
 
-    public GatewayUnit(IngressPlan plan, BowlineExecutable self, Uri xds, StateLayout state, SupervisorContext context)
+    public GatewayUnit(IngressPlan plan, BowlineExecutable self, ControlPlaneEndpoint xds, StateLayout state, SupervisorContext context)
     {
         Plan = plan;
         _state = state;
@@ -50,16 +50,16 @@ internal sealed class GatewayUnit
 
     public IngressStatus Status() => new(Plan.Url, Process.IsRunning ? Process.Current?.Id : null, Plan.Admin);
 
-    private static List<string> Arguments(IngressPlan plan, Uri xds)
+    private static List<string> Arguments(IngressPlan plan, ControlPlaneEndpoint xds)
     {
         var arguments = new List<string>
         {
             "proxy", "--gateway",
-            "--xds", $"http://127.0.0.1:{xds.Port}",
             "--node-id", "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local",
             "--workload", "istio-ingressgateway",
             "--namespace", "istio-system",
         };
+        arguments.AddRange(xds.ProxyArguments());
         foreach (var (key, value) in IngressPlan.Labels)
         {
             arguments.AddRange(["--label", $"{key}={value}"]);

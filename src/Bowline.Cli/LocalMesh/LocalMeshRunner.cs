@@ -49,6 +49,7 @@ internal sealed class LocalMeshRunner(TimeProvider time, IAnsiConsole console, T
         }
         var ports = new FreePorts();
         ports.Reserve(options.XdsPort);
+        ports.Reserve(options.SecureXdsPort);
         ports.Reserve(options.MonitoringPort);
         var ingress = IngressPlan.Create(mesh, options.Ingress, ports);
         var plans = WorkloadPlanner.Plan(mesh, programs, ports, state);

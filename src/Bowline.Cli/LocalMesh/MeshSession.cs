@@ -37,8 +37,9 @@ internal sealed class MeshSession
     {
         var started = _time.GetTimestamp();
         await _controlPlane.StartAsync(_time, stopping).ConfigureAwait(false);
-        var xds = _controlPlane.Xds;
-        await Progress($"control plane ready: xds {xds} monitoring {_controlPlane.Monitoring}", started).ConfigureAwait(false);
+        // Every sidecar and the gateway reach the CA and ADS over TLS, verifying the control plane by the mesh root.
+        var xds = new ControlPlaneEndpoint(_controlPlane.SecureXds, _state.WriteControlPlaneRoot());
+        await Progress($"control plane ready: xds {xds.Address} (TLS; plaintext {_controlPlane.Xds} on loopback) monitoring {_controlPlane.Monitoring}", started).ConfigureAwait(false);
         foreach (var plan in _plans)
         {
             _workloads.Add(new WorkloadUnit(plan, _self, xds, _state, _context));
@@ -154,7 +155,7 @@ internal sealed class MeshSession
         _state.Root,
         _state.Logs,
         Environment.ProcessId,
-        new ControlPlaneStatus(_controlPlane.Process.IsRunning ? _controlPlane.Process.Current?.Id : null, _controlPlane.Xds.ToString(), _controlPlane.Monitoring.ToString()),
+        new ControlPlaneStatus(_controlPlane.Process.IsRunning ? _controlPlane.Process.Current?.Id : null, _controlPlane.SecureXds.ToString(), _controlPlane.Monitoring.ToString()),
         _gateway?.Status() ?? new IngressStatus(_ingress.Url, null, _ingress.Admin),
         _workloads.Select(w => w.Status()).ToList());
 }

@@ -13,6 +13,26 @@ internal sealed record StateLayout(string Root)
     /// <summary>The mesh CA's root, key and bootstrap-token hashes (created 0700 by the CA).</summary>
     public string Ca => Path.Combine(Root, "ca");
 
+    /// <summary>
+    /// A copy of the mesh root (the CA's <c>root-cert.pem</c>) that sidecars verify the control plane's TLS port by.
+    /// A copy, not a path into <see cref="Ca"/>: that directory holds the CA's key and is the control plane's alone.
+    /// </summary>
+    public string ControlPlaneRoot => Path.Combine(Root, "ca-root.pem");
+
+    /// <summary>Writes <see cref="ControlPlaneRoot"/> from the CA store (created there at the control plane's first start); returns its path.</summary>
+    public string WriteControlPlaneRoot()
+    {
+        var source = Path.Combine(Ca, "root-cert.pem");
+        if (!File.Exists(source))
+        {
+            throw new StartupException($"the control plane started but {source} does not exist; remove {Ca} to let it generate a new root, or put the operator's CA files there");
+        }
+        var temporary = ControlPlaneRoot + ".tmp";
+        File.Copy(source, temporary, overwrite: true);
+        File.Move(temporary, ControlPlaneRoot, overwrite: true);
+        return ControlPlaneRoot;
+    }
+
     /// <summary>Each proxy's bootstrap token, 0600, read by that proxy only.</summary>
     public string Tokens => Path.Combine(Root, "tokens");
 

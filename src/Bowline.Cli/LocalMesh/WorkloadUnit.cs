@@ -19,7 +19,7 @@ internal sealed class WorkloadUnit
     private readonly SupervisorContext _context;
     private volatile bool _registered;
 
-    public WorkloadUnit(WorkloadPlan plan, BowlineExecutable self, Uri xds, StateLayout state, SupervisorContext context)
+    public WorkloadUnit(WorkloadPlan plan, BowlineExecutable self, ControlPlaneEndpoint xds, StateLayout state, SupervisorContext context)
     {
         Plan = plan;
         _state = state;
@@ -100,16 +100,16 @@ internal sealed class WorkloadUnit
         return _context.Console.WriteLineAsync($"warning: {message}; {file}:{Environment.NewLine}{LogTail.Read(file)}");
     }
 
-    private static List<string> SidecarArguments(WorkloadPlan plan, Uri xds)
+    private static List<string> SidecarArguments(WorkloadPlan plan, ControlPlaneEndpoint xds)
     {
         var arguments = new List<string>
         {
             "proxy",
-            "--xds", $"http://127.0.0.1:{xds.Port}",
             "--node-id", $"sidecar~127.0.0.1~{plan.Name}.{plan.Namespace}~{plan.Namespace}.svc.cluster.local",
             "--workload", plan.Name,
             "--namespace", plan.Namespace,
         };
+        arguments.AddRange(xds.ProxyArguments());
         foreach (var (key, value) in plan.Workload.Meta.Labels)
         {
             arguments.AddRange(["--label", $"{key}={value}"]);

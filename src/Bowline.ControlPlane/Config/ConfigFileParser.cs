@@ -12,7 +12,7 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Istio's PeerAuthentication and AuthorizationPolicy, Kubernetes Services and TLS Secrets (gateway credentials), Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
+/// Istio's PeerAuthentication, AuthorizationPolicy and RequestAuthentication, Kubernetes Services and TLS Secrets (gateway credentials), Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
@@ -167,11 +167,12 @@ internal static class ConfigFileParser
         ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),
         ["PeerAuthentication"] = new(IstioSecurity, PeerAuthenticationParser.Parse),
         ["AuthorizationPolicy"] = new(IstioSecurity, AuthorizationPolicyParser.Parse),
+        ["RequestAuthentication"] = new(IstioSecurity, RequestAuthenticationParser.Parse),
     };
 
     private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
     {
-        "RequestAuthentication", "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
+        "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
     };
 
     /// <summary>Bowline's own kinds: what Istio needs an EnvoyFilter for (docs/bowline-resources.md).</summary>

@@ -1,3 +1,4 @@
+using Bowline.ControlPlane.Security;
 using Bowline.ControlPlane.Snapshots;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,16 +9,24 @@ namespace Bowline.ControlPlane.Config;
 /// The control plane's config loop: waits for file changes, lets a burst settle (the debounce), reloads and publishes
 /// the new mesh. The only writer of <see cref="MeshState"/>.
 /// </summary>
-internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshState state, ControlPlaneOptions options, TimeProvider time, ILogger<ConfigWatcher> logger)
+/// <remarks>
+/// It also publishes the JWKS the <see cref="JwksResolver"/> fetched for RequestAuthentication: a reload waits for the
+/// keys of new rules (each fetch bounded by its rule's timeout), and a background refresh that changes keys publishes
+/// the same resources as a new generation, which pushes every proxy.
+/// </remarks>
+internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshState state, ControlPlaneOptions options, TimeProvider time, JwksResolver jwks, ILogger<ConfigWatcher> logger)
     : BackgroundService
 {
     private readonly SemaphoreSlim _dirty = new(0);
+    private MeshConfig? _published;
+    private int _keysChanged;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         source.Changed += OnChanged;
+        jwks.Changed += OnKeysChanged;
         source.StartWatching();
-        Apply();
+        await ApplyAsync(stoppingToken).ConfigureAwait(false);
         while (!stoppingToken.IsCancellationRequested)
         {
             await _dirty.WaitAsync(stoppingToken).ConfigureAwait(false);
@@ -25,8 +34,14 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
             while (await _dirty.WaitAsync(options.Debounce, time, stoppingToken).ConfigureAwait(false))
             {
             }
-            Apply();
+            await ApplyAsync(stoppingToken).ConfigureAwait(false);
         }
+    }
+
+    private void OnKeysChanged()
+    {
+        Interlocked.Exchange(ref _keysChanged, 1);
+        OnChanged();
     }
 
     /// <summary>How translation treats mTLS: the options' switch and the CA's trust domain (Istio's default when no CA is configured).</summary>
@@ -40,18 +55,27 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
         }
     }
 
-    private void Apply()
+    private async Task ApplyAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if (source.Reload() is { } config)
+            var keysChanged = Interlocked.Exchange(ref _keysChanged, 0) == 1;
+            var reloaded = source.Reload();
+            if ((reloaded ?? (keysChanged ? _published : null)) is { } config)
             {
                 var secured = config.WithSecurity(Security);
+                await jwks.UseAsync(secured.RequestAuthentication.JwksSources, cancellationToken).ConfigureAwait(false);
+                secured = secured.WithJwks(jwks.Current, reloaded is null ? source.NextGeneration() : secured.Generation);
                 state.Publish(secured);
+                _published = secured;
                 // Logged now, not only when a proxy's translation reports them: a STRICT policy that is not enforced must be heard of.
                 state.ReportWarnings(secured.Generation, secured.PeerAuthentication.Warnings);
                 ControlPlaneMetrics.ConfigGenerations.Add(1);
             }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
         }
         catch (Exception e)
         {

@@ -44,6 +44,9 @@ internal sealed partial class DirectoryConfigSource : IDisposable
         }
     }
 
+    /// <summary>A new generation number for a config that changed without a file changing (fetched JWKS); same loop as <see cref="Reload"/>.</summary>
+    public long NextGeneration() => ++_generation;
+
     /// <summary>Re-reads changed files; returns a new config when anything that parses differently changed, else null.</summary>
     public MeshConfig? Reload()
     {

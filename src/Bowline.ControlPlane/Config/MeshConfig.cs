@@ -1,3 +1,5 @@
+using Bowline.ControlPlane.Security;
+
 namespace Bowline.ControlPlane.Config;
 
 /// <summary>
@@ -26,10 +28,20 @@ internal sealed class MeshConfig
         PeerAuthentication = new PeerAuthenticationPolicies(resources.OfType<PeerAuthentication>(), Security);
         Authorization = new AuthorizationPolicies(resources.OfType<AuthorizationPolicy>());
         Credentials = new CredentialSecrets(resources.OfType<CredentialSecret>());
+        RequestAuthentication = new RequestAuthenticationPolicies(resources.OfType<RequestAuthentication>());
     }
 
     /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
-    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security);
+    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security) { Jwks = Jwks };
+
+    /// <summary>The same resources with the JWKS the control plane fetched, as generation <paramref name="generation"/> (a new one when only keys changed, so proxies are pushed).</summary>
+    public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks };
+
+    /// <summary>Every RequestAuthentication, scoped per workload with Istio's rules.</summary>
+    public RequestAuthenticationPolicies RequestAuthentication { get; }
+
+    /// <summary>The fetched JWKS of the RequestAuthentication rules with a jwksUri (or only an issuer); empty until fetched.</summary>
+    public JwksSnapshot Jwks { get; init; } = JwksSnapshot.Empty;
 
     public MeshSecurity Security { get; }
 

@@ -87,6 +87,7 @@ internal static class ListenerBuilder
             peer = InboundMtls.Resolve(node, index, snapshot);
         }
         var authorization = AuthorizationBuilder.For(node, index, snapshot, node.InboundPorts.ToDictionary(p => p.ContainerPort, p => p.ListenPort));
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -110,6 +111,7 @@ internal static class ListenerBuilder
                     },
                 },
             };
+            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
             if (peer is not null)
             {
                 listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, hcm, peer.ModeFor(inbound.ContainerPort), security.TrustDomain));
@@ -137,6 +139,7 @@ internal static class ListenerBuilder
         var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
         var serverPorts = gateways.SelectMany(g => g.Servers).Select(s => s.Port).Distinct().Order().ToList();
         var authorization = AuthorizationBuilder.For(node, index, snapshot, serverPorts.ToDictionary(p => p, p => node.GatewayPorts.GetValueOrDefault(p, p)));
+        var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var port in serverPorts)
         {
             var name = IstioNames.Listener("0.0.0.0", port);
@@ -157,7 +160,7 @@ internal static class ListenerBuilder
             if (!terminates)
             {
                 var routeName = IstioNames.GatewayRoute(port);
-                listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization)) } });
+                listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
                 snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
                 snapshot.AddListener(listener);
                 continue;
@@ -190,7 +193,7 @@ internal static class ListenerBuilder
                     Name = routeName,
                     FilterChainMatch = new FilterChainMatch(),
                     TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls)),
-                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{name}", routeName, index, authorization)) },
+                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{name}", routeName, index, authorization, jwtAuthn)) },
                 };
                 chain.FilterChainMatch.ServerNames.AddRange(free);
                 listener.FilterChains.Add(chain);
@@ -200,12 +203,13 @@ internal static class ListenerBuilder
         }
     }
 
-    private static HttpConnectionManager GatewayHcm(string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization)
+    private static HttpConnectionManager GatewayHcm(string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
     {
         var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config.Security.Paths);
         authorization.InsertInto(hcm);
         hcm.UseRemoteAddress = true;
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
+        JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
         return hcm;
     }
 

@@ -43,6 +43,9 @@ internal sealed partial class AdsStream
         _translate = translate ?? MeshTranslator.Translate;
     }
 
+    /// <summary>Set on the TLS port: the identity the client's certificate proves, which the node must claim.</summary>
+    public NodeAuthorization? Authorization { get; init; }
+
     public async Task RunAsync(string peer, CancellationToken cancellationToken)
     {
         // Requests are read off the wire by their own loop, never only between writes: a client whose single loop is
@@ -139,7 +142,11 @@ internal sealed partial class AdsStream
                 LogInvalidNode(_logger, peer, e.Message);
                 throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
             }
-            _connection = _proxies.Add(_node, peer);
+            if (Authorization is { } authorization)
+            {
+                _node = authorization.Authorize(request.Node, _node, _logger);
+            }
+            _connection = _proxies.Add(_node, peer, Authorization?.Identity.SpiffeId(Authorization.TrustDomain));
             ControlPlaneMetrics.Connected();
             LogConnected(_logger, _node.Id, _node.Kind, peer);
             RefreshSnapshot();

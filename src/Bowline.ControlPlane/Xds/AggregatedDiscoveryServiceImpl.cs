@@ -10,16 +10,18 @@ namespace Bowline.ControlPlane.Xds;
 /// Envoy's Aggregated Discovery Service. State of the world is served; the delta variant answers UNIMPLEMENTED, so a
 /// client that prefers delta (Envoy with <c>api_type: DELTA_GRPC</c>) gets a clear refusal instead of a silent hang.
 /// </summary>
-internal sealed class AggregatedDiscoveryServiceImpl(MeshState mesh, ConnectedProxies proxies, IHostApplicationLifetime lifetime, ILogger<AggregatedDiscoveryServiceImpl> logger)
+internal sealed class AggregatedDiscoveryServiceImpl(MeshState mesh, ConnectedProxies proxies, XdsAuthenticator authenticator, IHostApplicationLifetime lifetime, ILogger<AggregatedDiscoveryServiceImpl> logger)
     : AggregatedDiscoveryService.AggregatedDiscoveryServiceBase
 {
     public override async Task StreamAggregatedResources(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<DiscoveryResponse> responseStream, ServerCallContext context)
     {
+        // Before anything is read: on the TLS port a client without a valid mesh certificate learns nothing.
+        var authorization = authenticator.Authenticate(context);
         // Streams live as long as the proxy; on shutdown they end so clients reconnect elsewhere instead of holding the server open.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
-            await new AdsStream(requestStream, responseStream, mesh, proxies, logger).RunAsync(context.Peer, stream.Token).ConfigureAwait(false);
+            await new AdsStream(requestStream, responseStream, mesh, proxies, logger) { Authorization = authorization }.RunAsync(context.Peer, stream.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
         {

@@ -5,7 +5,7 @@ using Bowline.Xds;
 namespace Bowline.ControlPlane.Xds;
 
 /// <summary>What the control plane knows of one connected stream: who, since when, and per type what was sent and acknowledged.</summary>
-internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset connectedAt)
+internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset connectedAt, string? verifiedIdentity = null)
 {
     private readonly ConcurrentDictionary<string, TypeStatus> _types = new(StringComparer.Ordinal);
 
@@ -15,6 +15,9 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
     public string Peer { get; } = peer;
 
     public DateTimeOffset ConnectedAt { get; } = connectedAt;
+
+    /// <summary>The SPIFFE ID its client certificate proved, on the TLS port; null on the plaintext port (nothing proved).</summary>
+    public string? VerifiedIdentity { get; } = verifiedIdentity;
 
     /// <summary>Per type (LDS, RDS, CDS, EDS): the version sent, the version acknowledged, and the last rejection.</summary>
     public IReadOnlyDictionary<string, TypeStatus> Types => _types;
@@ -38,9 +41,9 @@ internal sealed class ConnectedProxies(TimeProvider time)
 
     public IReadOnlyList<ConnectedProxy> All => _all.Keys.OrderBy(p => p.Node.Id, StringComparer.Ordinal).ToList();
 
-    internal ConnectedProxy Add(ProxyNode node, string peer)
+    internal ConnectedProxy Add(ProxyNode node, string peer, string? verifiedIdentity = null)
     {
-        var proxy = new ConnectedProxy(node, peer, time.GetUtcNow());
+        var proxy = new ConnectedProxy(node, peer, time.GetUtcNow(), verifiedIdentity);
         _all[proxy] = 0;
         return proxy;
     }

@@ -31,11 +31,13 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     private readonly Stat _failures;
     private readonly Stat _expirySeconds;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly ControlPlaneTls? _tls;
     private GrpcChannel? _channel;
     private Task? _loop;
 
     public WorkloadAgent(ProxyOptions options, SecretStore secrets, ProxyStats stats, TimeProvider time, Random random, ILogger<WorkloadAgent> logger)
     {
+        _tls = ControlPlaneTls.For(options, secrets, stats, time, logger);
         _options = options;
         _secrets = secrets;
         _time = time;
@@ -59,7 +61,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         {
             return;
         }
-        _channel = GrpcChannel.ForAddress(_options.CaAddress ?? _options.XdsAddress);
+        _channel = CreateChannel();
         _loop = RunAsync(_stopping.Token);
         try
         {
@@ -69,6 +71,23 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         {
             // The loop keeps trying; TLS chains refuse handshakes (logged, counted) until the certificate arrives.
         }
+    }
+
+    /// <summary>
+    /// Plaintext to the CA on 15010, or TLS on 15012 verified against the mesh root. Over TLS the current workload
+    /// certificate is presented too, so once the proxy holds one the CA renews it on that credential (Istio's
+    /// renewal model) and the bootstrap token only matters for the first certificate.
+    /// </summary>
+    private GrpcChannel CreateChannel()
+    {
+        var address = _options.CaAddress ?? _options.XdsAddress;
+        if (_tls is null)
+        {
+            return GrpcChannel.ForAddress(address);
+        }
+        var handler = new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(5) };
+        _tls.Apply(handler);
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler });
     }
 
     private Task WaitForCertificateAsync(CancellationToken cancellationToken) =>

@@ -1,5 +1,7 @@
 using System.Threading.Channels;
+using Bowline.Proxy.Identity;
 using Bowline.Proxy.Stats;
+using Bowline.Proxy.Tls;
 using Bowline.Xds;
 using Envoy.Config.Core.V3;
 using Envoy.Service.Discovery.V3;
@@ -18,32 +20,18 @@ namespace Bowline.Proxy.Xds;
 /// peers that each wait to write before they read would wedge on HTTP/2 flow control), and a stream that owes a write
 /// or a response and delivers nothing for <see cref="AdsProgressOptions.StallTimeout"/> is reopened.
 /// </summary>
-internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier applier, ProxyStats stats, TimeProvider time, Random random, ILogger<AdsClient> logger, AdsProgressOptions? progressOptions = null) : IDisposable
+internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier applier, ProxyStats stats, SecretStore secrets, TimeProvider time, Random random, ILogger<AdsClient> logger, AdsProgressOptions? progressOptions = null) : IDisposable
 {
-    private readonly GrpcChannel _channel = GrpcChannel.ForAddress(options.XdsAddress, new GrpcChannelOptions
-    {
-        HttpHandler = new SocketsHttpHandler
-        {
-            // A sidecar is often started from a shell whose HTTP_PROXY points at a sidecar; xDS must never go through it.
-            UseProxy = false,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
-            EnableMultipleHttp2Connections = false,
-            InitialHttp2StreamWindowSize = AdsChannelLimits.Http2StreamWindowBytes,
-        },
-        MaxReceiveMessageSize = AdsChannelLimits.MaxMessageBytes,
-        MaxSendMessageSize = AdsChannelLimits.MaxMessageBytes,
-        // gRPC's own reconnect backoff (1 s to 120 s by default) sits under ours; bound it by the same options, or MaxBackoff is not the real bound.
-        InitialReconnectBackoff = options.InitialBackoff,
-        MaxReconnectBackoff = options.MaxBackoff,
-    });
+    // Null on plaintext; on the TLS port, the server is verified against the mesh root and the workload certificate is presented.
+    private readonly ControlPlaneTls? _tls = ControlPlaneTls.For(options, secrets, stats, time, logger);
+    private GrpcChannel? _channel;
     private readonly TimeSpan _stallTimeout = (progressOptions ?? new AdsProgressOptions()).StallTimeout;
     private readonly Stat _connected = stats.Get("control_plane.connected_state");
     private readonly Stat _accepted = stats.Get("control_plane.xds.update_success");
     private readonly Stat _rejected = stats.Get("control_plane.xds.update_rejected");
     private readonly Stat _reconnects = stats.Get("control_plane.xds.reconnects");
     private readonly Stat _stalled = stats.Get("control_plane.xds.stalled_streams");
+    private readonly Stat _refused = stats.Get("control_plane.xds.refused");
 
     // A gauge: requests queued on the stream and not yet written. Stuck above zero, the control plane is not reading.
     private readonly Stat _queued = stats.Get("control_plane.xds.requests_queued");
@@ -56,6 +44,12 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             var healthy = false;
             try
             {
+                if (_tls is { HasClientCertificate: false })
+                {
+                    // ADS on the TLS port serves only a proxy that proves who it is; the agent is still asking the CA.
+                    LogWaitingForCertificate(logger, options.XdsAddress);
+                    await _tls.WaitForClientCertificateAsync(cancellationToken).ConfigureAwait(false);
+                }
                 (healthy, var reason) = await RunStreamAsync(cancellationToken).ConfigureAwait(false);
                 LogStreamClosed(logger, options.XdsAddress, reason);
             }
@@ -66,6 +60,14 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
             {
                 return;
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+            {
+                // Refused for who we are: the next attempt handshakes afresh, so it presents the certificate the
+                // agent holds by then instead of what this connection was opened with.
+                _refused.Increment();
+                LogRefused(logger, options.XdsAddress, e.StatusCode, e.Status.Detail);
+                ResetChannel();
             }
             catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException)
             {
@@ -92,7 +94,7 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
     {
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var progress = new StreamProgress(time, _stallTimeout, () => _ = stream.CancelAsync());
-        var client = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(_channel);
+        var client = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(_channel ??= CreateChannel());
         using var call = client.StreamAggregatedResources(cancellationToken: stream.Token);
         var outgoing = Channel.CreateUnbounded<DiscoveryRequest>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var writing = WriteRequestsAsync(call.RequestStream, outgoing.Reader, progress, stream);
@@ -300,7 +302,43 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
         };
     }
 
-    public void Dispose() => _channel.Dispose();
+    private GrpcChannel CreateChannel()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            // A sidecar is often started from a shell whose HTTP_PROXY points at a sidecar; xDS must never go through it.
+            UseProxy = false,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            EnableMultipleHttp2Connections = false,
+            InitialHttp2StreamWindowSize = AdsChannelLimits.Http2StreamWindowBytes,
+        };
+        _tls?.Apply(handler);
+        return GrpcChannel.ForAddress(options.XdsAddress, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = AdsChannelLimits.MaxMessageBytes,
+            MaxSendMessageSize = AdsChannelLimits.MaxMessageBytes,
+            // gRPC's own reconnect backoff (1 s to 120 s by default) sits under ours; bound it by the same options, or MaxBackoff is not the real bound.
+            InitialReconnectBackoff = options.InitialBackoff,
+            MaxReconnectBackoff = options.MaxBackoff,
+        });
+    }
+
+    private void ResetChannel()
+    {
+        _channel?.Dispose();
+        _channel = null;
+    }
+
+    public void Dispose() => _channel?.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "xds: waiting for the workload certificate before opening ADS on {Address} (it needs mutual TLS)")]
+    private static partial void LogWaitingForCertificate(ILogger logger, Uri address);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "xds: {Address} refused this proxy ({Status}: {Reason}); counted in control_plane.xds.refused, retrying with backoff")]
+    private static partial void LogRefused(ILogger logger, Uri address, StatusCode status, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "xds: connected to {Address}")]
     private static partial void LogConnected(ILogger logger, Uri address);

@@ -32,7 +32,6 @@ public sealed class ConfigFileParserCompatibilityTests
     }
 
     [Theory]
-    [InlineData("security.istio.io/v1", "RequestAuthentication")]
     [InlineData("networking.istio.io/v1", "Sidecar")]
     public void Parse_KindNotSupportedYet_IsAnErrorSayingItIsNotEnforced(string apiVersion, string kind)
     {

@@ -28,7 +28,8 @@ public sealed class AdsStreamTranslationFailureTests
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, ResponseNonce = "", ResourceNames = { V1, V2 } });
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster });
         // The first translation must see generation 0 and fail before the next generation is published.
-        await PollUntilAsync(() => Volatile.Read(ref calls) == 1 && stream.Proxies.All.Count == 1);
+        // And the stream must have taken all three requests in before the change arrives, or it answers a subset.
+        await PollUntilAsync(() => Volatile.Read(ref calls) == 1 && stream.Proxies.All.Count == 1 && stream.RequestsRead == 3);
         Assert.True(stream.NothingSent, "a node whose translation never succeeded must get nothing, not an empty config");
 
         stream.Mesh.Publish(Bookinfo.Index().Config);

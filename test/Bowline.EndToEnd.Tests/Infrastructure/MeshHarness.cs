@@ -54,6 +54,15 @@ internal sealed class MeshHarness : IAsyncDisposable
 
     public int XdsPort { get; private set; }
 
+    /// <summary>Set for a mesh whose sidecars reach the CA and ADS over TLS on the control plane's 15012 (port 0 here).</summary>
+    public bool SecureXds { get; private init; }
+
+    /// <summary>The TLS xDS and CA port, when the CA runs.</summary>
+    public int SecureXdsPort { get; private set; }
+
+    /// <summary>What the control plane logged, for tests that wait on a refusal it reports.</summary>
+    public MeshHarnessLog ControlPlaneLog { get; } = new();
+
     public static Task<MeshHarness> StartAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: false, files);
 
     /// <summary>
@@ -62,10 +71,16 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// </summary>
     public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files);
 
-    private static async Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files)
+    /// <summary>
+    /// The mTLS mesh as <c>bowline up</c> runs it: sidecars reach the CA over TLS on the control plane's secure port with
+    /// their bootstrap token, then run ADS there over mutual TLS with their workload certificate.
+    /// </summary>
+    public static Task<MeshHarness> StartSecureXdsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files, secureXds: true);
+
+    private static async Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files, bool secureXds = false)
     {
         var dir = Directory.CreateTempSubdirectory("bowline-e2e-").FullName;
-        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null };
+        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null, SecureXds = secureXds };
         foreach (var (file, yaml) in files)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
@@ -82,12 +97,14 @@ internal sealed class MeshHarness : IAsyncDisposable
         {
             ConfigDirectories = [ConfigDir],
             XdsPort = xdsPort,
+            SecureXdsPort = SecureXdsPort,
             MonitoringPort = 0,
             Ca = CaDirectory is { } ca ? new Bowline.Ca.CaOptions { Directory = ca } : null,
             MeshMtls = CaDirectory is not null,
-        });
+        }, ControlPlaneLog.Attach);
         await ControlPlane.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         XdsPort = ControlPlane.XdsAddress.Port;
+        SecureXdsPort = ControlPlane.SecureXdsAddress?.Port ?? 0;
         await ControlPlane.Mesh.WaitForChangeAsync(0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
     }
 
@@ -148,7 +165,8 @@ internal sealed class MeshHarness : IAsyncDisposable
             NodeId = $"sidecar~127.0.0.1~{name}.default~default.svc.cluster.local",
             WorkloadName = name,
             Labels = labels,
-            XdsAddress = new Uri($"http://127.0.0.1:{XdsPort}"),
+            XdsAddress = SecureXds ? new Uri($"https://127.0.0.1:{SecureXdsPort}") : new Uri($"http://127.0.0.1:{XdsPort}"),
+            ControlPlaneRootsPem = SecureXds ? ControlPlaneRoot() : null,
             AdminPort = 0,
             OutboundPort = outbound,
             InboundPorts = inbound,
@@ -169,6 +187,35 @@ internal sealed class MeshHarness : IAsyncDisposable
         }
         return new Sidecar(host, outbound, inbound);
     }
+
+    /// <summary>
+    /// Starts a proxy over the TLS port that proves <paramref name="serviceAccount"/> (it is given that identity's
+    /// bootstrap token) but sends <paramref name="nodeId"/>; returns at once, without waiting for config, with the log
+    /// it writes. Stopped with the mesh.
+    /// </summary>
+    public async Task<(ProxyHost Host, MeshHarnessLog Log)> StartProxyWithNodeIdAsync(string name, string serviceAccount, string nodeId)
+    {
+        var log = new MeshHarnessLog();
+        var host = ProxyHost.Create(new ProxyOptions
+        {
+            NodeId = nodeId,
+            WorkloadName = name,
+            ServiceAccount = serviceAccount,
+            XdsAddress = new Uri($"https://127.0.0.1:{SecureXdsPort}"),
+            ControlPlaneRootsPem = ControlPlaneRoot(),
+            AdminPort = 0,
+            OutboundPort = Ports.Free(),
+            InitialBackoff = TimeSpan.FromMilliseconds(100),
+            MaxBackoff = TimeSpan.FromSeconds(1),
+            CaToken = Bowline.Ca.Authentication.BootstrapTokenStore.Open(CaDirectory!, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)),
+        }, log.Attach);
+        _proxies.Add(host);
+        await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        return (host, log);
+    }
+
+    /// <summary>The mesh root sidecars verify the control plane by, as <c>bowline up</c> hands it over.</summary>
+    private string ControlPlaneRoot() => File.ReadAllText(Path.Combine(CaDirectory!, "root-cert.pem"));
 
     /// <summary>The port a workload's sidecar accepts inbound traffic on (its endpoint address in EDS).</summary>
     public int InboundPortOf(string workload) => _inboundPorts[workload];

@@ -22,7 +22,7 @@ public sealed class BookinfoUpTests
         var ingressPort = Ports.Free();
 
         var started = Stopwatch.StartNew();
-        await using var up = ChildProcess.Dotnet("bowline.dll", ["up", work, "--ingress", $"127.0.0.1:{ingressPort}", "--xds-port", "0", "--monitoring-port", "0", "--state", state]);
+        await using var up = ChildProcess.Dotnet("bowline.dll", ["up", work, "--ingress", $"127.0.0.1:{ingressPort}", "--xds-port", "0", "--secure-xds-port", "0", "--monitoring-port", "0", "--state", state]);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ingressPort}"), Timeout = Timeouts.Short };
         var page = await PollAsync(http, "/productpage", null, p => p.Contains("reviews-v", StringComparison.Ordinal), TimeSpan.FromMinutes(3), up);
         var firstPage = started.Elapsed;

@@ -76,8 +76,8 @@ internal static class HttpMatchParser
                     match.ErrorAt($"{match.Path}.{key}.{header}", "JWT claim routing is only allowed in a VirtualService bound to a gateway (Istio's rule); bind it to a gateway or match a header");
                     continue;
                 }
-                // Claims come from RequestAuthentication, which Bowline rejects; a real header of this name cannot exist.
-                match.Warning(key, $"JWT claim routing ({header}) needs RequestAuthentication, which Bowline does not support yet: this condition never holds");
+                // Routing on claims needs the route to match jwt_authn's metadata, which Bowline does not translate; a real header of this name cannot exist.
+                match.Warning(key, $"JWT claim routing ({header}) is not supported by Bowline yet (RequestAuthentication validates tokens, but routes cannot match their claims): this condition never holds");
             }
             else if (IstioRules.MatchHeaderName(header) is { } problem)
             {
