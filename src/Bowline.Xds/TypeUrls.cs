@@ -9,8 +9,12 @@ public static class TypeUrls
     public const string ClusterLoadAssignment = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
     public const string Secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
-    /// <summary>The order in which a server pushes a changed snapshot, so that nothing refers to a resource the client does not have yet: clusters, their endpoints, listeners, their routes.</summary>
-    public static readonly IReadOnlyList<string> PushOrder = [Cluster, ClusterLoadAssignment, Listener, RouteConfiguration];
+    /// <summary>
+    /// The order in which a server pushes a changed snapshot, so that nothing refers to a resource the client does not
+    /// have yet: clusters, their endpoints, listeners, their routes; secrets last, as Istio orders them (a client asks
+    /// for a secret only once a listener or cluster names it, and a chain waiting for its secret refuses handshakes).
+    /// </summary>
+    public static readonly IReadOnlyList<string> PushOrder = [Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, Secret];
 
     /// <summary>Short names used in logs, metrics and the CLI (Envoy's own abbreviations).</summary>
     public static string ShortName(string typeUrl) => typeUrl switch

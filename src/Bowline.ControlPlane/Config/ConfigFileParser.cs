@@ -12,13 +12,15 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Istio's PeerAuthentication, AuthorizationPolicy and RequestAuthentication, Kubernetes Services, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
+/// Istio's PeerAuthentication, AuthorizationPolicy and RequestAuthentication, Kubernetes Services and TLS Secrets (gateway credentials), Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
 {
-    public static ParsedFile Parse(string file, string yaml)
+    /// <param name="time">The clock a Secret's certificate validity is checked against; the system's when not given.</param>
+    public static ParsedFile Parse(string file, string yaml, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var context = new ParseContext(file);
         var resources = new List<MeshResource>();
         var stream = new YamlStream();
@@ -45,7 +47,7 @@ internal static class ConfigFileParser
                 continue;
             }
             var before = context.ErrorCount;
-            var resource = ParseDocument(root, context);
+            var resource = ParseDocument(root, context, time);
             if (resource is not null && context.ErrorCount == before)
             {
                 resources.Add(resource);
@@ -54,7 +56,7 @@ internal static class ConfigFileParser
         return new ParsedFile(file, resources, context.Diagnostics);
     }
 
-    private static MeshResource? ParseDocument(YamlMappingNode root, ParseContext context)
+    private static MeshResource? ParseDocument(YamlMappingNode root, ParseContext context, TimeProvider time)
     {
         context.Resource = null;
         var reader = new FieldReader(root, "", context);
@@ -86,6 +88,13 @@ internal static class ConfigFileParser
         {
             reader.Error("apiVersion", $"{kind} must have apiVersion {string.Join(" or ", known.ApiVersions)}, not {apiVersion}");
             return null;
+        }
+        if (kind == "Secret")
+        {
+            // A Kubernetes Secret has no spec: its data sits at the top level.
+            var secret = SecretParser.Parse(metadata, reader, time);
+            reader.Finish();
+            return secret;
         }
         var spec = reader.Map("spec", required: true);
         reader.Unsupported("status", "status");
@@ -151,6 +160,8 @@ internal static class ConfigFileParser
         ["VirtualService"] = new(IstioNetworking, VirtualServiceParser.Parse),
         ["DestinationRule"] = new(IstioNetworking, DestinationRuleParser.Parse),
         ["Gateway"] = new(IstioNetworking, GatewayParser.Parse),
+        // Parsed by SecretParser (no spec); listed for its apiVersion.
+        ["Secret"] = new(["v1"], (_, _) => null),
         ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
         ["HealthCheck"] = new([BowlineV1Alpha1], HealthCheckParser.Parse),
         ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),

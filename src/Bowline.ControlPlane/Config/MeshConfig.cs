@@ -27,6 +27,7 @@ internal sealed class MeshConfig
         RateLimits = resources.OfType<RateLimit>().OrderBy(r => r.Meta.Namespace, StringComparer.Ordinal).ThenBy(r => r.Meta.Name, StringComparer.Ordinal).ToList();
         PeerAuthentication = new PeerAuthenticationPolicies(resources.OfType<PeerAuthentication>(), Security);
         Authorization = new AuthorizationPolicies(resources.OfType<AuthorizationPolicy>());
+        Credentials = new CredentialSecrets(resources.OfType<CredentialSecret>());
         RequestAuthentication = new RequestAuthenticationPolicies(resources.OfType<RequestAuthentication>());
     }
 
@@ -49,6 +50,9 @@ internal sealed class MeshConfig
 
     /// <summary>Every AuthorizationPolicy, scoped as Istio scopes them.</summary>
     public AuthorizationPolicies Authorization { get; }
+
+    /// <summary>Every TLS Secret (gateway credentials), by namespace and name.</summary>
+    public CredentialSecrets Credentials { get; }
 
     /// <summary>Increases with every accepted change; shows in logs and the CLI.</summary>
     public long Generation { get; }

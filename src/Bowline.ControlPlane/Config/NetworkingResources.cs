@@ -102,7 +102,17 @@ internal sealed record DestinationRule(ResourceMeta Meta, string Host, IReadOnly
 }
 
 /// <summary>One server of a Gateway: a port and the hosts it exposes.</summary>
-internal sealed record GatewayServer(int Port, string PortName, string Protocol, IReadOnlyList<string> Hosts);
+internal sealed record GatewayServer(int Port, string PortName, string Protocol, IReadOnlyList<string> Hosts)
+{
+    /// <summary>Null for a plain server; on an HTTPS server, how TLS is terminated; on an HTTP server, only httpsRedirect.</summary>
+    public ServerTlsSettings? Tls { get; init; }
+
+    /// <summary>The server's optional <c>name</c>: the stat prefix of its HTTPS filter chain, as in Istio.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Whether the gateway terminates TLS for this server (an HTTPS server).</summary>
+    public bool TerminatesTls => Tls?.Terminates == true;
+}
 
 /// <summary>An Istio <c>networking.istio.io/v1 Gateway</c>.</summary>
 internal sealed record Gateway(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<GatewayServer> Servers) : MeshResource(Meta);

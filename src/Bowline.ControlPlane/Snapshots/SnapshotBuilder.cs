@@ -16,6 +16,7 @@ internal sealed class SnapshotBuilder
         [TypeUrls.RouteConfiguration] = new(StringComparer.Ordinal),
         [TypeUrls.Cluster] = new(StringComparer.Ordinal),
         [TypeUrls.ClusterLoadAssignment] = new(StringComparer.Ordinal),
+        [TypeUrls.Secret] = new(StringComparer.Ordinal),
     };
     private readonly List<string> _warnings = [];
 
@@ -26,6 +27,11 @@ internal sealed class SnapshotBuilder
     public void AddCluster(Cluster cluster) => Add(TypeUrls.Cluster, cluster.Name, cluster);
 
     public void AddEndpoints(ClusterLoadAssignment assignment) => Add(TypeUrls.ClusterLoadAssignment, assignment.ClusterName, assignment);
+
+    public void AddSecret(Envoy.Extensions.TransportSockets.Tls.V3.Secret secret) => Add(TypeUrls.Secret, secret.Name, secret);
+
+    /// <summary>What has been added of a type so far (SDS reads the listeners' and clusters' secret names).</summary>
+    public IEnumerable<IMessage> Of(string typeUrl) => _byType[typeUrl].Values;
 
     /// <summary>A problem in the user's config that translation worked around; reported once per config generation.</summary>
     public void Warn(string message)

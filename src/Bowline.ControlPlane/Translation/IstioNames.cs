@@ -18,4 +18,7 @@ internal static class IstioNames
     public static string Listener(string address, int port) => $"{address}_{port}";
 
     public static string GatewayRoute(int port) => $"http.{port}";
+
+    /// <summary>The route configuration of one HTTPS server of a Gateway (Istio's gatewayRDSRouteName).</summary>
+    public static string GatewayHttpsRoute(int port, string portName, string gateway, string ns) => $"https.{port}.{portName}.{gateway}.{ns}";
 }

@@ -127,7 +127,13 @@ internal static class ListenerBuilder
         snapshot.AddListener(listener);
     }
 
-    /// <summary>A gateway: one listener per Gateway server port, its routes from the VirtualServices bound to those Gateways.</summary>
+    /// <summary>
+    /// A gateway: one listener per Gateway server port. A port of plain HTTP servers has one chain whose routes
+    /// (<c>http.&lt;port&gt;</c>) come from the VirtualServices bound to those servers; a server with
+    /// <c>tls.httpsRedirect</c> answers its hosts with a redirect to https instead. A port of HTTPS servers has the TLS
+    /// inspector and one chain per server, matched by SNI on the server's hosts, terminating TLS as the server says
+    /// (<see cref="GatewayTlsBuilder"/>), with its own routes <c>https.&lt;port&gt;.&lt;port name&gt;.&lt;gateway&gt;.&lt;namespace&gt;</c>, as Istio names them.
+    /// </summary>
     public static void AddGateway(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         var gateways = index.Config.Gateways.Where(g => g.Selector.Count > 0 && ServiceIndex.Matches(node.Labels, g.Selector)).ToList();
@@ -136,63 +142,149 @@ internal static class ListenerBuilder
         var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
         foreach (var port in serverPorts)
         {
-            var routeName = IstioNames.GatewayRoute(port);
             var name = IstioNames.Listener("0.0.0.0", port);
-            var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config.Security.Paths);
-            authorization.InsertInto(hcm);
-            hcm.UseRemoteAddress = true;
-            hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
-            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
-            snapshot.AddListener(new Listener
+            var servers = gateways.SelectMany(g => g.Servers.Where(s => s.Port == port).Select(s => (Gateway: g, Server: s))).ToList();
+            // Istio's rule: one port serves plain HTTP or TLS, never both; the first server on it decides.
+            var terminates = servers[0].Server.TerminatesTls;
+            foreach (var (gateway, server) in servers.Where(s => s.Server.TerminatesTls != terminates))
+            {
+                snapshot.Warn($"{gateway.Meta}: server on port {port} ({server.Protocol}, hosts {string.Join(", ", server.Hosts)}) is ignored: port {port} already serves {(terminates ? "HTTPS" : "plain HTTP")}, and a gateway port cannot serve both");
+            }
+            servers = servers.Where(s => s.Server.TerminatesTls == terminates).ToList();
+            var listener = new Listener
             {
                 Name = name,
                 Address = EnvoyBuilders.SocketAddress(node.BindAddress, node.GatewayPorts.GetValueOrDefault(port, port)),
                 TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
-                FilterChains = { new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(hcm) } } },
-            });
-
-            var route = new RouteConfiguration { Name = routeName, ValidateClusters = false };
-            var hosts = new Dictionary<string, VirtualHost>(StringComparer.Ordinal);
-            var added = new HashSet<(string, string)>();
-            foreach (var gateway in gateways)
+            };
+            if (!terminates)
             {
-                foreach (var server in gateway.Servers.Where(s => s.Port == port))
+                var routeName = IstioNames.GatewayRoute(port);
+                listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
+                snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
+                snapshot.AddListener(listener);
+                continue;
+            }
+            listener.ListenerFilters.Add(TlsContexts.TlsInspector());
+            var taken = new HashSet<string>(StringComparer.Ordinal);
+            var anyHost = false;
+            foreach (var (gateway, server) in servers)
+            {
+                var routeName = IstioNames.GatewayHttpsRoute(port, server.PortName, gateway.Meta.Name, gateway.Meta.Namespace);
+                var sni = GatewayTlsBuilder.SniHosts(server);
+                // Envoy refuses two chains that match the same server name; the first server keeps it, as Istio's merge does.
+                var free = sni.Where(taken.Add).ToList();
+                if ((sni.Count == 0 && anyHost) || (sni.Count > 0 && free.Count == 0))
                 {
-                    foreach (var vs in index.Config.VirtualServices.OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal))
+                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port} (hosts {string.Join(", ", server.Hosts)}) is ignored: an earlier server on the port already serves every one of its hosts");
+                    continue;
+                }
+                if (free.Count < sni.Count)
+                {
+                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port}: hosts {string.Join(", ", sni.Except(free))} are served by an earlier server on the port, which keeps them");
+                }
+                anyHost |= sni.Count == 0;
+                if (server.Tls!.Mode == ServerTlsMode.IstioMutual && !index.Config.Security.MeshMtls)
+                {
+                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port} with tls mode ISTIO_MUTUAL uses the gateway's workload certificate, which only the control plane's CA issues (MeshMtls, which bowline up turns on); without it the chain refuses every handshake");
+                }
+                var chain = new FilterChain
+                {
+                    Name = routeName,
+                    FilterChainMatch = new FilterChainMatch(),
+                    TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls)),
+                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{name}", routeName, index, authorization, jwtAuthn)) },
+                };
+                chain.FilterChainMatch.ServerNames.AddRange(free);
+                listener.FilterChains.Add(chain);
+                snapshot.AddRoute(GatewayRoute(routeName, port, [(gateway, server)], node, index, snapshot));
+            }
+            snapshot.AddListener(listener);
+        }
+    }
+
+    private static HttpConnectionManager GatewayHcm(string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    {
+        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config.Security.Paths);
+        authorization.InsertInto(hcm);
+        hcm.UseRemoteAddress = true;
+        hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
+        JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
+        return hcm;
+    }
+
+    /// <summary>The virtual hosts of the VirtualServices bound to these servers, merged per host in order; httpsRedirect replaces a host's routes.</summary>
+    private static RouteConfiguration GatewayRoute(string routeName, int port, IReadOnlyList<(Gateway Gateway, GatewayServer Server)> servers, ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        var route = new RouteConfiguration { Name = routeName, ValidateClusters = false };
+        var hosts = new Dictionary<string, VirtualHost>(StringComparer.Ordinal);
+        var added = new HashSet<(string, string)>();
+        VirtualHost HostFor(string host)
+        {
+            if (!hosts.TryGetValue(host, out var virtualHost))
+            {
+                virtualHost = new VirtualHost { Name = $"{host}:{port}" };
+                if (host == "*")
+                {
+                    virtualHost.Domains.Add("*");
+                }
+                else
+                {
+                    virtualHost.Domains.Add(host);
+                    virtualHost.Domains.Add($"{host}:{port}");
+                }
+                hosts[host] = virtualHost;
+                route.VirtualHosts.Add(virtualHost);
+            }
+            return virtualHost;
+        }
+        var redirected = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (gateway, server) in servers)
+        {
+            foreach (var vs in index.Config.VirtualServices.OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal))
+            {
+                if (!vs.Gateways.Any(g => RouteBuilder.Refers(g, vs.Meta.Namespace, gateway)))
+                {
+                    continue;
+                }
+                foreach (var vsHost in vs.Hosts.Where(h => server.Hosts.Any(s => HostMatches(s, h))))
+                {
+                    var virtualHost = HostFor(vsHost);
+                    // Istio merges the routes of every VirtualService bound to the same gateway host, in order; once each.
+                    if (added.Add((vs.Meta.Key, vsHost)))
                     {
-                        if (!vs.Gateways.Any(g => RouteBuilder.Refers(g, vs.Meta.Namespace, gateway)))
-                        {
-                            continue;
-                        }
-                        foreach (var vsHost in vs.Hosts.Where(h => server.Hosts.Any(s => HostMatches(s, h))))
-                        {
-                            if (!hosts.TryGetValue(vsHost, out var virtualHost))
-                            {
-                                virtualHost = new VirtualHost { Name = $"{vsHost}:{port}" };
-                                if (vsHost == "*")
-                                {
-                                    virtualHost.Domains.Add("*");
-                                }
-                                else
-                                {
-                                    virtualHost.Domains.Add(vsHost);
-                                    virtualHost.Domains.Add($"{vsHost}:{port}");
-                                }
-                                hosts[vsHost] = virtualHost;
-                                route.VirtualHosts.Add(virtualHost);
-                            }
-                            // Istio merges the routes of every VirtualService bound to the same gateway host, in order; once each.
-                            if (!added.Add((vs.Meta.Key, vsHost)))
-                            {
-                                continue;
-                            }
-                            virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, node, snapshot));
-                        }
+                        virtualHost.Routes.AddRange(RouteBuilder.ForGateway(index, vs, port, gateway, node, snapshot));
+                    }
+                    if (server.Tls?.HttpsRedirect == true)
+                    {
+                        redirected.Add(vsHost);
                     }
                 }
             }
-            snapshot.AddRoute(route);
+            if (server.Tls?.HttpsRedirect == true)
+            {
+                // Istio gives every host of the server a redirecting virtual host, with or without a VirtualService.
+                foreach (var host in server.Hosts.Select(h => (h.Contains('/', StringComparison.Ordinal) ? h.Split('/', 2)[1] : h).ToLowerInvariant()))
+                {
+                    HostFor(host);
+                    redirected.Add(host);
+                }
+            }
         }
+        foreach (var host in redirected)
+        {
+            // Istio writes require_tls: ALL on the virtual host; on a plain-HTTP route configuration every request is
+            // plaintext, so a route that redirects all of them to https is the same answer (301, same host and path).
+            var virtualHost = hosts[host];
+            virtualHost.Routes.Clear();
+            virtualHost.Routes.Add(new Route
+            {
+                Name = "https_redirect",
+                Match = new RouteMatch { Prefix = "/" },
+                Redirect = new RedirectAction { HttpsRedirect = true, ResponseCode = RedirectAction.Types.RedirectResponseCode.MovedPermanently },
+            });
+        }
+        return route;
     }
 
     /// <summary>

@@ -34,6 +34,7 @@ internal static class MeshTranslator
                 ListenerBuilder.AddProxyless(node, index, snapshot);
                 break;
         }
+        SecretBuilder.AddReferenced(node, index, snapshot);
         return snapshot.Build();
     }
 }

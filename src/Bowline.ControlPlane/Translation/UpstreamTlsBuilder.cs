@@ -150,8 +150,8 @@ internal static class UpstreamTlsBuilder
         validation.MatchTypedSubjectAltNames.AddRange(sans.Select(TlsContexts.ExactSan));
         if (tls.CredentialName is { } credential)
         {
+            // Served over SDS from the Secret in the proxy's namespace (SecretBuilder), which warns when it is missing.
             var resource = TlsContexts.CredentialResource(credential);
-            snapshot.Warn($"{target.RuleWhere}: tls.credentialName {credential} is sent as the SDS secrets {resource} and {resource}{TlsContexts.CredentialCaSuffix}, which need a secret store the control plane does not have yet: the proxy cannot complete TLS to {target.Service.Hostname} until they reach it; give clientCertificate, privateKey and caCertificates file paths instead");
             if (tls.Mode == ClientTlsSettings.Mutual)
             {
                 common.TlsCertificateSdsSecretConfigs.Add(TlsContexts.ControlPlaneSecret(resource));

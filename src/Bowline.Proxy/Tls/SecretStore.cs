@@ -63,6 +63,48 @@ internal sealed class SecretStore
         Changed();
     }
 
+    /// <summary>
+    /// Sets the secrets of one SDS response at once, so a handshake sees all of them or none: a certificate and its CA
+    /// bundle (<c>kubernetes://x</c>, <c>kubernetes://x-cacert</c>) never come from two different versions.
+    /// </summary>
+    public void Set(IReadOnlyCollection<CompiledSecret> secrets)
+    {
+        lock (_lock)
+        {
+            var certificates = new Dictionary<string, CertificateSecret>(_certificates, StringComparer.Ordinal);
+            var bundles = new Dictionary<string, X509Certificate2Collection>(_bundles, StringComparer.Ordinal);
+            foreach (var secret in secrets)
+            {
+                if (secret.Certificate is { } certificate)
+                {
+                    certificates[secret.Name] = certificate;
+                }
+                if (secret.Bundle is { } bundle)
+                {
+                    bundles[secret.Name] = bundle;
+                }
+            }
+            Volatile.Write(ref _certificates, certificates);
+            Volatile.Write(ref _bundles, bundles);
+        }
+        Changed();
+    }
+
+    /// <summary>Forgets secrets no listener or cluster names any more; handshakes already under way keep what they read.</summary>
+    public void Remove(IReadOnlyCollection<string> names)
+    {
+        if (names.Count == 0)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            Volatile.Write(ref _certificates, _certificates.Where(kv => !names.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
+            Volatile.Write(ref _bundles, _bundles.Where(kv => !names.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
+        }
+        Changed();
+    }
+
     /// <summary>Completes when <paramref name="condition"/> holds, checked now and after every change (warming, tests).</summary>
     public async Task WaitUntilAsync(Func<SecretStore, bool> condition, CancellationToken cancellationToken)
     {

@@ -170,7 +170,8 @@ internal sealed class TlsSettings
         return config.Name;
     }
 
-    private static CertificateSecret InlineCertificate(TlsCertificate certificate, string where)
+    /// <summary>A PEM chain (leaf first) and its key, loaded once; a chain and key that do not belong together are a NACK.</summary>
+    internal static CertificateSecret InlineCertificate(TlsCertificate certificate, string where)
     {
         XdsFields.Check(certificate, where, "certificate_chain", "private_key");
         var chainPem = DataSources.Read(certificate.CertificateChain, where + " certificate_chain");
@@ -187,8 +188,9 @@ internal sealed class TlsSettings
             }
             return new CertificateSecret(leaf, chain);
         }
-        catch (System.Security.Cryptography.CryptographicException e)
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException)
         {
+            // ArgumentException: a key that loads but belongs to another certificate.
             throw new ProxyConfigException($"{where}: the certificate chain and private key do not load ({e.Message}); give a PEM chain, leaf first, and its PEM key");
         }
     }

@@ -138,6 +138,12 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             {
                 Send(TypeUrls.RouteConfiguration, routes, expectsResponse: true);
             }
+            // SDS over ADS for the secrets the listeners and clusters fetch from the control plane (gateway credentials).
+            var secrets = applier.SecretDependencies();
+            if (!subscribed.TryGetValue(TypeUrls.Secret, out var sds) ? secrets.Count > 0 : !sds.SetEquals(secrets))
+            {
+                Send(TypeUrls.Secret, secrets, expectsResponse: true);
+            }
         }
 
         try

@@ -16,8 +16,10 @@ namespace Bowline.Proxy.Xds;
 /// the listeners it needs, and only then swaps it in. Any failure leaves the last good snapshot serving and becomes
 /// the NACK reason. Called from the xDS loop only.
 /// </summary>
-internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, ConnectionPools pools, ClusterManager clusters, Listeners.ListenerManager listeners, TimeProvider time, ILogger<ConfigApplier> logger)
+internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCompiler compiler, ConnectionPools pools, ClusterManager clusters, Listeners.ListenerManager listeners, Tls.SecretStore secrets, TimeProvider time, ILogger<ConfigApplier> logger)
 {
+    // The SDS secrets the control plane has put in the store, so those no listener or cluster names any more are dropped.
+    private readonly HashSet<string> _controlPlaneSecrets = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IReadOnlyDictionary<string, AcceptedResource>> _accepted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _versions = new(StringComparer.Ordinal);
     private long _version;
@@ -32,6 +34,10 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
     /// <summary>Applies a state-of-the-world response; returns null on success, else why it was rejected.</summary>
     public async Task<string?> ApplyAsync(string typeUrl, IReadOnlyList<Any> resources, string versionInfo, CancellationToken cancellationToken)
     {
+        if (typeUrl == TypeUrls.Secret)
+        {
+            return ApplySecrets(resources, versionInfo);
+        }
         try
         {
             var now = time.GetUtcNow();
@@ -72,6 +78,12 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             }
             _versions[typeUrl] = versionInfo;
             _version++;
+            if (typeUrl is TypeUrls.Listener or TypeUrls.Cluster)
+            {
+                var unused = _controlPlaneSecrets.Except(SecretDependencies()).ToList();
+                secrets.Remove(unused);
+                _controlPlaneSecrets.ExceptWith(unused);
+            }
             Volatile.Write(ref _initialized, _versions.ContainsKey(TypeUrls.Listener) && _versions.ContainsKey(TypeUrls.Cluster) && listeners.AllWarm);
             LogApplied(logger, TypeUrls.ShortName(typeUrl), versionInfo, received.Count);
             return null;
@@ -102,6 +114,50 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             return $"{TypeUrls.ShortName(typeUrl)}: cannot apply: {e.GetType().Name}: {e.Message}";
         }
     }
+
+    /// <summary>
+    /// SDS: every secret of the response is compiled before any is stored, so one bad PEM NACKs the response and
+    /// leaves the store as it was. Stored secrets are read by the next handshake of every chain that names them; no
+    /// listener is recompiled and no connection is touched. A secret missing from a response is kept (SDS, like RDS
+    /// and EDS, is not a wildcard type), until no listener or cluster names it.
+    /// </summary>
+    private string? ApplySecrets(IReadOnlyList<Any> resources, string versionInfo)
+    {
+        try
+        {
+            var compiled = new List<Tls.CompiledSecret>(resources.Count);
+            foreach (var any in resources)
+            {
+                var (name, message) = Unpack(TypeUrls.Secret, any);
+                if (compiled.Any(c => c.Name == name))
+                {
+                    throw new ProxyConfigException($"SDS response lists {name} twice");
+                }
+                compiled.Add(Tls.SdsSecrets.Compile((Envoy.Extensions.TransportSockets.Tls.V3.Secret)message));
+            }
+            secrets.Set(compiled);
+            _controlPlaneSecrets.UnionWith(compiled.Select(c => c.Name));
+            _versions[TypeUrls.Secret] = versionInfo;
+            LogApplied(logger, "SDS", versionInfo, compiled.Count);
+            return null;
+        }
+        catch (Exception e) when (e is ProxyConfigException or InvalidProtocolBufferException)
+        {
+            LogRejected(logger, "SDS", versionInfo, e.Message);
+            return e is ProxyConfigException ? e.Message : $"SDS: undecodable resource: {e.Message}";
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A secret we failed to anticipate must still be a NACK, never a dead xDS loop.
+            LogRejected(logger, "SDS", versionInfo, e.ToString());
+            return $"SDS: cannot apply: {e.GetType().Name}: {e.Message}";
+        }
+    }
+
+    /// <summary>The SDS secrets the current listeners and clusters fetch over ADS, so the client subscribes to exactly those.</summary>
+    public IReadOnlySet<string> SecretDependencies() => Tls.SdsSecrets.Referenced(
+        _accepted.TryGetValue(TypeUrls.Listener, out var listeners) ? listeners.Values.Select(r => (Listener)r.Resource) : [],
+        _accepted.TryGetValue(TypeUrls.Cluster, out var clusters) ? clusters.Values.Select(r => (Cluster)r.Resource) : []);
 
     private void Rollback()
     {
@@ -179,6 +235,7 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             TypeUrls.RouteConfiguration => Named(any.Unpack<RouteConfiguration>(), r => r.Name),
             TypeUrls.Cluster => Named(any.Unpack<Cluster>(), c => c.Name),
             TypeUrls.ClusterLoadAssignment => Named(any.Unpack<ClusterLoadAssignment>(), c => c.ClusterName),
+            TypeUrls.Secret => Named(any.Unpack<Envoy.Extensions.TransportSockets.Tls.V3.Secret>(), s => s.Name),
             _ => throw new ProxyConfigException($"resource type {typeUrl} is not supported"),
         };
     }

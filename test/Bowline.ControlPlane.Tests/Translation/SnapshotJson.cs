@@ -33,6 +33,11 @@ internal static class SnapshotJson
         var root = new JsonObject();
         foreach (var typeUrl in TypeUrls.PushOrder)
         {
+            // Golden files predate SDS: secrets show only when a snapshot has some.
+            if (typeUrl == TypeUrls.Secret && snapshot.Get(typeUrl) is not { Resources.Count: > 0 })
+            {
+                continue;
+            }
             var resources = new JsonObject();
             if (snapshot.Get(typeUrl) is { } set)
             {
