@@ -50,6 +50,18 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// <summary>The certificate lifetime sidecars started from now on ask for (short, to watch rotation); null for the default.</summary>
     public TimeSpan? CertificateTtl { get; set; }
 
+    /// <summary>
+    /// Service accounts by <c>app</c> label for sidecars started from now on, as a Deployment's
+    /// <c>serviceAccountName</c> (bookinfo's <c>bookinfo-productpage</c>); without an entry, the app label itself.
+    /// </summary>
+    public Dictionary<string, string> ServiceAccounts { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Where sidecars started from now on log (none by default): a test that reads a proxy's log lines adds its provider.</summary>
+    public Action<Microsoft.Extensions.Logging.ILoggingBuilder>? SidecarLogging { get; set; }
+
+    /// <summary>Istio's <c>meshConfig.pathNormalization</c> the control plane writes into every HCM (BASE unless started otherwise).</summary>
+    public Bowline.ControlPlane.Config.PathNormalization PathNormalization { get; private init; } = Bowline.ControlPlane.Config.PathNormalization.Base;
+
     public ControlPlaneHost ControlPlane { get; private set; } = null!;
 
     public int XdsPort { get; private set; }
@@ -60,12 +72,17 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// A mesh with the CA on and automatic mTLS, as <c>bowline up</c> runs it: every sidecar gets a bootstrap token,
     /// a SPIFFE certificate for its service account (the workload's <c>app</c> label) and the sidecar label.
     /// </summary>
-    public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files);
+    public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, Bowline.ControlPlane.Config.PathNormalization.Base, files);
 
-    private static async Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files)
+    /// <summary>An mTLS mesh, as above, whose control plane runs with <c>--path-normalization</c> <paramref name="paths"/>.</summary>
+    public static Task<MeshHarness> StartMtlsAsync(Bowline.ControlPlane.Config.PathNormalization paths, params (string File, string Yaml)[] files) => StartAsync(mtls: true, paths, files);
+
+    private static Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files) => StartAsync(mtls, Bowline.ControlPlane.Config.PathNormalization.Base, files);
+
+    private static async Task<MeshHarness> StartAsync(bool mtls, Bowline.ControlPlane.Config.PathNormalization paths, (string File, string Yaml)[] files)
     {
         var dir = Directory.CreateTempSubdirectory("bowline-e2e-").FullName;
-        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null };
+        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null, PathNormalization = paths };
         foreach (var (file, yaml) in files)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
@@ -85,6 +102,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             MonitoringPort = 0,
             Ca = CaDirectory is { } ca ? new Bowline.Ca.CaOptions { Directory = ca } : null,
             MeshMtls = CaDirectory is not null,
+            PathNormalization = PathNormalization,
         });
         await ControlPlane.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         XdsPort = ControlPlane.XdsAddress.Port;
@@ -126,7 +144,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             _inboundPorts[name] = inbound[0].ListenPort;
         }
         var outbound = Ports.Free();
-        var serviceAccount = labels.TryGetValue("app", out var app) ? app : "default";
+        var serviceAccount = labels.TryGetValue("app", out var app) ? ServiceAccounts.GetValueOrDefault(app, app) : "default";
         if (inbound.Count > 0)
         {
             var portMap = string.Join(", ", ports.Zip(inbound).Select(p => $"{p.First.PortName}: {p.Second.ListenPort}"));
@@ -158,7 +176,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             ServiceAccount = serviceAccount,
             CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
-        }, random: random);
+        }, logging: SidecarLogging, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
