@@ -54,10 +54,10 @@ public sealed class ClientCertificateTests
         return flaw switch
         {
             // Valid for ten seconds from the CA's own start, which the CA backdates by a minute: long expired now.
-            "expired" => (ca.Leaf([Curl], ca.Ca.NotBefore.ToUniversalTime(), ca.Ca.NotBefore.ToUniversalTime().AddSeconds(10)), "fail_verify_error", "the certificate chain does not verify against the trusted roots"),
+            "expired" => (ca.Leaf([Curl], ca.Ca.NotBefore.ToUniversalTime(), ca.Ca.NotBefore.ToUniversalTime().AddSeconds(10)), "fail_verify_error", "the certificate chain does not verify against the trusted roots (certificate has expired)"),
             // Signed by the mesh's own CA: only the trust-domain check can refuse it.
             "other-trust-domain" => (ca.Leaf(["spiffe://example.org/ns/default/sa/curl"]), "fail_verify_san", "no subject alternative name (spiffe://example.org/ns/default/sa/curl) is one this context accepts"),
-            "self-signed" => (ca.Leaf([Curl], now.AddMinutes(-1), now.AddDays(1), selfSigned: true), "fail_verify_error", "the certificate chain does not verify against the trusted roots"),
+            "self-signed" => (ca.Leaf([Curl], now.AddMinutes(-1), now.AddDays(1), selfSigned: true), "fail_verify_error", "the certificate chain does not verify against the trusted roots (self-signed certificate)"),
             "ca-flagged" => (ca.Leaf([Curl], certificateAuthority: true), "fail_verify_error", "the certificate is a CA certificate; a workload identity must not be"),
             "two-uri-sans" => (ca.Leaf([Curl, "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"]), "fail_verify_error", "an X.509-SVID has exactly one URI SAN; this certificate has 2"),
             "none" => (null, "fail_verify_no_cert", "the peer presented no certificate"),
