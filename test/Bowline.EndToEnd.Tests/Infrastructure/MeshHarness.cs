@@ -50,6 +50,18 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// <summary>The certificate lifetime sidecars started from now on ask for (short, to watch rotation); null for the default.</summary>
     public TimeSpan? CertificateTtl { get; set; }
 
+    /// <summary>
+    /// Service accounts by <c>app</c> label for sidecars started from now on, as a Deployment's
+    /// <c>serviceAccountName</c> (bookinfo's <c>bookinfo-productpage</c>); without an entry, the app label itself.
+    /// </summary>
+    public Dictionary<string, string> ServiceAccounts { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Where sidecars started from now on log (none by default): a test that reads a proxy's log lines adds its provider.</summary>
+    public Action<Microsoft.Extensions.Logging.ILoggingBuilder>? SidecarLogging { get; set; }
+
+    /// <summary>Istio's <c>meshConfig.pathNormalization</c> the control plane writes into every HCM (BASE unless started otherwise).</summary>
+    public Bowline.ControlPlane.Config.PathNormalization PathNormalization { get; private init; } = Bowline.ControlPlane.Config.PathNormalization.Base;
+
     public ControlPlaneHost ControlPlane { get; private set; } = null!;
 
     public int XdsPort { get; private set; }
@@ -69,18 +81,23 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// A mesh with the CA on and automatic mTLS, as <c>bowline up</c> runs it: every sidecar gets a bootstrap token,
     /// a SPIFFE certificate for its service account (the workload's <c>app</c> label) and the sidecar label.
     /// </summary>
-    public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files);
+    public static Task<MeshHarness> StartMtlsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, Bowline.ControlPlane.Config.PathNormalization.Base, files);
 
     /// <summary>
     /// The mTLS mesh as <c>bowline up</c> runs it: sidecars reach the CA over TLS on the control plane's secure port with
     /// their bootstrap token, then run ADS there over mutual TLS with their workload certificate.
     /// </summary>
-    public static Task<MeshHarness> StartSecureXdsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, files, secureXds: true);
+    public static Task<MeshHarness> StartSecureXdsAsync(params (string File, string Yaml)[] files) => StartAsync(mtls: true, Bowline.ControlPlane.Config.PathNormalization.Base, files, secureXds: true);
 
-    private static async Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files, bool secureXds = false)
+    /// <summary>An mTLS mesh, as above, whose control plane runs with <c>--path-normalization</c> <paramref name="paths"/>.</summary>
+    public static Task<MeshHarness> StartMtlsAsync(Bowline.ControlPlane.Config.PathNormalization paths, params (string File, string Yaml)[] files) => StartAsync(mtls: true, paths, files);
+
+    private static Task<MeshHarness> StartAsync(bool mtls, (string File, string Yaml)[] files) => StartAsync(mtls, Bowline.ControlPlane.Config.PathNormalization.Base, files);
+
+    private static async Task<MeshHarness> StartAsync(bool mtls, Bowline.ControlPlane.Config.PathNormalization paths, (string File, string Yaml)[] files, bool secureXds = false)
     {
         var dir = Directory.CreateTempSubdirectory("bowline-e2e-").FullName;
-        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null, SecureXds = secureXds };
+        var harness = new MeshHarness(dir) { CaDirectory = mtls ? Directory.CreateTempSubdirectory("bowline-e2e-ca-").FullName : null, PathNormalization = paths, SecureXds = secureXds };
         foreach (var (file, yaml) in files)
         {
             await File.WriteAllTextAsync(Path.Combine(dir, file), yaml);
@@ -101,6 +118,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             MonitoringPort = 0,
             Ca = CaDirectory is { } ca ? new Bowline.Ca.CaOptions { Directory = ca } : null,
             MeshMtls = CaDirectory is not null,
+            PathNormalization = PathNormalization,
         }, ControlPlaneLog.Attach);
         await ControlPlane.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         XdsPort = ControlPlane.XdsAddress.Port;
@@ -143,7 +161,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             _inboundPorts[name] = inbound[0].ListenPort;
         }
         var outbound = Ports.Free();
-        var serviceAccount = labels.TryGetValue("app", out var app) ? app : "default";
+        var serviceAccount = labels.TryGetValue("app", out var app) ? ServiceAccounts.GetValueOrDefault(app, app) : "default";
         if (inbound.Count > 0)
         {
             var portMap = string.Join(", ", ports.Zip(inbound).Select(p => $"{p.First.PortName}: {p.Second.ListenPort}"));
@@ -176,7 +194,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             ServiceAccount = serviceAccount,
             CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
-        }, random: random);
+        }, logging: SidecarLogging, random: random);
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);

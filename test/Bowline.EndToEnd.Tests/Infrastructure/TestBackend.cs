@@ -60,6 +60,12 @@ internal sealed class TestBackend : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>
+    /// Paths this backend answers with a test's own handler instead (an app that calls the next hop through its
+    /// sidecar, set once that sidecar runs). Such requests are recorded in <see cref="Received"/> like every other.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, RequestDelegate> Handlers { get; } = new(StringComparer.Ordinal);
+
     public static async Task<TestBackend> StartAsync(string name)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -89,6 +95,11 @@ internal sealed class TestBackend : IAsyncDisposable
         var path = context.Request.Path.Value ?? "/";
         Received.Enqueue((context.Request.Host.Value ?? "", path + context.Request.QueryString.Value));
         Interlocked.Exchange(ref _arrived, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        if (Handlers.TryGetValue(path, out var handler))
+        {
+            await handler(context);
+            return;
+        }
         // /status-if/<name>/<code>: this backend answers <code> when it is <name>, 200 otherwise (one bad host among good ones).
         if (path.StartsWith("/status-if/", StringComparison.Ordinal))
         {
