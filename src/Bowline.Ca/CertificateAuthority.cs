@@ -73,7 +73,7 @@ public sealed partial class CertificateAuthority : IDisposable
         if (CaFiles.LoadPending(options.Directory) is { } pending)
         {
             // The ledger is empty after a restart: wait as long as the longest leaf anyone might hold needs to renew.
-            ca.Stage(pending.CertificatePem, pending.KeyPem, time.GetUtcNow() + (options.MaxCertificateTtl / 2));
+            ca.Stage(pending.CertificatePem, pending.KeyPem, time.GetUtcNow() + (options.MaxCertificateTtl * 0.6));
             Log.RotationBegun(logger, ca._pending!.Thumbprint, ca._pending.SwitchAt);
         }
         return ca;
@@ -150,9 +150,10 @@ public sealed partial class CertificateAuthority : IDisposable
 
     /// <summary>
     /// The rotation that drops no connection, in three steps the CA takes by itself: (1) now, a new root joins the
-    /// trust bundle while leaves are still signed under the old one; (2) once every leaf issued before has passed half
-    /// its life (when its holder renews and gets the new bundle), leaves are signed under the new root; (3) once every
-    /// leaf under the old root has passed half its life in turn, the old root leaves the bundle. Peers therefore always
+    /// trust bundle while leaves are still signed under the old one; (2) once every leaf issued before is past its
+    /// renewal (half its life, and a tenth more for retries: its holder then has the new bundle), leaves are signed
+    /// under the new root; (3) once every leaf under the old root is past its renewal in turn, the old root leaves the
+    /// bundle. Peers therefore always
     /// trust each other's leaves. Persisted: a restart resumes the rotation.
     /// </summary>
     /// <exception cref="InvalidOperationException">A rotation is already under way, or the CA signs under an operator-supplied intermediate.</exception>
@@ -184,14 +185,16 @@ public sealed partial class CertificateAuthority : IDisposable
     private void Stage(string certificatePem, string keyPem, DateTimeOffset? renewedBy)
     {
         var now = _time.GetUtcNow();
-        var switchAt = Max(now, renewedBy ?? now) + RenewalMargin;
+        var switchAt = Max(now, renewedBy ?? now);
         using var certificate = X509Certificate2.CreateFromPem(certificatePem);
         _pending = new PendingRoot(certificatePem, keyPem, TrustBundle.Thumbprint(certificate), switchAt,
-            _time.CreateTimer(_ => SwitchToPendingRoot(), null, switchAt - now, Timeout.InfiniteTimeSpan));
+            _time.CreateTimer(_ => SwitchToPendingRoot(), null, Due(switchAt - now), Timeout.InfiniteTimeSpan));
     }
 
-    /// <summary>Beyond half a leaf's life: agents that failed a renewal retry, so give them a tenth of a lifetime more.</summary>
-    private TimeSpan RenewalMargin => _options.DefaultCertificateTtl / 10;
+    /// <summary>Timers take at most ~49 days; a later step wakes up at the cap and waits again.</summary>
+    private static TimeSpan Due(TimeSpan wait) => wait < MaxTimerWait ? wait : MaxTimerWait;
+
+    private static readonly TimeSpan MaxTimerWait = TimeSpan.FromDays(30);
 
     private void SwitchToPendingRoot()
     {
@@ -199,6 +202,12 @@ public sealed partial class CertificateAuthority : IDisposable
         {
             if (_pending is not { } pending)
             {
+                return;
+            }
+            var early = pending.SwitchAt - _time.GetUtcNow();
+            if (early > TimeSpan.Zero)
+            {
+                pending.Timer.Change(Due(early), Timeout.InfiniteTimeSpan);
                 return;
             }
             var current = _state;
@@ -219,15 +228,24 @@ public sealed partial class CertificateAuthority : IDisposable
             pending.Timer.Dispose();
             _pending = null;
             var now = _time.GetUtcNow();
-            var retireAt = Max(now, _ledger.AllRenewedBy(oldRoot) ?? now) + RenewalMargin;
+            var retireAt = Max(now, _ledger.AllRenewedBy(oldRoot) ?? now);
             _retireTimer?.Dispose();
-            _retireTimer = _time.CreateTimer(_ => RetireAfterRotation(oldRoot), null, retireAt - now, Timeout.InfiniteTimeSpan);
+            _retireTimer = _time.CreateTimer(_ => RetireAfterRotation(oldRoot, retireAt), null, Due(retireAt - now), Timeout.InfiniteTimeSpan);
             Log.RotationSwitched(_logger, pending.Thumbprint, retireAt);
         }
     }
 
-    private void RetireAfterRotation(string oldRoot)
+    private void RetireAfterRotation(string oldRoot, DateTimeOffset retireAt)
     {
+        var early = retireAt - _time.GetUtcNow();
+        if (early > TimeSpan.Zero)
+        {
+            lock (_admin)
+            {
+                _retireTimer?.Change(Due(early), Timeout.InfiniteTimeSpan);
+            }
+            return;
+        }
         try
         {
             RetireRoot(oldRoot, evenIfLeavesRemain: true);

@@ -118,7 +118,7 @@ public sealed class StagedRotationTests
         Assert.Contains("already under way", Assert.Throws<InvalidOperationException>(() => ca.Ca.BeginRootRotation()).Message, StringComparison.Ordinal);
         Assert.Contains("staged root rotation", Assert.Throws<InvalidOperationException>(() => ca.Ca.RotateRoot()).Message, StringComparison.Ordinal);
 
-        // Step 2: reviews' leaf (issued at 0h, 24h) renews at 12h; plus a tenth of a lifetime, 14.4h from the start.
+        // Step 2: reviews' leaf (issued at 0h, 24h) renews at 12h; with a tenth of its life for retries, 14.4h.
         ca.Time.Advance(TimeSpan.FromHours(13));
         Assert.NotNull(ca.Ca.PendingRootThumbprint);
         ca.Time.Advance(TimeSpan.FromHours(0.5));
@@ -129,11 +129,10 @@ public sealed class StagedRotationTests
         }
         Assert.Equal(2, ca.Ca.TrustBundle.Roots.Count);
 
-        // Step 3: the last leaf under the old root (ratings, 1h) renewed at 13h, before the switch; the old root goes a
-        // margin after the switch, at 16.8h.
-        ca.Time.Advance(TimeSpan.FromHours(2));
+        // Step 3: the last leaf under the old root (ratings, issued at 1h) is past its renewal at 15.4h: the old root goes.
+        ca.Time.Advance(TimeSpan.FromHours(0.5));
         Assert.Equal(2, ca.Ca.TrustBundle.Roots.Count);
-        ca.Time.Advance(TimeSpan.FromHours(1));
+        ca.Time.Advance(TimeSpan.FromHours(0.5));
         Assert.Equal(TrustBundle.Thumbprint(newRoot), TrustBundle.Thumbprint(Assert.Single(ca.Ca.TrustBundle.Roots)));
         Assert.False(File.Exists(ca.Directory.File("next-ca-key.pem")));
     }

@@ -9,7 +9,8 @@ internal sealed class LeafLedger
     private readonly Lock _gate = new();
     // identity -> root thumbprint -> the latest notAfter of a leaf issued to it under that root.
     private readonly Dictionary<WorkloadIdentity, Dictionary<string, DateTimeOffset>> _leaves = [];
-    // root thumbprint -> the latest time a holder of a leaf under it renews (half its life, the agents' rule).
+    // root thumbprint -> the latest time a holder of a leaf under it has renewed: agents renew at half a leaf's life;
+    // a tenth more leaves room for a renewal that had to be retried.
     private readonly Dictionary<string, DateTimeOffset> _renewals = new(StringComparer.OrdinalIgnoreCase);
 
     public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset issuedAt, DateTimeOffset notAfter)
@@ -24,7 +25,7 @@ internal sealed class LeafLedger
             {
                 roots[rootThumbprint] = notAfter;
             }
-            var renewal = issuedAt + ((notAfter - issuedAt) / 2);
+            var renewal = issuedAt + ((notAfter - issuedAt) * 0.6);
             if (!_renewals.TryGetValue(rootThumbprint, out var last) || renewal > last)
             {
                 _renewals[rootThumbprint] = renewal;
@@ -33,8 +34,8 @@ internal sealed class LeafLedger
     }
 
     /// <summary>
-    /// When every leaf issued so far (under <paramref name="rootThumbprint"/>, or any root) has reached half its life:
-    /// by then each live holder has renewed, and learnt whatever the CA answered since. Null when none was issued.
+    /// When every leaf issued so far (under <paramref name="rootThumbprint"/>, or any root) is past its renewal: by
+    /// then each live holder has renewed, and learnt whatever the CA answered since. Null when none was issued.
     /// </summary>
     public DateTimeOffset? AllRenewedBy(string? rootThumbprint = null)
     {
