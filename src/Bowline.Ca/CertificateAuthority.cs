@@ -359,7 +359,7 @@ public sealed partial class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509Extension(SubjectAltNameOid, UriSan(spiffeId), critical: true));
 
         using var leaf = request.Create(signer.Certificate.SubjectName, signer.Generator, notBefore, notAfter, Serial());
-        _ledger.Record(caller, signer.RootThumbprint, now, notAfter);
+        _ledger.Record(caller, signer.RootThumbprint, notBefore, notAfter);
         Metrics.Issued();
         Log.Issued(_logger, spiffeId, leaf.SerialNumber, notAfter);
         return [leaf.ExportCertificatePem() + "\n", .. signer.IntermediatePems.Select(p => p + "\n"), state.Bundle.Pem];

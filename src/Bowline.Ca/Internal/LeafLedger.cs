@@ -13,7 +13,7 @@ internal sealed class LeafLedger
     // a tenth more leaves room for a renewal that had to be retried.
     private readonly Dictionary<string, DateTimeOffset> _renewals = new(StringComparer.OrdinalIgnoreCase);
 
-    public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset issuedAt, DateTimeOffset notAfter)
+    public void Record(WorkloadIdentity identity, string rootThumbprint, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
         lock (_gate)
         {
@@ -25,7 +25,8 @@ internal sealed class LeafLedger
             {
                 roots[rootThumbprint] = notAfter;
             }
-            var renewal = issuedAt + ((notAfter - issuedAt) * 0.6);
+            // Half the certificate's validity, as the agents count it (from notBefore, which the CA backdates).
+            var renewal = notBefore + ((notAfter - notBefore) * 0.6);
             if (!_renewals.TryGetValue(rootThumbprint, out var last) || renewal > last)
             {
                 _renewals[rootThumbprint] = renewal;

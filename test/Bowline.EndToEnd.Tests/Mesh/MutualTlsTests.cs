@@ -114,6 +114,65 @@ public sealed class MutualTlsTests
     }
 
     [Fact]
+    public async Task RootRotation_UnderSteadyTraffic_FailsNoRequest_AndEndsWithOnlyTheNewRoot()
+    {
+        // 64 s leaves (backdated a minute): agents renew 2 s after each issue, and the CA counts a leaf renewed 14.4 s
+        // after issue, so the staged rotation switches and retires within about half a minute.
+        var (mesh, backend, server, client) = await StartAsync(TimeSpan.FromSeconds(64), ("peer-authentication.yaml", PeerAuthentication("STRICT")));
+        await using var _ = mesh;
+        await using var __ = backend;
+        var ca = mesh.ControlPlane.Services.GetRequiredService<Bowline.Ca.CertificateAuthority>();
+        var oldRoot = Bowline.Ca.TrustBundle.Thumbprint(Assert.Single(ca.TrustBundle.Roots));
+        var serverSecrets = server.Host.Services.GetRequiredService<Bowline.Proxy.Tls.SecretStore>();
+        var clientSecrets = client.Host.Services.GetRequiredService<Bowline.Proxy.Tls.SecretStore>();
+        using var http = client.Client();
+        using var stop = new CancellationTokenSource();
+        var (ok, failed) = (0, 0);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var traffic = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await http.GetAsync(Host + "/");
+                if (response.IsSuccessStatusCode)
+                {
+                    ok++;
+                }
+                else
+                {
+                    failed++;
+                    failures.Enqueue($"{(int)response.StatusCode} {string.Join(",", response.Headers.TryGetValues("x-bowline-response-flags", out var f) ? f : [])}");
+                }
+            }
+        });
+
+        var staged = ca.BeginRootRotation();
+        var newRoot = ca.PendingRootThumbprint!;
+        Assert.Equal(2, staged.Roots.Count);
+        // Each sidecar's leaf ends up under the new root, and its bundle ends up holding only the new root.
+        bool Settled(Bowline.Proxy.Tls.SecretStore secrets) =>
+            secrets.TrustBundle(Bowline.Proxy.Identity.WorkloadAgent.TrustBundleSecretName) is { Count: 1 } bundle
+            && Bowline.Ca.TrustBundle.Thumbprint(bundle[0]) == newRoot
+            && secrets.Certificate(Bowline.Proxy.Identity.WorkloadAgent.CertificateSecretName)!.Leaf.Issuer == bundle[0].Subject;
+        await serverSecrets.WaitUntilAsync(Settled, Timeouts.Token(Timeouts.Long * 2)).Within(Timeouts.Long * 2);
+        await clientSecrets.WaitUntilAsync(Settled, Timeouts.Token(Timeouts.Long)).Within(Timeouts.Long);
+        await stop.CancelAsync();
+        await traffic.Within(Timeouts.Short);
+
+        Assert.True(failed == 0, $"{failed} of {ok + failed} requests failed during the rotation: {string.Join("; ", failures.Take(5))}");
+        // New connections, with both sides on the new root alone, work too.
+        using var fresh = client.Client();
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await fresh.GetAsync(Host + "/");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        Assert.Null(ca.PendingRootThumbprint);
+        Assert.Equal(newRoot, Bowline.Ca.TrustBundle.Thumbprint(Assert.Single(ca.TrustBundle.Roots)));
+        Assert.NotEqual(oldRoot, newRoot);
+    }
+
+    [Fact]
     public async Task OpensslClient_WithAMeshCertificate_SeesTls13AndTheServersSpiffeId()
     {
         var (mesh, backend, _, _) = await StartAsync(("peer-authentication.yaml", PeerAuthentication("STRICT")));
