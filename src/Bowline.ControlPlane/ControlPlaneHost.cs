@@ -96,6 +96,30 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
             app.Services.GetRequiredService<CertificateAuthority>();
             app.Services.GetRequiredService<ServingCertificates>();
             app.MapIstioCertificateService();
+            // The operator's root rotation: loopback only, and only on the HTTP/1.1 monitoring port (the xDS ports
+            // speak HTTP/2), so no workload can start one. The rotation is staged and drops nothing (docs/security.md).
+            app.MapPost("/ca/rotate-root", (HttpContext context, CertificateAuthority ca) =>
+            {
+                if (context.Request.Protocol != "HTTP/1.1" || context.Connection.RemoteIpAddress is not { } remote || !IPAddress.IsLoopback(remote))
+                {
+                    return Results.Text("root rotation is only accepted from loopback on the monitoring port\n", statusCode: StatusCodes.Status403Forbidden);
+                }
+                try
+                {
+                    var bundle = ca.BeginRootRotation();
+                    return Results.Text($"rotation begun: trusted roots {bundle}; leaves switch to {ca.PendingRootThumbprint} once every workload has renewed\n");
+                }
+                catch (InvalidOperationException e)
+                {
+                    return Results.Text(e.Message + "\n", statusCode: StatusCodes.Status409Conflict);
+                }
+            });
+            app.MapGet("/debug/ca", (CertificateAuthority ca) => Results.Text(JsonSerializer.Serialize(new
+            {
+                trustDomain = ca.TrustDomain,
+                roots = ca.TrustBundle.Roots.Select(r => new { thumbprint = TrustBundle.Thumbprint(r), subject = r.Subject, notAfter = r.NotAfter.ToUniversalTime() }),
+                pendingRoot = ca.PendingRootThumbprint,
+            }, Json), "application/json"));
         }
         app.MapGet("/ready", () => Results.Text("ready\n"));
         app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));

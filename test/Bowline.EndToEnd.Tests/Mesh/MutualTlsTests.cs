@@ -146,9 +146,16 @@ public sealed class MutualTlsTests
             }
         });
 
-        var staged = ca.BeginRootRotation();
+        // The operator's way in: the monitoring port, from loopback.
+        using (var monitoring = new HttpClient { BaseAddress = mesh.ControlPlane.MonitoringAddress, Timeout = Timeouts.Short })
+        using (var begun = await monitoring.PostAsync("/ca/rotate-root", null))
+        {
+            Assert.True(begun.IsSuccessStatusCode, await begun.Content.ReadAsStringAsync());
+            using var again = await monitoring.PostAsync("/ca/rotate-root", null);
+            Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        }
         var newRoot = ca.PendingRootThumbprint!;
-        Assert.Equal(2, staged.Roots.Count);
+        Assert.Equal(2, ca.TrustBundle.Roots.Count);
         // Each sidecar's leaf ends up under the new root, and its bundle ends up holding only the new root.
         bool Settled(Bowline.Proxy.Tls.SecretStore secrets) =>
             secrets.TrustBundle(Bowline.Proxy.Identity.WorkloadAgent.TrustBundleSecretName) is { Count: 1 } bundle
