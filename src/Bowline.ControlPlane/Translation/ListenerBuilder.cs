@@ -96,6 +96,9 @@ internal static class ListenerBuilder
             }
             var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
             var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
+            // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
+            hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
+            hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
             authorization.InsertInto(hcm);
             hcm.RouteConfig = new RouteConfiguration
             {
@@ -208,6 +211,9 @@ internal static class ListenerBuilder
         var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config.Security.Paths);
         authorization.InsertInto(hcm);
         hcm.UseRemoteAddress = true;
+        // Istio's gateway default (gatewayTopology.forwardClientCertDetails): whatever a client sent is replaced.
+        hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.SanitizeSet;
+        hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = routeName };
         JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
         return hcm;

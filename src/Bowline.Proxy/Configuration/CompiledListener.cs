@@ -34,8 +34,11 @@ internal sealed record HttpFilterEntry(Filters.Http.IHttpFilter Filter, bool Dis
 
 /// <summary>A compiled HTTP connection manager: its routes (resolved from RDS or inline), its filters (the router last) and settings.</summary>
 internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, HttpFilterEntry[] filters, bool websocket, bool generateRequestId, HttpChainStats stats,
-    Http.PathNormalization? paths = null)
+    Http.PathNormalization? paths = null, Http.ClientCertForwarding? clientCerts = null)
 {
+    /// <summary>What becomes of <c>x-forwarded-client-cert</c> before any filter runs.</summary>
+    public Http.ClientCertForwarding ClientCerts { get; } = clientCerts ?? Http.ClientCertForwarding.Default;
+
     /// <summary>How request paths are normalized before routing (and so before RBAC and the upstream see them).</summary>
     public Http.PathNormalization Paths { get; } = paths ?? Http.PathNormalization.Default;
 

@@ -104,7 +104,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
         }
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
-            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action");
+            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details");
         var filters = CompileFilters(hcm, where);
 
         RouteTable? table;
@@ -131,7 +131,31 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
             }
         }
         var websocket = hcm.UpgradeConfigs.Any(u => string.Equals(u.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase) && u.Enabled is null or true);
-        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where));
+        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where), ClientCerts(hcm, where));
+    }
+
+    private static Http.ClientCertForwarding ClientCerts(HttpConnectionManager hcm, string where)
+    {
+        var mode = hcm.ForwardClientCertDetails switch
+        {
+            HttpConnectionManager.Types.ForwardClientCertDetails.Sanitize => Http.ClientCertMode.Sanitize,
+            HttpConnectionManager.Types.ForwardClientCertDetails.ForwardOnly => Http.ClientCertMode.ForwardOnly,
+            HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward => Http.ClientCertMode.AppendForward,
+            HttpConnectionManager.Types.ForwardClientCertDetails.SanitizeSet => Http.ClientCertMode.SanitizeSet,
+            HttpConnectionManager.Types.ForwardClientCertDetails.AlwaysForwardOnly => Http.ClientCertMode.AlwaysForwardOnly,
+            _ => throw new ProxyConfigException($"{where}: forward_client_cert_details {hcm.ForwardClientCertDetails} is not supported"),
+        };
+        var set = hcm.SetCurrentClientCertDetails;
+        if (set is not null)
+        {
+            XdsFields.Check(set, where + " set_current_client_cert_details", "subject", "cert", "chain", "dns", "uri");
+            if (set.Chain)
+            {
+                throw new ProxyConfigException($"{where}: set_current_client_cert_details.chain is not supported (the peer's chain is not kept past the handshake); use cert");
+            }
+        }
+        var forwarding = new Http.ClientCertForwarding(mode, set?.Subject ?? false, set?.Cert ?? false, false, set?.Dns ?? false, set?.Uri ?? false);
+        return forwarding == Http.ClientCertForwarding.Default ? Http.ClientCertForwarding.Default : forwarding;
     }
 
     private static Http.PathNormalization Paths(HttpConnectionManager hcm, string where)

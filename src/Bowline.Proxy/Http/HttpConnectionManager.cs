@@ -53,6 +53,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
         chain.Stats.RequestsTotal.Increment();
         try
         {
+            chain.ClientCerts.Apply(stream);
             if (await NormalizePathAsync(stream).ConfigureAwait(false))
             {
                 return;

@@ -183,7 +183,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             var reader = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
             var writer = PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true));
             connection.Transport = new Pipe(reader, writer);
-            connection.Features.Set(new ConnectionChain(current, chain, metadata, peer));
+            connection.Features.Set(new ConnectionChain(current, chain, metadata, peer) { LocalUri = LocalUri(ssl.LocalCertificate) });
             var tlsFeature = new TlsFeature(peer?.Certificate, negotiated);
             connection.Features.Set<ITlsConnectionFeature>(tlsFeature);
             // Kestrel picks HTTP/2 from ALPN "h2"; mesh mTLS negotiates istio-* or nothing, so the decrypted preface decides.
@@ -198,6 +198,14 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             await ssl.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>The URI SAN of the certificate this side presented (XFCC's <c>By</c>), or null.</summary>
+    private static string? LocalUri(X509Certificate? certificate) => certificate switch
+    {
+        X509Certificate2 local => SpiffeId.SubjectAltNames(local).Uris.FirstOrDefault(),
+        null => null,
+        _ => SpiffeId.SubjectAltNames(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData())).Uris.FirstOrDefault(),
+    };
 
     private static async Task<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken cancellationToken)
     {
@@ -315,6 +323,9 @@ internal sealed class ConnectionChain(CompiledListener listener, CompiledFilterC
 
     /// <summary>Null for a cleartext connection, or a TLS connection whose client presented no certificate.</summary>
     public PeerIdentity? Peer { get; } = peer;
+
+    /// <summary>The URI SAN of the certificate this proxy presented on the connection (XFCC's <c>By</c>); null without TLS.</summary>
+    public string? LocalUri { get; init; }
 
     /// <summary>
     /// The chain under <paramref name="listener"/>: the one matched at accept time while the listener is unchanged,
