@@ -22,8 +22,8 @@ internal abstract class RbacMatcher
     {
         switch (permission.RuleCase)
         {
-            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Any when permission.Any:
-                return Always.Instance;
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Any:
+                return permission.Any ? Always.Instance : throw new ProxyConfigException($"{where}: any must be true (Envoy's rule); remove the permission to match nothing");
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.AndRules:
                 return new All([.. permission.AndRules.Rules.Select((p, i) => Permission(p, $"{where}.and_rules[{i}]"))]);
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.OrRules:
@@ -54,8 +54,8 @@ internal abstract class RbacMatcher
     {
         switch (principal.IdentifierCase)
         {
-            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Any when principal.Any:
-                return Always.Instance;
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Any:
+                return principal.Any ? Always.Instance : throw new ProxyConfigException($"{where}: any must be true (Envoy's rule); remove the principal to match no one");
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.AndIds:
                 return new All([.. principal.AndIds.Ids.Select((p, i) => Principal(p, $"{where}.and_ids[{i}]"))]);
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.OrIds:
