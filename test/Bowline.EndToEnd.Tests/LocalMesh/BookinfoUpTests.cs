@@ -73,6 +73,37 @@ public sealed class BookinfoUpTests
         await PollAsync(http, "/productpage", "jason", p => p.Contains("Sorry, product reviews are currently unavailable for this book.", StringComparison.Ordinal), Timeouts.Long, up);
         File.Delete(Path.Combine(work, "ratings-fault.yaml"));
 
+        // Bookinfo fully on mTLS: a mesh-wide STRICT PeerAuthentication, applied live. The page keeps working (every hop
+        // is sidecar to sidecar), and plaintext straight to a sidecar's inbound port is refused.
+        await File.WriteAllTextAsync(Path.Combine(work, "peer-authentication-strict.yaml"), """
+            apiVersion: security.istio.io/v1
+            kind: PeerAuthentication
+            metadata: {name: default, namespace: istio-system}
+            spec:
+              mtls: {mode: STRICT}
+            """);
+        var details = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(state, "status.json"))).RootElement.GetProperty("workloads").EnumerateArray()
+            .Single(w => w.GetProperty("name").GetString() == "details-v1");
+        var detailsInbound = details.GetProperty("sidecar").GetProperty("inboundPorts").EnumerateObject().First().Value.GetInt32();
+        using var plaintext = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = Timeouts.Short };
+        var refusedBy = DateTime.UtcNow + Timeouts.Long;
+        var refused = false;
+        while (!refused && DateTime.UtcNow < refusedBy)
+        {
+            try
+            {
+                using var response = await plaintext.GetAsync(new Uri($"http://127.0.0.1:{detailsInbound}/details/0"));
+                await Task.Delay(200);
+            }
+            catch (HttpRequestException)
+            {
+                refused = true;
+            }
+        }
+        Assert.True(refused, $"plaintext to details' inbound port {detailsInbound} was still served a minute after STRICT");
+        // Every backend answers through mTLS: no "currently unavailable" sentence for details, reviews or ratings.
+        await PollAsync(http, "/productpage", null, p => p.Contains("reviews-v", StringComparison.Ordinal) && !p.Contains("currently unavailable", StringComparison.Ordinal), Timeouts.Long, up);
+
         using (var kill = Process.Start("kill", ["-INT", up.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync().Within(Timeouts.Short);
