@@ -186,9 +186,7 @@ public sealed class IstioTaskTests
     }
 
     [Theory]
-    // The task's `fortio load -c 3` (InlineData(3)) is quarantined: in 2 of about 6 full suite runs on a loaded machine
-    // the overflowing call's 503 UO reached the client only after ~60 s, although the sidecar had counted the overflow
-    // and admitted exactly 2 (its diagnostics said so). Never reproduced alone (15 runs). Open bug, see the issue note.
+    [InlineData(3)] // the task's `fortio load -c 3`
     [InlineData(30)] // the task's 30 calls, all at once
     public async Task CircuitBreaking_MoreConcurrentCallsThanOneConnectionAndOnePending_SurplusIs503UO_CountedAsPendingOverflow(int concurrent)
     {
@@ -196,7 +194,7 @@ public sealed class IstioTaskTests
         var httpbin = mesh.Httpbin[0];
         // The client's own timeout outlasts the wait below, so a wait that runs out reports what the sidecar admitted
         // instead of a bare HttpClient timeout.
-        using var fortio = mesh.Client.Client(Timeouts.Long * 2);
+        using var fortio = mesh.Client.Client(Timeouts.Long * 3);
         var overflowStat = $"cluster.{Cluster}.upstream_rq_pending_overflow";
         // The breaker under test must be the one the client sidecar runs before the calls start.
         var limits = mesh.Client.Host.Snapshots.Current.Clusters[Cluster].Current?.Config.Limits;
@@ -208,9 +206,12 @@ public sealed class IstioTaskTests
         var surplus = concurrent - 2;
         try
         {
+            // Open bug: in 3 of about 7 full suite runs on a loaded machine one overflowing call's 503 UO reached the
+            // client only after ~60 s, though the sidecar had counted every overflow and admitted exactly 2 (never
+            // alone, 15 runs). The bound outlasts that delay, so the counts below are still checked.
             while (calls.Count(c => c.IsCompleted) < surplus)
             {
-                await Task.WhenAny(calls.Where(c => !c.IsCompleted)).Within(Timeouts.Long);
+                await Task.WhenAny(calls.Where(c => !c.IsCompleted)).Within(Timeouts.Long * 2);
             }
         }
         catch (TimeoutException)
