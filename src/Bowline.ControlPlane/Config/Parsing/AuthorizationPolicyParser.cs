@@ -19,7 +19,7 @@ internal static class AuthorizationPolicyParser
     public static MeshResource? Parse(ResourceMeta meta, FieldReader spec)
     {
         var before = spec.ErrorCount;
-        var selector = Selector(spec);
+        var selector = PolicySelectorParser.Selector(spec);
         TargetRefs(spec);
         var action = Action(spec);
         string? provider = null;
@@ -101,36 +101,6 @@ internal static class AuthorizationPolicyParser
                 spec.ErrorAt("metadata.annotations", $"{DryRunAnnotation}: '{value}' must be \"true\" or \"false\"");
                 return false;
         }
-    }
-
-    private static IReadOnlyDictionary<string, string> Selector(FieldReader spec)
-    {
-        if (spec.Map("selector") is not { } selector)
-        {
-            return new Dictionary<string, string>();
-        }
-        var labels = selector.StringMap("matchLabels");
-        selector.Finish();
-        foreach (var (key, value) in labels)
-        {
-            if (key.Length == 0)
-            {
-                selector.Error("matchLabels", "a label key must not be empty");
-            }
-            if (key.Contains('*', StringComparison.Ordinal) || value.Contains('*', StringComparison.Ordinal))
-            {
-                selector.Error("matchLabels", $"'{key}: {value}': wildcards are not allowed in a selector");
-            }
-            else if (value.Length > 63)
-            {
-                selector.Error("matchLabels", $"the value of label '{key}' is {value.Length} characters long; at most 63");
-            }
-        }
-        if (labels.Count == 0)
-        {
-            spec.Warning("selector", "the selector has no labels, so it selects every workload of the namespace (of the mesh, in the root namespace): remove it, or add matchLabels");
-        }
-        return labels;
     }
 
     /// <summary>

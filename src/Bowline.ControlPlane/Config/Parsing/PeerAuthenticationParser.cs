@@ -10,8 +10,6 @@ namespace Bowline.ControlPlane.Config.Parsing;
 internal static class PeerAuthenticationParser
 {
     /// <summary>The CRD's limits on <c>selector.matchLabels</c>.</summary>
-    private const int MaxLabels = 4096;
-    private const int MaxLabelValueLength = 63;
 
     public static MeshResource? Parse(ResourceMeta meta, FieldReader spec)
     {
@@ -59,40 +57,8 @@ internal static class PeerAuthenticationParser
 
     private static IReadOnlyDictionary<string, string> Selector(FieldReader spec, ResourceMeta meta)
     {
-        if (spec.Map("selector") is not { } selector)
-        {
-            return new Dictionary<string, string>();
-        }
-        var labels = selector.StringMap("matchLabels");
-        selector.Finish();
-        if (labels.Count > MaxLabels)
-        {
-            selector.Error("matchLabels", $"{labels.Count} labels are too many; at most {MaxLabels}");
-        }
-        foreach (var (key, value) in labels)
-        {
-            if (key.Length == 0)
-            {
-                selector.Error("matchLabels", "a label key must not be empty");
-            }
-            else if (key.Contains('*', StringComparison.Ordinal))
-            {
-                selector.Error("matchLabels", $"'{key}': wildcards are not allowed in a selector's label keys");
-            }
-            if (value.Contains('*', StringComparison.Ordinal))
-            {
-                selector.Error("matchLabels", $"'{key}: {value}': wildcards are not allowed in a selector's label values");
-            }
-            else if (value.Length > MaxLabelValueLength)
-            {
-                selector.Error("matchLabels", $"the value of label '{key}' is {value.Length} characters long; at most {MaxLabelValueLength}");
-            }
-        }
-        if (labels.Count == 0)
-        {
-            spec.Warning("selector", "the selector has no labels, so it selects every workload of the namespace: this is a namespace-wide policy (as if the selector were absent)");
-        }
-        else if (meta.Namespace == MeshSecurity.RootNamespace)
+        var labels = PolicySelectorParser.Selector(spec);
+        if (labels.Count > 0 && meta.Namespace == MeshSecurity.RootNamespace)
         {
             // Istio's ComposePeerAuthentication skips selector policies in the root namespace.
             spec.Warning("selector", $"a PeerAuthentication with a selector in the root namespace {MeshSecurity.RootNamespace} has no effect (as in Istio, a policy there applies mesh-wide only without a selector); put it in the namespace of the workloads it selects");
