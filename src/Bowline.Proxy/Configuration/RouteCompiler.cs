@@ -50,26 +50,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
         XdsFields.Check(route, where, "match", "route", "redirect", "direct_response", "typed_per_filter_config",
             "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove");
         var match = route.Match ?? throw new ProxyConfigException($"{where}: match is required");
-        XdsFields.Check(match, where + " match", "prefix", "path", "safe_regex", "case_sensitive", "headers", "query_parameters");
-        string? exact = null, prefix = null;
-        Regex? regex = null;
-        var caseSensitive = match.CaseSensitive ?? true;
-        switch (match.PathSpecifierCase)
-        {
-            case RouteMatch.PathSpecifierOneofCase.Prefix:
-                prefix = match.Prefix;
-                break;
-            case RouteMatch.PathSpecifierOneofCase.Path:
-                exact = match.Path;
-                break;
-            case RouteMatch.PathSpecifierOneofCase.SafeRegex:
-                regex = StringMatcher.CompileRegex(match.SafeRegex.Regex, where + " match.safe_regex", ignoreCase: !caseSensitive);
-                break;
-            default:
-                throw new ProxyConfigException($"{where}: match.{match.PathSpecifierCase} is not supported; use prefix, path or safe_regex");
-        }
-        var headers = match.Headers.Select(h => Header(h, where)).ToArray();
-        var query = match.QueryParameters.Select(q => Query(q, where)).ToArray();
+        var (exact, prefix, regex, caseSensitive, headers, query) = Match(match, where);
         var requestHeaders = HeaderMutation.Combine(vhost.RequestHeaders, Headers(route.RequestHeadersToAdd, route.RequestHeadersToRemove, where));
         var responseHeaders = HeaderMutation.Combine(Headers(route.ResponseHeadersToAdd, route.ResponseHeadersToRemove, where), vhost.ResponseHeaders);
         var perFilter = PerFilter(route.TypedPerFilterConfig, where);
@@ -304,6 +285,30 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             body = source.SpecifierCase == DataSource.SpecifierOneofCase.InlineBytes ? source.InlineBytes.ToStringUtf8() : source.InlineString;
         }
         return new DirectResponseAction((int)direct.Status, body);
+    }
+
+    /// <summary>A route <c>match</c> compiled: path (exact, prefix or safe_regex), case sensitivity, headers, query parameters. Shared with jwt_authn's rules.</summary>
+    internal static (string? Exact, string? Prefix, Regex? Regex, bool CaseSensitive, HeaderCondition[] Headers, QueryCondition[] Query) Match(RouteMatch match, string where)
+    {
+        XdsFields.Check(match, where + " match", "prefix", "path", "safe_regex", "case_sensitive", "headers", "query_parameters");
+        string? exact = null, prefix = null;
+        Regex? regex = null;
+        var caseSensitive = match.CaseSensitive ?? true;
+        switch (match.PathSpecifierCase)
+        {
+            case RouteMatch.PathSpecifierOneofCase.Prefix:
+                prefix = match.Prefix;
+                break;
+            case RouteMatch.PathSpecifierOneofCase.Path:
+                exact = match.Path;
+                break;
+            case RouteMatch.PathSpecifierOneofCase.SafeRegex:
+                regex = StringMatcher.CompileRegex(match.SafeRegex.Regex, where + " match.safe_regex", ignoreCase: !caseSensitive);
+                break;
+            default:
+                throw new ProxyConfigException($"{where}: match.{match.PathSpecifierCase} is not supported; use prefix, path or safe_regex");
+        }
+        return (exact, prefix, regex, caseSensitive, [.. match.Headers.Select(h => Header(h, where))], [.. match.QueryParameters.Select(q => Query(q, where))]);
     }
 
     internal static HeaderCondition Header(HeaderMatcher h, string where)

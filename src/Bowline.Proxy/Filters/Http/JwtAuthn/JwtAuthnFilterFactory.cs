@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Bowline.Proxy.Configuration;
 using Bowline.Proxy.Routing;
 using Envoy.Config.Core.V3;
@@ -180,27 +179,8 @@ internal sealed partial class JwtAuthnFilterFactory : IHttpFilterFactory
     /// <summary>A rule's <c>match</c>, compiled into the proxy's route matcher so rules and routes agree on what matches.</summary>
     private static RouteEntry Match(RouteMatch match, string where)
     {
-        XdsFields.Check(match, where + " match", "prefix", "path", "safe_regex", "case_sensitive", "headers", "query_parameters");
-        var caseSensitive = match.CaseSensitive ?? true;
-        string? exact = null, prefix = null;
-        Regex? regex = null;
-        switch (match.PathSpecifierCase)
-        {
-            case RouteMatch.PathSpecifierOneofCase.Prefix:
-                prefix = match.Prefix;
-                break;
-            case RouteMatch.PathSpecifierOneofCase.Path:
-                exact = match.Path;
-                break;
-            case RouteMatch.PathSpecifierOneofCase.SafeRegex:
-                regex = StringMatcher.CompileRegex(match.SafeRegex.Regex, where + " match.safe_regex", ignoreCase: !caseSensitive);
-                break;
-            default:
-                throw new ProxyConfigException($"{where}: match.{match.PathSpecifierCase} is not supported; use prefix, path or safe_regex");
-        }
-        return new RouteEntry("", exact, prefix, regex, caseSensitive,
-            [.. match.Headers.Select(h => RouteCompiler.Header(h, where))],
-            [.. match.QueryParameters.Select(q => RouteCompiler.Query(q, where))]);
+        var (exact, prefix, regex, caseSensitive, headers, query) = RouteCompiler.Match(match, where);
+        return new RouteEntry("", exact, prefix, regex, caseSensitive, headers, query);
     }
 
     private static partial class Log
