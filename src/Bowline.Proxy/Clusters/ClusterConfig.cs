@@ -30,8 +30,12 @@ internal sealed class ClusterConfig(
     Dns.DnsSettings? dns = null,
     Health.HealthCheckConfig? healthCheck = null,
     int maxRequestsPerConnection = 0,
-    Tls.UpstreamTransport? transport = null)
+    Tls.UpstreamTransport? transport = null,
+    PoolSettings? pool = null)
 {
+    /// <summary>How connections to the hosts are opened (connect timeout, keepalive); the TCP proxy connects with it too.</summary>
+    public PoolSettings Pool { get; } = pool ?? new PoolSettings(TimeSpan.FromSeconds(5), int.MaxValue, PoolSettings.DefaultIdleTimeout, Timeout.InfiniteTimeSpan, null);
+
     /// <summary>The cluster's transport sockets (TLS per endpoint); null when every endpoint is plaintext.</summary>
     public Tls.UpstreamTransport? Transport { get; } = transport;
 

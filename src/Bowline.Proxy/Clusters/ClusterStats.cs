@@ -13,6 +13,8 @@ internal sealed class ClusterStats(ProxyStats stats, string cluster)
     public Stat RequestsActive { get; } = stats.Get($"cluster.{cluster}.upstream_rq_active");
     public Stat Timeouts { get; } = stats.Get($"cluster.{cluster}.upstream_rq_timeout");
     public Stat PerTryTimeouts { get; } = stats.Get($"cluster.{cluster}.upstream_rq_per_try_timeout");
+    public Stat ConnectionsTotal { get; } = stats.Get($"cluster.{cluster}.upstream_cx_total");
+    public Stat ConnectionOverflow { get; } = stats.Get($"cluster.{cluster}.upstream_cx_overflow");
     public Stat ConnectFailures { get; } = stats.Get($"cluster.{cluster}.upstream_cx_connect_fail");
     public Stat Resets { get; } = stats.Get($"cluster.{cluster}.upstream_rq_rx_reset");
     public Stat NoHealthyUpstream { get; } = stats.Get($"cluster.{cluster}.upstream_cx_none_healthy");

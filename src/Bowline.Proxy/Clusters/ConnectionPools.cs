@@ -107,23 +107,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TcpKeepalive? keepalive, Tls.SecretStore secrets, CancellationToken cancellationToken)
     {
         var target = context.InitialRequestMessage.Options.TryGetValue(AddressOption, out var address) ? address : context.DnsEndPoint;
-        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            if (keepalive is not null)
-            {
-                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
-                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, keepalive.TimeSeconds);
-                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
-                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
-            }
-            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var socket = await ConnectSocketAsync(target, keepalive, cancellationToken).ConfigureAwait(false);
         var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
         if (!context.InitialRequestMessage.Options.TryGetValue(TlsOption, out var tls) || tls is null)
         {
@@ -137,6 +121,29 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         catch
         {
             await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Opens a TCP connection with the cluster's keepalive probes (the HTTP pools and the TCP proxy both connect this way).</summary>
+    public static async ValueTask<System.Net.Sockets.Socket> ConnectSocketAsync(System.Net.EndPoint target, TcpKeepalive? keepalive, CancellationToken cancellationToken)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (keepalive is not null)
+            {
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, keepalive.TimeSeconds);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, keepalive.IntervalSeconds);
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, keepalive.Probes);
+            }
+            await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
             throw;
         }
     }

@@ -176,7 +176,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
         var transport = Tls.UpstreamTransport.Compile(cluster, where, autoSni, autoSan);
         var settings = PoolSettingsOf(cluster, where) with { Tls = transport is not null };
-        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection, transport);
+        return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection, transport, settings);
     }
 
     /// <summary>Envoy's slow_start_config, which only ROUND_ROBIN and LEAST_REQUEST have (each in its own lb config).</summary>

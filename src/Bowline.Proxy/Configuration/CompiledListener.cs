@@ -61,14 +61,16 @@ internal sealed class HttpChain(string statPrefix, string? routeConfigName, Rout
 }
 
 /// <summary>
-/// One compiled filter chain of a listener: the TLS it terminates (null for cleartext) and the HTTP connection manager
-/// that serves its connections. A chain with neither HTTP nor a TCP proxy is refused at compile time.
+/// One compiled filter chain of a listener: the TLS it terminates (null for cleartext) and what serves its connections,
+/// an HTTP connection manager or a TCP proxy (exactly one of them; a chain with neither is refused at compile time).
 /// </summary>
-internal sealed class CompiledFilterChain(string name, HttpChain http, Tls.DownstreamTls? tls)
+internal sealed class CompiledFilterChain(string name, HttpChain? http, Tls.DownstreamTls? tls, Filters.Network.TcpProxy.TcpProxyConfig? tcp = null)
 {
     public string Name { get; } = name;
 
-    public HttpChain Http { get; } = http;
+    public HttpChain? Http { get; } = http;
+
+    public Filters.Network.TcpProxy.TcpProxyConfig? Tcp { get; } = tcp;
 
     public Tls.DownstreamTls? Tls { get; } = tls;
 }
@@ -100,7 +102,13 @@ internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source,
     public string Name => Source.Name;
 
     /// <summary>Every HTTP chain of the listener, for reuse checks.</summary>
-    public IEnumerable<HttpChain> Chains => FilterChains.All.Select(c => c.Http);
+    public IEnumerable<HttpChain> Chains => FilterChains.All.Select(c => c.Http).OfType<HttpChain>();
+
+    /// <summary>Some chain is an HTTP connection manager (which reads the first bytes for the h2c preface).</summary>
+    public bool ServesHttp { get; } = chains.All.Any(c => c.Http is not null);
+
+    /// <summary>The clusters the listener's TCP proxies send to (routes name the HTTP chains' clusters).</summary>
+    public IEnumerable<string> TcpClusterNames => FilterChains.All.Select(c => c.Tcp).OfType<Filters.Network.TcpProxy.TcpProxyConfig>().SelectMany(t => t.ClusterNames);
 
     public FilterChainMatcher<CompiledFilterChain> FilterChains { get; } = chains;
 
@@ -121,7 +129,7 @@ internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source,
     public string AddressKey { get; } = string.Join(",", addresses.Select(a => a.ToString()).Order(StringComparer.Ordinal));
 
     /// <summary>Envoy's warming: a listener whose RDS routes have not arrived yet is not opened, so it never answers 404 for want of config.</summary>
-    public bool IsWarm { get; } = chains.All.All(c => c.Http.RouteConfigName is null || c.Http.Routes is not null);
+    public bool IsWarm { get; } = chains.All.All(c => c.Http is null || c.Http.RouteConfigName is null || c.Http.Routes is not null);
 
     public CompiledFilterChain? Match(Listeners.ConnectionMetadata connection) => FilterChains.Match(connection);
 

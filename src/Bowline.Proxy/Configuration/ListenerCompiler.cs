@@ -15,7 +15,7 @@ namespace Bowline.Proxy.Configuration;
 /// with its filter chain built through the <see cref="HttpFilterCatalog"/> (the router last). Route tables come from
 /// the caller, which reuses those whose RDS resource did not change.
 /// </summary>
-internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers)
+internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers)
 {
     // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
     private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
@@ -92,7 +92,23 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
     {
         XdsFields.Check(chain, where, "name", "filter_chain_match", "filters", "transport_socket");
         var tls = chain.TransportSocket is { } socket ? Tls.DownstreamTls.Compile(socket, where) : null;
+        if (chain.Filters.Count == 1 && chain.Filters[0].TypedConfig?.TypeUrl == Filters.Network.TcpProxy.TcpProxyConfig.TypeUrl)
+        {
+            XdsFields.Check(chain.Filters[0], where + " filter " + chain.Filters[0].Name, "name", "typed_config");
+            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[0].TypedConfig, clusters, TcpStatsFor, random, where));
+        }
         return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline), tls);
+    }
+
+    private readonly Dictionary<string, Filters.Network.TcpProxy.TcpProxyStats> _tcpStats = new(StringComparer.Ordinal);
+
+    private Filters.Network.TcpProxy.TcpProxyStats TcpStatsFor(string prefix)
+    {
+        if (!_tcpStats.TryGetValue(prefix, out var tcpStats))
+        {
+            tcpStats = _tcpStats[prefix] = new Filters.Network.TcpProxy.TcpProxyStats(stats, prefix);
+        }
+        return tcpStats;
     }
 
     private HttpChain CompileHttp(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
@@ -100,7 +116,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, ProxyStats sta
         if (chain.Filters.Count != 1 || chain.Filters[0].TypedConfig?.TypeUrl != ResourceReferences.HttpConnectionManagerTypeUrl)
         {
             var names = string.Join(", ", chain.Filters.Select(f => f.TypedConfig?.TypeUrl ?? f.Name));
-            throw new ProxyConfigException($"{where}: filters [{names}] are not supported yet; a chain must be exactly one envoy.filters.network.http_connection_manager");
+            throw new ProxyConfigException($"{where}: filters [{names}] are not supported; a chain must be exactly one envoy.filters.network.http_connection_manager or one envoy.filters.network.tcp_proxy");
         }
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",

@@ -63,6 +63,11 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         if (chain.Tls is not { } tls)
         {
             connection.Features.Set(new ConnectionChain(current, chain, metadata, null));
+            if (chain.Tcp is { } tcp)
+            {
+                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, connection.ConnectionClosed).ConfigureAwait(false);
+                return;
+            }
             if (http2Preface || metadata.ApplicationProtocols.Contains("h2c"))
             {
                 MarkHttp2(connection);
@@ -84,7 +89,13 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         var preface = false;
         var input = connection.Transport.Input;
         var tlsDone = !current.TlsInspector;
-        var httpDone = false;
+        // Only HTTP needs the first bytes without an inspector (the h2c preface); a TCP-only listener reads nothing
+        // first, so server-first protocols (SMTP, MySQL) get their banner through.
+        var httpDone = !current.HttpInspector && !current.ServesHttp;
+        if (tlsDone && httpDone)
+        {
+            return (new ConnectionMetadata(local?.Address ?? IPAddress.None, local?.Port ?? 0, remote?.Address ?? IPAddress.None, remote?.Port ?? 0, transport, serverName, protocols), preface);
+        }
         while (true)
         {
             var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -186,6 +197,11 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             connection.Features.Set(new ConnectionChain(current, chain, metadata, peer) { LocalUri = LocalUri(ssl.LocalCertificate) });
             var tlsFeature = new TlsFeature(peer?.Certificate, negotiated);
             connection.Features.Set<ITlsConnectionFeature>(tlsFeature);
+            if (chain.Tcp is { } tcp)
+            {
+                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, connection.ConnectionClosed).ConfigureAwait(false);
+                return;
+            }
             // Kestrel picks HTTP/2 from ALPN "h2"; mesh mTLS negotiates istio-* or nothing, so the decrypted preface decides.
             var http2 = negotiated == SslApplicationProtocol.Http2 || (negotiated != SslApplicationProtocol.Http11 && await StartsWithPrefaceAsync(reader, connection.ConnectionClosed).ConfigureAwait(false));
             tlsFeature.Http2 = http2;

@@ -15,6 +15,8 @@ internal sealed class Stat
 
     public void Decrement() => Interlocked.Decrement(ref _value);
 
+    public void Add(long amount) => Interlocked.Add(ref _value, amount);
+
     public void Set(long value) => Interlocked.Exchange(ref _value, value);
 }
 

@@ -70,7 +70,7 @@ internal sealed partial class ConfigApplier(SnapshotHolder holder, ProxyConfigCo
             commit();
             pools.Commit();
             clusters.Prune(snapshot.Listeners.Values.SelectMany(l => l.Chains).Select(c => c.Routes).OfType<Routing.RouteTable>()
-                .SelectMany(t => t.ClusterNames).ToHashSet(StringComparer.Ordinal));
+                .SelectMany(t => t.ClusterNames).Concat(snapshot.Listeners.Values.SelectMany(l => l.TcpClusterNames)).ToHashSet(StringComparer.Ordinal));
             _accepted.Clear();
             foreach (var (type, set) in candidate)
             {

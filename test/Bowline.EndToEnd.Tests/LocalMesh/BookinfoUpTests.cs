@@ -108,7 +108,8 @@ public sealed class BookinfoUpTests
         {
             await kill.WaitForExitAsync().Within(Timeouts.Short);
         }
-        var exit = await up.WaitForExitAsync(TimeSpan.FromSeconds(15));
+        // A generous bound: shutdown drains every sidecar and app in turn, which a loaded machine can stretch well past 15 s.
+        var exit = await up.WaitForExitAsync(Timeouts.Long);
 
         Assert.True(exit == 0, up.Output);
         Assert.All(pids, pid => Assert.False(IsAlive(pid), $"process {pid} survived bowline up's shutdown"));

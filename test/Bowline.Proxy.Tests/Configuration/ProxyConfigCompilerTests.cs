@@ -6,7 +6,6 @@ using Filter = Envoy.Config.Listener.V3.Filter;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Http.Fault.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
-using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Envoy.Type.Matcher.V3;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -96,15 +95,15 @@ public sealed class ProxyConfigCompilerTests : IDisposable
     }
 
     [Fact]
-    public void Compile_TcpProxyNetworkFilter_ThrowsNamingListenerAndFilters()
+    public void Compile_UnknownNetworkFilter_ThrowsNamingListenerAndFilters()
     {
-        var tcp = new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = "mysql", Cluster = "mysql" }) };
+        var tcp = new Filter { Name = "envoy.filters.network.mongo_proxy", TypedConfig = Any.Pack(new Duration()) };
 
         var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(Listener("mysql_3306", 3306, "127.0.0.1", tcp)));
 
         Assert.Contains("listener mysql_3306", error.Message, StringComparison.Ordinal);
         Assert.Contains("filters [", error.Message, StringComparison.Ordinal);
-        Assert.Contains("TcpProxy", error.Message, StringComparison.Ordinal);
+        Assert.Contains("google.protobuf.Duration", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

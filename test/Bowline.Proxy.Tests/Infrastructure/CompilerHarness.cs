@@ -28,7 +28,7 @@ internal sealed class CompilerHarness : IDisposable
             new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
             Stats, Time);
         Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
-            new ListenerCompiler(catalog, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
+            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
     }
 
     public FakeTimeProvider Time { get; } = new();

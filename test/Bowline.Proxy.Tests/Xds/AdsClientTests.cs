@@ -3,7 +3,6 @@ using Bowline.Proxy.Tests.Infrastructure;
 using Bowline.Proxy.Xds;
 using Bowline.Xds;
 using Envoy.Config.Cluster.V3;
-using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Envoy.Service.Discovery.V3;
 using Google.Protobuf.WellKnownTypes;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
@@ -100,7 +99,7 @@ public sealed class AdsClientTests
         await using var proxy = await RunningProxy.StartAsync(server.Address);
         await ConfigureSidecarAsync(server);
         var before = proxy.Host.Snapshots.Current;
-        var tcp = new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = "mysql", Cluster = "mysql" }) };
+        var tcp = new Filter { Name = "envoy.filters.network.mongo_proxy", TypedConfig = Any.Pack(new Duration()) };
 
         await server.PushAsync(TypeUrls.Listener, "l2", "nonce-l2", HttpListener("outbound", 0, RouteName), Listener("mysql_3306", 3306, "127.0.0.1", tcp));
 
@@ -108,7 +107,7 @@ public sealed class AdsClientTests
         AssertRequest(nack, TypeUrls.Listener, version: "l1", nonce: "nonce-l2", expectError: true);
         Assert.Equal((int)Grpc.Core.StatusCode.InvalidArgument, nack.ErrorDetail.Code);
         Assert.Contains("listener mysql_3306", nack.ErrorDetail.Message, StringComparison.Ordinal);
-        Assert.Contains("TcpProxy", nack.ErrorDetail.Message, StringComparison.Ordinal);
+        Assert.Contains("google.protobuf.Duration", nack.ErrorDetail.Message, StringComparison.Ordinal);
         Assert.Same(before, proxy.Host.Snapshots.Current);
         Assert.Equal(1, proxy.Host.Stats.ValueOf("control_plane.xds.update_rejected"));
 

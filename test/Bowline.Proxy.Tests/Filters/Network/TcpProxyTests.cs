@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Sockets;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Listeners;
+using Bowline.Proxy.Tests.Infrastructure;
+using Bowline.Proxy.Tls;
+using Envoy.Config.Listener.V3;
+using Envoy.Extensions.Filters.Network.TcpProxy.V3;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
+using Listener = Envoy.Config.Listener.V3.Listener;
+
+namespace Bowline.Proxy.Tests.Filters.Network;
+
+/// <summary>Envoy's tcp_proxy over real sockets: bytes both ways with half-close, server-first protocols, connect failures, and its NACKs.</summary>
+public sealed class TcpProxyTests : IAsyncLifetime
+{
+    private const string Cluster = "outbound|3306||mysql.default.svc.cluster.local";
+
+    private readonly CompilerHarness _compiler = new();
+    private readonly ServiceProvider _services = new ServiceCollection().AddSingleton(new SecretStore()).BuildServiceProvider();
+    private readonly int _port = Ports.Free();
+    private ListenerServer? _server;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.StopAsync(Timeouts.Token());
+            await _server.DisposeAsync();
+        }
+        await _services.DisposeAsync();
+        _compiler.Dispose();
+    }
+
+    private static Listener TcpListener(int port, TcpProxy proxy) =>
+        Listener("0.0.0.0_3306", port, "127.0.0.1", new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(proxy) });
+
+    private async Task StartAsync(int upstreamPort, TcpProxy? proxy = null)
+    {
+        proxy ??= new TcpProxy { StatPrefix = Cluster, Cluster = Cluster };
+        var snapshot = _compiler.Compile(TcpListener(_port, proxy), EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", upstreamPort, 1)));
+        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
+        await _server.StartAsync(Timeouts.Token());
+    }
+
+    private long Stat(string name) => _compiler.Stats.Get(name).Value;
+
+    private static async Task<byte[]> ReadToEndAsync(NetworkStream stream)
+    {
+        using var all = new MemoryStream();
+        await stream.CopyToAsync(all).WaitAsync(Timeouts.Default);
+        return all.ToArray();
+    }
+
+    [Fact]
+    public async Task Echo_BytesBothWays_ClientHalfCloseReachesUpstream_CountedPerDirection()
+    {
+        using var upstream = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        upstream.Start();
+        // The upstream echoes until the client's FIN arrives, then answers "bye" and closes: only a passed-on half-close ends it.
+        var serve = Task.Run(async () =>
+        {
+            using var accepted = await upstream.AcceptTcpClientAsync();
+            var stream = accepted.GetStream();
+            await stream.CopyToAsync(stream);
+            await stream.WriteAsync("bye"u8.ToArray());
+        });
+        await StartAsync(((IPEndPoint)upstream.LocalEndpoint).Port);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
+        var payload = new byte[100_000];
+        new Random(7).NextBytes(payload);
+        var reading = ReadToEndAsync(client.GetStream());
+        await client.GetStream().WriteAsync(payload).AsTask().WaitAsync(Timeouts.Default);
+        client.Client.Shutdown(SocketShutdown.Send);
+
+        var received = await reading;
+        await serve.WaitAsync(Timeouts.Default);
+        Assert.Equal([.. payload, .. "bye"u8.ToArray()], received);
+        Assert.Equal(1, Stat($"tcp.{Cluster}.downstream_cx_total"));
+        Assert.Equal(100_000, Stat($"tcp.{Cluster}.downstream_cx_rx_bytes_total"));
+        Assert.Equal(100_003, Stat($"tcp.{Cluster}.downstream_cx_tx_bytes_total"));
+        Assert.Equal(1, Stat($"cluster.{Cluster}.upstream_cx_total"));
+    }
+
+    [Fact]
+    public async Task ServerFirstProtocol_BannerReachesAClientThatHasSentNothing()
+    {
+        using var upstream = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        upstream.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var accepted = await upstream.AcceptTcpClientAsync();
+            var stream = accepted.GetStream();
+            await stream.WriteAsync("220 mail.example.com ESMTP\r\n"u8.ToArray());
+            await stream.CopyToAsync(Stream.Null);
+        });
+        await StartAsync(((IPEndPoint)upstream.LocalEndpoint).Port);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
+        var buffer = new byte[64];
+        var read = await client.GetStream().ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+
+        Assert.Equal("220 mail.example.com ESMTP\r\n", System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        client.Client.Shutdown(SocketShutdown.Send);
+        await serve.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public async Task UpstreamRefusesConnection_DownstreamClosed_ConnectFailureCounted()
+    {
+        await StartAsync(Ports.Free());
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
+        var received = await ReadToEndAsync(client.GetStream());
+
+        Assert.Empty(received);
+        Assert.Equal(1, Stat($"cluster.{Cluster}.upstream_cx_connect_fail"));
+        Assert.Equal(1, Stat($"tcp.{Cluster}.upstream_connect_attempts_exceeded"));
+    }
+
+    [Fact]
+    public void Compile_WeightedClusters_PickByWeight()
+    {
+        var proxy = new TcpProxy
+        {
+            StatPrefix = "split",
+            WeightedClusters = new TcpProxy.Types.WeightedCluster { Clusters = { new TcpProxy.Types.WeightedCluster.Types.ClusterWeight { Name = "a", Weight = 3 }, new TcpProxy.Types.WeightedCluster.Types.ClusterWeight { Name = "b", Weight = 1 } } },
+        };
+        var snapshot = _compiler.Compile(TcpListener(_port, proxy), EdsCluster("a"), EdsCluster("b"));
+        var tcp = snapshot.Listeners["0.0.0.0_3306"].FilterChains.All.Single().Tcp!;
+
+        var picks = Enumerable.Range(0, 4000).Select(_ => tcp.Pick().Name).ToList();
+        // Seeded Random(42) in the harness: deterministic; 3:1 within a wide band.
+        Assert.InRange(picks.Count(p => p == "a"), 2800, 3200);
+        Assert.Equal(["a", "b"], tcp.ClusterNames);
+    }
+
+    [Theory]
+    [InlineData("tunneling_config")]
+    [InlineData("hash_policy")]
+    [InlineData("access_log")]
+    public void Compile_UnimplementedField_IsNackedByName(string field)
+    {
+        var proxy = new TcpProxy { StatPrefix = "p", Cluster = "c" };
+        switch (field)
+        {
+            case "tunneling_config":
+                proxy.TunnelingConfig = new TcpProxy.Types.TunnelingConfig { Hostname = "h" };
+                break;
+            case "hash_policy":
+                proxy.HashPolicy.Add(new Envoy.Type.V3.HashPolicy { SourceIp = new Envoy.Type.V3.HashPolicy.Types.SourceIp() });
+                break;
+            case "access_log":
+                proxy.AccessLog.Add(new Envoy.Config.Accesslog.V3.AccessLog { Name = "envoy.access_loggers.file" });
+                break;
+        }
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(TcpListener(_port, proxy), EdsCluster("c")));
+        Assert.Contains(field, error.Message, StringComparison.Ordinal);
+        Assert.Contains("tcp_proxy", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_NoCluster_IsNacked() =>
+        Assert.Contains("cluster or weighted_clusters", Assert.Throws<ProxyConfigException>(() => _compiler.Compile(TcpListener(_port, new TcpProxy { StatPrefix = "p" }))).Message, StringComparison.Ordinal);
+}
