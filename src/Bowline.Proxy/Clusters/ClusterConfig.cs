@@ -34,7 +34,7 @@ internal sealed class ClusterConfig(
     PoolSettings? pool = null)
 {
     /// <summary>How connections to the hosts are opened (connect timeout, keepalive); the TCP proxy connects with it too.</summary>
-    public PoolSettings Pool { get; } = pool ?? new PoolSettings(TimeSpan.FromSeconds(5), int.MaxValue, PoolSettings.DefaultIdleTimeout, Timeout.InfiniteTimeSpan, null);
+    public PoolSettings Pool { get; } = pool ?? PoolSettings.Default;
 
     /// <summary>The cluster's transport sockets (TLS per endpoint); null when every endpoint is plaintext.</summary>
     public Tls.UpstreamTransport? Transport { get; } = transport;

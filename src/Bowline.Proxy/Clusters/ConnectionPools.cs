@@ -11,6 +11,9 @@ internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsP
     /// closes an idle connection before the server does: the classic source of opaque 503s.
     /// </summary>
     public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(4);
+
+    /// <summary>A cluster with none of the settings: Envoy's 5 s connect timeout, no limits, no keepalive probes.</summary>
+    public static readonly PoolSettings Default = new(TimeSpan.FromSeconds(5), int.MaxValue, DefaultIdleTimeout, Timeout.InfiniteTimeSpan, null);
 }
 
 /// <summary>TCP keepalive probes (Envoy's upstream_connection_options.tcp_keepalive), in seconds.</summary>

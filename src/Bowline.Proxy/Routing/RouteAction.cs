@@ -3,10 +3,28 @@ using Bowline.Proxy.Clusters;
 
 namespace Bowline.Proxy.Routing;
 
-/// <summary>One weighted target of a route: the cluster's stable handle and the target's own header mutations.</summary>
+/// <summary>One weighted target of a route or a TCP proxy: the cluster's stable handle and the target's own header mutations.</summary>
 internal sealed record WeightedTarget(ClusterState Cluster, long CumulativeWeight, HeaderMutation? RequestHeaders = null, HeaderMutation? ResponseHeaders = null, string? HostRewrite = null)
 {
     public string ClusterName => Cluster.Name;
+
+    /// <summary>Draws one of <paramref name="targets"/> (cumulative weights, ascending) by weight; one target needs no draw.</summary>
+    public static WeightedTarget Pick(WeightedTarget[] targets, Random random)
+    {
+        if (targets.Length == 1)
+        {
+            return targets[0];
+        }
+        var roll = random.NextInt64(targets[^1].CumulativeWeight);
+        foreach (var target in targets)
+        {
+            if (roll < target.CumulativeWeight)
+            {
+                return target;
+            }
+        }
+        return targets[^1];
+    }
 }
 
 /// <summary>A request mirror: the cluster copies go to, and the share of requests mirrored (per million).</summary>
@@ -19,12 +37,10 @@ internal sealed record MirrorPolicy(ClusterState Cluster, int PerMillion);
 internal sealed class RouteAction
 {
     private readonly WeightedTarget[] _targets;
-    private readonly long _totalWeight;
 
     public RouteAction(WeightedTarget[] targets)
     {
         _targets = targets;
-        _totalWeight = targets.Length == 0 ? 0 : targets[^1].CumulativeWeight;
     }
 
     public IReadOnlyList<WeightedTarget> Targets => _targets;
@@ -46,22 +62,7 @@ internal sealed class RouteAction
     public MirrorPolicy[] Mirrors { get; init; } = [];
 
     /// <summary>Picks a target by weight; <paramref name="random"/> is the injected source of randomness.</summary>
-    public WeightedTarget Pick(Random random)
-    {
-        if (_targets.Length == 1)
-        {
-            return _targets[0];
-        }
-        var roll = random.NextInt64(_totalWeight);
-        foreach (var target in _targets)
-        {
-            if (roll < target.CumulativeWeight)
-            {
-                return target;
-            }
-        }
-        return _targets[^1];
-    }
+    public WeightedTarget Pick(Random random) => WeightedTarget.Pick(_targets, random);
 
     /// <summary>The path sent upstream: the route's rewrite applied, or the request's path unchanged.</summary>
     public string? RewritePath(string path, string? matchedPrefix)

@@ -29,15 +29,13 @@ internal sealed class TcpProxyConfig
     /// <summary>Envoy's default idle_timeout when the field is absent: one hour.</summary>
     private static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromHours(1);
 
-    private readonly (ClusterState Cluster, long Cumulative)[] _targets;
-    private readonly long _totalWeight;
+    private readonly Routing.WeightedTarget[] _targets;
     private readonly Random _random;
 
-    private TcpProxyConfig(string statPrefix, (ClusterState, long)[] targets, TimeSpan idleTimeout, int maxConnectAttempts, TimeSpan maxDuration, TcpProxyStats stats, Random random)
+    private TcpProxyConfig(string statPrefix, Routing.WeightedTarget[] targets, TimeSpan idleTimeout, int maxConnectAttempts, TimeSpan maxDuration, TcpProxyStats stats, Random random)
     {
         StatPrefix = statPrefix;
         _targets = targets;
-        _totalWeight = targets[^1].Item2;
         IdleTimeout = idleTimeout;
         MaxConnectAttempts = maxConnectAttempts;
         MaxDownstreamConnectionDuration = maxDuration;
@@ -60,23 +58,8 @@ internal sealed class TcpProxyConfig
 
     public IEnumerable<string> ClusterNames => _targets.Select(t => t.Cluster.Name);
 
-    /// <summary>The cluster for one new connection, by weight (a single cluster needs no random draw).</summary>
-    public ClusterState Pick()
-    {
-        if (_targets.Length == 1)
-        {
-            return _targets[0].Cluster;
-        }
-        var draw = _random.NextInt64(_totalWeight);
-        foreach (var (cluster, cumulative) in _targets)
-        {
-            if (draw < cumulative)
-            {
-                return cluster;
-            }
-        }
-        return _targets[^1].Cluster;
-    }
+    /// <summary>The cluster for one new connection, by weight.</summary>
+    public ClusterState Pick() => Routing.WeightedTarget.Pick(_targets, _random).Cluster;
 
     public static TcpProxyConfig Compile(Any typed, ClusterManager clusters, Func<string, TcpProxyStats> statsFor, Random random, string where)
     {
@@ -87,14 +70,14 @@ internal sealed class TcpProxyConfig
         {
             throw new ProxyConfigException($"{where}: stat_prefix is required");
         }
-        (ClusterState, long)[] targets;
+        Routing.WeightedTarget[] targets;
         switch (config.ClusterSpecifierCase)
         {
             case Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy.ClusterSpecifierOneofCase.Cluster when config.Cluster.Length > 0:
-                targets = [(clusters.Handle(config.Cluster), 1)];
+                targets = [new Routing.WeightedTarget(clusters.Handle(config.Cluster), 1)];
                 break;
             case Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy.ClusterSpecifierOneofCase.WeightedClusters when config.WeightedClusters.Clusters.Count > 0:
-                var list = new List<(ClusterState, long)>();
+                var list = new List<Routing.WeightedTarget>();
                 long cumulative = 0;
                 foreach (var weighted in config.WeightedClusters.Clusters)
                 {
@@ -104,7 +87,7 @@ internal sealed class TcpProxyConfig
                         throw new ProxyConfigException($"{where}: every weighted cluster needs a name and a weight of at least 1");
                     }
                     cumulative += weighted.Weight;
-                    list.Add((clusters.Handle(weighted.Name), cumulative));
+                    list.Add(new Routing.WeightedTarget(clusters.Handle(weighted.Name), cumulative));
                 }
                 targets = [.. list];
                 break;
