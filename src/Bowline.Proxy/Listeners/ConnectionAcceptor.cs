@@ -65,7 +65,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             connection.Features.Set(new ConnectionChain(current, chain, metadata, null));
             if (chain.Tcp is { } tcp)
             {
-                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, connection.ConnectionClosed).ConfigureAwait(false);
+                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
                 return;
             }
             if (http2Preface || metadata.ApplicationProtocols.Contains("h2c"))
@@ -199,7 +199,8 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             connection.Features.Set<ITlsConnectionFeature>(tlsFeature);
             if (chain.Tcp is { } tcp)
             {
-                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, connection.ConnectionClosed).ConfigureAwait(false);
+                var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
                 return;
             }
             // Kestrel picks HTTP/2 from ALPN "h2"; mesh mTLS negotiates istio-* or nothing, so the decrypted preface decides.

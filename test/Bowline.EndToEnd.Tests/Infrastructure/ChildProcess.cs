@@ -78,10 +78,38 @@ internal sealed class ChildProcess : IAsyncDisposable
         throw new TimeoutException($"nothing listened on {port} within {timeout}:\n{Output}");
     }
 
+    /// <summary>
+    /// Waits for the exit (bounded). A timeout says whether the process itself is still running or only a descendant
+    /// still holds its output pipes open (Process.WaitForExitAsync also waits for the redirected streams' end), with
+    /// the process table and the output, so a hang in CI can be diagnosed from the failure alone.
+    /// </summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
-        await _process.WaitForExitAsync().WaitAsync(timeout);
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            var state = _process.HasExited ? $"exited with {_process.ExitCode}, but its output pipes are still open" : "still running";
+            throw new TimeoutException($"process {Pid} did not finish within {timeout}: {state}\n--- ps ---\n{ProcessTable()}\n--- output ---\n{Output}");
+        }
         return _process.ExitCode;
+    }
+
+    private static string ProcessTable()
+    {
+        try
+        {
+            using var ps = Process.Start(new ProcessStartInfo("ps", ["-eo", "pid,ppid,stat,etime,args", "--forest"]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+            var table = ps.StandardOutput.ReadToEnd();
+            ps.WaitForExit(5000);
+            return table;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return $"(ps failed: {e.Message})";
+        }
     }
 
     private void Append(string? line)

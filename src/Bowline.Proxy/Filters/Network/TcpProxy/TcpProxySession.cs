@@ -16,7 +16,12 @@ internal static partial class TcpProxySession
 {
     private const int ChunkSize = 16 * 1024;
 
-    public static async Task RunAsync(IDuplexPipe downstream, TcpProxyConfig config, SecretStore secrets, ILogger logger, CancellationToken connectionClosed)
+    /// <param name="draining">
+    /// The listener's close request, which abandons a connect in progress. Deliberately not Kestrel's ConnectionClosed:
+    /// that fires when the client's FIN arrives, and a client that writes its request and half-closes at once (as
+    /// many do) must still be connected upstream and answered.
+    /// </param>
+    public static async Task RunAsync(IDuplexPipe downstream, TcpProxyConfig config, SecretStore secrets, ILogger logger, CancellationToken draining)
     {
         var stats = config.Stats;
         stats.ConnectionsTotal.Increment();
@@ -27,14 +32,14 @@ internal static partial class TcpProxySession
             LogNoCluster(logger, config.StatPrefix, cluster.Name);
             return;
         }
-        var upstream = await ConnectAsync(config, cluster, snapshot, secrets, logger, connectionClosed).ConfigureAwait(false);
+        var upstream = await ConnectAsync(config, cluster, snapshot, secrets, logger, draining).ConfigureAwait(false);
         if (upstream is null)
         {
             return;
         }
         var (stream, host, socket) = upstream.Value;
-        // Not linked to the connection's closed token: Kestrel fires it when the client's FIN arrives, and a half-closed
-        // client still reads the rest of the upstream's answer. A reset client fails the upward pump, which ends both.
+        // Not linked to the connection's closed token either: a half-closed client still reads the rest of the upstream's
+        // answer. A reset client fails the upward pump, which ends both.
         using var lifetime = new CancellationTokenSource();
         try
         {
