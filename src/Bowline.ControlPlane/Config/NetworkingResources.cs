@@ -72,6 +72,19 @@ internal sealed record HttpRoute(string? Name, IReadOnlyList<HttpMatch> Matches,
     public DelegateReference? Delegate { get; init; }
 }
 
+/// <summary>
+/// Istio's <c>L4MatchAttributes</c> (a <c>tcp</c> route's match) and <c>TLSMatchAttributes</c> (a <c>tls</c> route's,
+/// which adds <see cref="SniHosts"/>); every condition present must hold.
+/// </summary>
+internal sealed record L4Match(int? Port, IReadOnlyList<string> Gateways, IReadOnlyList<string> DestinationSubnets, IReadOnlyDictionary<string, string> SourceLabels, string? SourceNamespace)
+{
+    /// <summary>The server names (ClientHello SNI) a <c>tls</c> route's match selects; empty on a <c>tcp</c> route.</summary>
+    public IReadOnlyList<string> SniHosts { get; init; } = [];
+}
+
+/// <summary>One <c>TCPRoute</c> or <c>TLSRoute</c>: matches OR-ed (none: every connection), then weighted destinations.</summary>
+internal sealed record L4Route(IReadOnlyList<L4Match> Matches, IReadOnlyList<RouteDestination> Destinations);
+
 /// <summary>An Istio <c>networking.istio.io/v1 VirtualService</c>.</summary>
 /// <remarks>A VirtualService without hosts is a delegate: it only applies when a root VirtualService's route delegates to it.</remarks>
 internal sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> Hosts, IReadOnlyList<string> Gateways, IReadOnlyList<HttpRoute> Http)
@@ -81,6 +94,12 @@ internal sealed record VirtualService(ResourceMeta Meta, IReadOnlyList<string> H
     public bool AppliesToMesh => Gateways.Count == 0 || Gateways.Contains("mesh");
 
     public IReadOnlyList<string> ExportTo { get; init; } = [];
+
+    /// <summary>Opaque TCP routes, first matching wins (a gateway's TCP servers, TLS servers that terminate).</summary>
+    public IReadOnlyList<L4Route> Tcp { get; init; } = [];
+
+    /// <summary>TLS routes by SNI, for connections whose TLS passes through unterminated (a gateway's PASSTHROUGH servers).</summary>
+    public IReadOnlyList<L4Route> Tls { get; init; } = [];
 
     public bool IsDelegate => Hosts.Count == 0;
 }
@@ -110,8 +129,41 @@ internal sealed record GatewayServer(int Port, string PortName, string Protocol,
     /// <summary>The server's optional <c>name</c>: the stat prefix of its HTTPS filter chain, as in Istio.</summary>
     public string? Name { get; init; }
 
-    /// <summary>Whether the gateway terminates TLS for this server (an HTTPS server).</summary>
+    /// <summary>Whether the gateway terminates TLS for this server (an HTTPS server, or a TLS server with tcp routes).</summary>
     public bool TerminatesTls => Tls?.Terminates == true;
+
+    /// <summary>What the gateway does with this server's connections, from its protocol and TLS mode as Istio decides it.</summary>
+    public GatewayServerKind Kind => Protocol switch
+    {
+        "HTTP" or "HTTP2" or "GRPC" => GatewayServerKind.Http,
+        "HTTPS" or "TLS" when Tls?.Mode == ServerTlsMode.AutoPassthrough => GatewayServerKind.AutoPassthrough,
+        "HTTPS" or "TLS" when !TerminatesTls => GatewayServerKind.Passthrough,
+        "HTTPS" => GatewayServerKind.Https,
+        "TLS" => GatewayServerKind.TerminatedTcp,
+        _ => GatewayServerKind.Tcp,
+    };
+}
+
+/// <summary>How a gateway serves one server (Istio's gateway listener builder makes the same cut).</summary>
+internal enum GatewayServerKind
+{
+    /// <summary>Plain HTTP, HTTP/2 or gRPC: routed by the VirtualServices' http routes.</summary>
+    Http,
+
+    /// <summary>TLS terminated, then HTTP routed by http routes.</summary>
+    Https,
+
+    /// <summary>Opaque TCP (TCP, MONGO, MYSQL, REDIS): forwarded by the first matching tcp route.</summary>
+    Tcp,
+
+    /// <summary>Protocol TLS with a terminating mode: TLS terminated, then forwarded by a tcp route.</summary>
+    TerminatedTcp,
+
+    /// <summary>TLS passed through unterminated, forwarded by the tls route whose sniHosts name the ClientHello's SNI.</summary>
+    Passthrough,
+
+    /// <summary>TLS passed through to the cluster its SNI names (<c>outbound_.port_.subset_.host</c>): east-west mTLS.</summary>
+    AutoPassthrough,
 }
 
 /// <summary>An Istio <c>networking.istio.io/v1 Gateway</c>.</summary>

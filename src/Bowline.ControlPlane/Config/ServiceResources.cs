@@ -4,12 +4,18 @@ namespace Bowline.ControlPlane.Config;
 /// <param name="Number">The port clients dial (the service port).</param>
 /// <param name="Name">The port name; Istio derives the protocol from its prefix (<c>http</c>, <c>grpc</c>, <c>http2</c>, <c>tcp</c>).</param>
 /// <param name="TargetPort">The port on the workload, when it differs from <paramref name="Number"/>.</param>
-/// <param name="Protocol">HTTP, HTTP2, GRPC or TCP, resolved from appProtocol, the ServiceEntry protocol or the name prefix.</param>
+/// <param name="Protocol">HTTP, HTTP2, GRPC, TCP or TLS, resolved from appProtocol, the ServiceEntry protocol or the name prefix; UDP or SCTP for a Kubernetes port of that protocol.</param>
 internal sealed record ServicePort(int Number, string Name, int? TargetPort, string Protocol)
 {
     public bool IsHttp2 => Protocol is "HTTP2" or "GRPC";
 
     public bool IsHttp => Protocol is "HTTP" or "HTTP2" or "GRPC";
+
+    /// <summary>An opaque stream the mesh forwards with a TCP proxy (TCP, or TLS the app terminates itself).</summary>
+    public bool IsTcp => Protocol is "TCP" or "TLS";
+
+    /// <summary>Whether the mesh proxies the port at all (UDP and SCTP ports pass by it).</summary>
+    public bool IsProxied => IsHttp || IsTcp;
 
     /// <summary>Istio's protocol selection: explicit appProtocol, else the name prefix before the first dash.</summary>
     public static string ProtocolFrom(string? appProtocol, string? name)
@@ -22,6 +28,7 @@ internal sealed record ServicePort(int Number, string Name, int? TargetPort, str
             "grpc" or "grpc-web" => "GRPC",
             "tcp" or "mongo" or "mysql" or "redis" => "TCP",
             "https" or "tls" => "TLS",
+            "udp" => "UDP",
             // Istio falls back to protocol sniffing; Bowline treats unnamed ports as HTTP for now.
             _ => "HTTP",
         };

@@ -23,11 +23,12 @@ internal static class ClusterBuilder
         foreach (var service in index.Services)
         {
             var rule = index.FindDestinationRule(service.Hostname);
-            foreach (var port in service.Ports.Where(p => !p.IsHttp))
+            foreach (var port in service.Ports.Where(p => !p.IsProxied))
             {
-                snapshot.Warn($"{service.Hostname} port {port.Number} ({port.Protocol}) is not served yet: Bowline proxies HTTP, HTTP/2 and gRPC ports only; TCP and TLS arrive later");
+                snapshot.Warn($"{service.Hostname} port {port.Number} ({port.Protocol}) is not proxied: the mesh carries TCP-based protocols only, so clients reach it directly");
             }
-            foreach (var port in service.Ports.Where(p => p.IsHttp))
+            // gRPC clients only speak HTTP/2: a TCP port's cluster is of no use to them.
+            foreach (var port in service.Ports.Where(p => p.IsHttp || (p.IsTcp && kind != ProxyKind.ProxylessGrpc)))
             {
                 Add(IstioNames.OutboundCluster(port.Number, null, service.Hostname), null, null);
                 foreach (var subset in rule?.Subsets ?? [])
@@ -41,7 +42,10 @@ internal static class ClusterBuilder
                     var where = $"{rule?.Meta} ({rule?.Meta.File}) for {name}";
                     var target = new UpstreamTarget(index, service, port, subset?.Name, policy, rule);
                     var cluster = Eds(name, kind, target, where, snapshot);
-                    HealthCheckBuilder.Apply(cluster, index, service, port, subset?.Name, kind, snapshot);
+                    if (port.IsHttp)
+                    {
+                        HealthCheckBuilder.Apply(cluster, index, service, port, subset?.Name, kind, snapshot);
+                    }
                     var localities = LocalityLoadBalancer.Prioritize(LocalityLoadBalancer.Group(index.Endpoints(service, port, subsetLabels)), node, policy);
                     var assignment = Assignment(name, localities, UpstreamTlsBuilder.EndpointTlsMode(target, kind));
                     if (service.ResolvesDns)
@@ -75,7 +79,10 @@ internal static class ClusterBuilder
                 },
                 LoadAssignment = Assignment(IstioNames.InboundCluster(inbound.ContainerPort), LocalityLoadBalancer.Group([new MeshEndpoint("127.0.0.1", inbound.AppPort, new Dictionary<string, string>(), 1)])),
             };
-            cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(InboundIsHttp2(node, index, inbound.ContainerPort)));
+            if (!ListenerBuilder.InboundIsTcp(node, index, inbound.ContainerPort))
+            {
+                cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(InboundIsHttp2(node, index, inbound.ContainerPort)));
+            }
             snapshot.AddCluster(cluster);
         }
     }
@@ -150,11 +157,16 @@ internal static class ClusterBuilder
             UpstreamTlsBuilder.WarnProxyless(target, snapshot);
             return cluster;
         }
-        var http2 = ClusterPolicyBuilder.UsesHttp2(policy, target.Port.IsHttp2);
+        var http2 = target.Port.IsHttp && ClusterPolicyBuilder.UsesHttp2(policy, target.Port.IsHttp2);
         var options = ProtocolOptions(http2);
         ClusterPolicyBuilder.Apply(cluster, policy, options, http2, where, snapshot);
         UpstreamTlsBuilder.Apply(cluster, options, http2, target, snapshot);
-        cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(options);
+        // A TCP port's cluster carries bytes, not requests: no HTTP protocol options (the connection pool's TCP
+        // settings are on the cluster; its HTTP ones have nothing to act on).
+        if (target.Port.IsHttp)
+        {
+            cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(options);
+        }
         return cluster;
     }
 

@@ -2,7 +2,6 @@ using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Registry;
 using Bowline.ControlPlane.Snapshots;
 using Envoy.Config.Listener.V3;
-using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 
 namespace Bowline.ControlPlane.Translation;
 
@@ -35,23 +34,37 @@ internal static class InboundMtls
         return peer;
     }
 
-    /// <summary>The chains of one inbound port, each with its own copy of <paramref name="hcm"/>; the TLS chain first, as Istio orders them.</summary>
-    public static IEnumerable<FilterChain> Chains(string name, int listenPort, HttpConnectionManager hcm, MutualTlsMode mode, string trustDomain)
+    /// <summary>The chains of one inbound port, each with its own copy of <paramref name="filter"/>; the TLS chain first, as Istio orders them.</summary>
+    /// <param name="filter">The port's network filter: its HTTP connection manager, or a tcp_proxy for a TCP port.</param>
+    /// <param name="opaque">
+    /// A TCP port: in PERMISSIVE mode TLS that is not mesh mTLS (a client without a sidecar speaking the app's own TLS)
+    /// is forwarded untouched to the app, as Istio's inbound TCP chains do; on an HTTP port it finds no chain.
+    /// </param>
+    public static IEnumerable<FilterChain> Chains(string name, int listenPort, Filter filter, MutualTlsMode mode, string trustDomain, bool opaque)
     {
         if (mode is MutualTlsMode.Strict or MutualTlsMode.Permissive)
         {
             var match = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = TlsTransport };
             if (mode == MutualTlsMode.Permissive)
             {
-                // Only mesh clients' TLS terminates here; any other TLS finds no chain, as in Istio.
+                // Only mesh clients' TLS terminates here.
                 match.ApplicationProtocols.AddRange(TlsContexts.IstioMtlsAlpns);
             }
             yield return new FilterChain
             {
                 Name = name,
                 FilterChainMatch = match,
-                Filters = { EnvoyBuilders.NetworkFilter(hcm.Clone()) },
+                Filters = { filter.Clone() },
                 TransportSocket = TlsContexts.Tls(TlsContexts.InboundMutualTls(trustDomain)),
+            };
+        }
+        if (mode == MutualTlsMode.Permissive && opaque)
+        {
+            yield return new FilterChain
+            {
+                Name = name,
+                FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = TlsTransport },
+                Filters = { filter.Clone() },
             };
         }
         if (mode is MutualTlsMode.Permissive or MutualTlsMode.Disable)
@@ -60,7 +73,7 @@ internal static class InboundMtls
             {
                 Name = name,
                 FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = PlaintextTransport },
-                Filters = { EnvoyBuilders.NetworkFilter(hcm.Clone()) },
+                Filters = { filter.Clone() },
             };
         }
     }

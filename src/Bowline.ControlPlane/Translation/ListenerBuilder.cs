@@ -95,47 +95,83 @@ internal static class ListenerBuilder
                 listener.AdditionalAddresses.Add(new AdditionalAddress { Address = EnvoyBuilders.SocketAddress(node.BindAddress, inbound.ListenPort) });
             }
             var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
-            var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
-            // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
-            hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
-            hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
-            authorization.InsertInto(hcm);
-            hcm.RouteConfig = new RouteConfiguration
-            {
-                Name = cluster,
-                ValidateClusters = false,
-                VirtualHosts =
-                {
-                    new VirtualHost
-                    {
-                        Name = $"inbound|http|{inbound.ContainerPort}",
-                        Domains = { "*" },
-                        Routes = { new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } } },
-                    },
-                },
-            };
-            JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
+            var opaque = InboundIsTcp(node, index, inbound.ContainerPort);
+            var filter = opaque ? InboundTcp(node, inbound, cluster, authorization, snapshot) : EnvoyBuilders.NetworkFilter(InboundHcm(inbound, cluster, index, authorization, jwtAuthn));
             if (peer is not null)
             {
-                listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, hcm, peer.ModeFor(inbound.ContainerPort), security.TrustDomain));
+                listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, filter, peer.ModeFor(inbound.ContainerPort), security.TrustDomain, opaque));
                 continue;
             }
             listener.FilterChains.Add(new FilterChain
             {
                 Name = cluster,
                 FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)inbound.ListenPort },
-                Filters = { EnvoyBuilders.NetworkFilter(hcm) },
+                Filters = { filter },
             });
         }
         snapshot.AddListener(listener);
     }
 
+    private static HttpConnectionManager InboundHcm(InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    {
+        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
+        // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
+        hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
+        hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
+        authorization.InsertInto(hcm);
+        hcm.RouteConfig = new RouteConfiguration
+        {
+            Name = cluster,
+            ValidateClusters = false,
+            VirtualHosts =
+            {
+                new VirtualHost
+                {
+                    Name = $"inbound|http|{inbound.ContainerPort}",
+                    Domains = { "*" },
+                    Routes = { new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } } },
+                },
+            },
+        };
+        JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
+        return hcm;
+    }
+
+    /// <summary>
+    /// A TCP port's bytes go to the app untouched. Authorization is enforced by HTTP filters only so far, so a TCP port
+    /// of a workload that AuthorizationPolicies cover fails closed: its connections go to the black hole (closed at
+    /// once) and the translation says so, rather than letting them past a policy nobody checks.
+    /// </summary>
+    private static Envoy.Config.Listener.V3.Filter InboundTcp(ProxyNode node, InboundPort inbound, string cluster, AuthorizationBuilder authorization, SnapshotBuilder snapshot)
+    {
+        if (authorization.Filters.Count == 0)
+        {
+            return TcpProxyBuilder.ForCluster(cluster, cluster, null);
+        }
+        snapshot.Warn($"workload {node.Name}.{node.Namespace}: AuthorizationPolicies cover it, and its port {inbound.ContainerPort} is TCP, where Bowline does not enforce authorization yet (HTTP ports only); connections to the port are refused rather than let past the policies");
+        return TcpProxyBuilder.ForCluster(cluster, IstioNames.BlackHoleCluster, null);
+    }
+
+    /// <summary>
+    /// An inbound port is TCP when a service selecting this workload declares its target port TCP or TLS (and none
+    /// declares it HTTP): Istio picks the inbound protocol from the service port the same way.
+    /// </summary>
+    public static bool InboundIsTcp(ProxyNode node, ServiceIndex index, int containerPort)
+    {
+        var ports = index.Services.Where(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector))
+            .SelectMany(s => s.Ports.Where(p => (p.TargetPort ?? p.Number) == containerPort)).ToList();
+        return ports.Count > 0 && ports.All(p => p.IsTcp);
+    }
+
     /// <summary>
     /// A gateway: one listener per Gateway server port. A port of plain HTTP servers has one chain whose routes
     /// (<c>http.&lt;port&gt;</c>) come from the VirtualServices bound to those servers; a server with
-    /// <c>tls.httpsRedirect</c> answers its hosts with a redirect to https instead. A port of HTTPS servers has the TLS
-    /// inspector and one chain per server, matched by SNI on the server's hosts, terminating TLS as the server says
-    /// (<see cref="GatewayTlsBuilder"/>), with its own routes <c>https.&lt;port&gt;.&lt;port name&gt;.&lt;gateway&gt;.&lt;namespace&gt;</c>, as Istio names them.
+    /// <c>tls.httpsRedirect</c> answers its hosts with a redirect to https instead. A port of plain TCP servers has one
+    /// chain forwarding by the first matching <c>tcp</c> route. A port of TLS servers has the TLS inspector and chains
+    /// matched by SNI: an HTTPS server's terminate TLS (<see cref="GatewayTlsBuilder"/>) into its own routes
+    /// <c>https.&lt;port&gt;.&lt;port name&gt;.&lt;gateway&gt;.&lt;namespace&gt;</c>, as Istio names them; a TLS
+    /// server's terminate TLS into a <c>tcp</c> route; a PASSTHROUGH server's forward the untouched TLS by the
+    /// <c>tls</c> routes' sniHosts; an AUTO_PASSTHROUGH server's forward to the cluster the SNI names.
     /// </summary>
     public static void AddGateway(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
@@ -147,62 +183,222 @@ internal static class ListenerBuilder
         {
             var name = IstioNames.Listener("0.0.0.0", port);
             var servers = gateways.SelectMany(g => g.Servers.Where(s => s.Port == port).Select(s => (Gateway: g, Server: s))).ToList();
-            // Istio's rule: one port serves plain HTTP or TLS, never both; the first server on it decides.
-            var terminates = servers[0].Server.TerminatesTls;
-            foreach (var (gateway, server) in servers.Where(s => s.Server.TerminatesTls != terminates))
+            // Istio's rule: one port serves plain HTTP, plain TCP or TLS (told apart by SNI), never two; the first server decides.
+            var portClass = ClassOf(servers[0].Server);
+            foreach (var (gateway, server) in servers.Where(s => ClassOf(s.Server) != portClass))
             {
-                snapshot.Warn($"{gateway.Meta}: server on port {port} ({server.Protocol}, hosts {string.Join(", ", server.Hosts)}) is ignored: port {port} already serves {(terminates ? "HTTPS" : "plain HTTP")}, and a gateway port cannot serve both");
+                snapshot.Warn($"{gateway.Meta}: server on port {port} ({server.Protocol}, hosts {string.Join(", ", server.Hosts)}) is ignored: port {port} already serves {Describe(portClass)}, and a gateway port cannot serve both");
             }
-            servers = servers.Where(s => s.Server.TerminatesTls == terminates).ToList();
+            servers = servers.Where(s => ClassOf(s.Server) == portClass).ToList();
             var listener = new Listener
             {
                 Name = name,
                 Address = EnvoyBuilders.SocketAddress(node.BindAddress, node.GatewayPorts.GetValueOrDefault(port, port)),
                 TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
             };
-            if (!terminates)
+            switch (portClass)
             {
-                var routeName = IstioNames.GatewayRoute(port);
-                listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
-                snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
-                snapshot.AddListener(listener);
+                case GatewayServerKind.Http:
+                    var routeName = IstioNames.GatewayRoute(port);
+                    listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
+                    snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
+                    break;
+                case GatewayServerKind.Tcp:
+                    // Istio gives a plain TCP port one chain: the first server whose bound VirtualServices have a matching tcp route.
+                    if (servers.Select(s => GatewayTcpRoute(s.Gateway, s.Server, index, snapshot)).FirstOrDefault(f => f is not null) is { } tcpProxy)
+                    {
+                        listener.FilterChains.Add(new FilterChain { Name = name, Filters = { tcpProxy } });
+                    }
+                    break;
+                default:
+                    listener.ListenerFilters.Add(TlsContexts.TlsInspector());
+                    var sni = new SniChains(listener, snapshot);
+                    foreach (var (gateway, server) in servers)
+                    {
+                        AddTlsServer(sni, gateway, server, port, name, node, index, authorization, jwtAuthn, snapshot);
+                    }
+                    break;
+            }
+            if (listener.FilterChains.Count == 0)
+            {
+                snapshot.Warn($"gateway port {port} ({string.Join(", ", servers.Select(s => s.Gateway.Meta.ToString()).Distinct())}) has no route for any connection: bind a VirtualService with {(portClass == GatewayServerKind.Tcp ? "tcp" : "tls")} routes to it; connections to the port are closed until then");
                 continue;
             }
-            listener.ListenerFilters.Add(TlsContexts.TlsInspector());
-            var taken = new HashSet<string>(StringComparer.Ordinal);
-            var anyHost = false;
-            foreach (var (gateway, server) in servers)
+            snapshot.AddListener(listener);
+        }
+    }
+
+    /// <summary>How a gateway port's servers are told apart: not at all (plain HTTP, plain TCP) or by SNI (every TLS kind).</summary>
+    private static GatewayServerKind ClassOf(GatewayServer server) => server.Kind switch
+    {
+        GatewayServerKind.Http => GatewayServerKind.Http,
+        GatewayServerKind.Tcp => GatewayServerKind.Tcp,
+        _ => GatewayServerKind.Https,
+    };
+
+    private static string Describe(GatewayServerKind portClass) => portClass switch
+    {
+        GatewayServerKind.Http => "plain HTTP",
+        GatewayServerKind.Tcp => "plain TCP",
+        _ => "TLS",
+    };
+
+    /// <summary>
+    /// The filter chains of a TLS port, each matched by server names. Envoy refuses two chains that match the same
+    /// name, so the first server or route that claims a name keeps it, as Istio's merge does, and a later one is
+    /// trimmed or dropped with a warning; one chain without names (a <c>*</c> host) catches the rest.
+    /// </summary>
+    private sealed class SniChains(Listener listener, SnapshotBuilder snapshot)
+    {
+        private readonly HashSet<(string Name, string Alpn)> _taken = [];
+        private readonly HashSet<string> _anyName = new(StringComparer.Ordinal);
+
+        /// <param name="names">Server names, lower case; empty for every name.</param>
+        /// <param name="alpn">Application protocols the chain also requires (AUTO_PASSTHROUGH's mesh ALPNs), else empty.</param>
+        public void Add(FilterChain chain, IReadOnlyList<string> names, IReadOnlyList<string> alpn, string what)
+        {
+            var alpnKey = string.Join(",", alpn);
+            var free = names.Where(n => _taken.Add((n, alpnKey))).ToList();
+            if ((names.Count == 0 && !_anyName.Add(alpnKey)) || (names.Count > 0 && free.Count == 0))
+            {
+                snapshot.Warn($"{what} is ignored: an earlier server or route on the port already serves every one of its server names");
+                return;
+            }
+            if (free.Count < names.Count)
+            {
+                snapshot.Warn($"{what}: server names {string.Join(", ", names.Except(free))} are served by an earlier server or route on the port, which keeps them");
+            }
+            chain.FilterChainMatch ??= new FilterChainMatch();
+            chain.FilterChainMatch.ServerNames.AddRange(free);
+            chain.FilterChainMatch.ApplicationProtocols.AddRange(alpn);
+            listener.FilterChains.Add(chain);
+        }
+    }
+
+    private static void AddTlsServer(SniChains sni, Gateway gateway, GatewayServer server, int port, string listenerName, ProxyNode node, ServiceIndex index,
+        AuthorizationBuilder authorization, HttpFilter? jwtAuthn, SnapshotBuilder snapshot)
+    {
+        var what = $"{gateway.Meta}: {server.Protocol} server on port {port} (hosts {string.Join(", ", server.Hosts)})";
+        switch (server.Kind)
+        {
+            case GatewayServerKind.Https:
             {
                 var routeName = IstioNames.GatewayHttpsRoute(port, server.PortName, gateway.Meta.Name, gateway.Meta.Namespace);
-                var sni = GatewayTlsBuilder.SniHosts(server);
-                // Envoy refuses two chains that match the same server name; the first server keeps it, as Istio's merge does.
-                var free = sni.Where(taken.Add).ToList();
-                if ((sni.Count == 0 && anyHost) || (sni.Count > 0 && free.Count == 0))
-                {
-                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port} (hosts {string.Join(", ", server.Hosts)}) is ignored: an earlier server on the port already serves every one of its hosts");
-                    continue;
-                }
-                if (free.Count < sni.Count)
-                {
-                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port}: hosts {string.Join(", ", sni.Except(free))} are served by an earlier server on the port, which keeps them");
-                }
-                anyHost |= sni.Count == 0;
-                if (server.Tls!.Mode == ServerTlsMode.IstioMutual && !index.Config.Security.MeshMtls)
-                {
-                    snapshot.Warn($"{gateway.Meta}: HTTPS server on port {port} with tls mode ISTIO_MUTUAL uses the gateway's workload certificate, which only the control plane's CA issues (MeshMtls, which bowline up turns on); without it the chain refuses every handshake");
-                }
+                WarnIstioMutualWithoutMtls(what, server, index, snapshot);
                 var chain = new FilterChain
                 {
                     Name = routeName,
-                    FilterChainMatch = new FilterChainMatch(),
-                    TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls)),
-                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{name}", routeName, index, authorization, jwtAuthn)) },
+                    TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls!)),
+                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{listenerName}", routeName, index, authorization, jwtAuthn)) },
                 };
-                chain.FilterChainMatch.ServerNames.AddRange(free);
-                listener.FilterChains.Add(chain);
+                sni.Add(chain, GatewayTlsBuilder.SniHosts(server), [], what);
                 snapshot.AddRoute(GatewayRoute(routeName, port, [(gateway, server)], node, index, snapshot));
+                return;
             }
-            snapshot.AddListener(listener);
+            case GatewayServerKind.TerminatedTcp:
+            {
+                WarnIstioMutualWithoutMtls(what, server, index, snapshot);
+                if (GatewayTcpRoute(gateway, server, index, snapshot) is not { } tcpProxy)
+                {
+                    snapshot.Warn($"{what} terminates TLS, but no VirtualService bound to it has a tcp route for it; its connections are closed. Add a tcp route");
+                    return;
+                }
+                var chain = new FilterChain
+                {
+                    Name = $"{listenerName}.{server.PortName}",
+                    TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls!)),
+                    Filters = { tcpProxy },
+                };
+                sni.Add(chain, GatewayTlsBuilder.SniHosts(server), [], what);
+                return;
+            }
+            case GatewayServerKind.Passthrough:
+                AddPassthroughRoutes(sni, gateway, server, port, what, index, snapshot);
+                return;
+            case GatewayServerKind.AutoPassthrough:
+                AddAutoPassthrough(sni, server, what, index, snapshot);
+                return;
+        }
+    }
+
+    private static void WarnIstioMutualWithoutMtls(string what, GatewayServer server, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        if (server.Tls!.Mode == ServerTlsMode.IstioMutual && !index.Config.Security.MeshMtls)
+        {
+            snapshot.Warn($"{what} with tls mode ISTIO_MUTUAL uses the gateway's workload certificate, which only the control plane's CA issues (MeshMtls, which bowline up turns on); without it the chain refuses every handshake");
+        }
+    }
+
+    /// <summary>The VirtualServices bound to a gateway server: bound to the gateway, with a host the server admits, in Istio's order.</summary>
+    private static IEnumerable<VirtualService> BoundTo(Gateway gateway, GatewayServer server, ServiceIndex index) =>
+        index.Config.VirtualServices
+            .Where(vs => vs.Gateways.Any(g => RouteBuilder.Refers(g, vs.Meta.Namespace, gateway)) && vs.Hosts.Any(h => server.Hosts.Any(s => HostMatches(s, h, vs.Meta.Namespace, gateway))))
+            .OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal);
+
+    /// <summary>Istio's l4SingleMatch at a gateway: only the match's port and gateways count there.</summary>
+    private static bool Matches(L4Match match, GatewayServer server, Gateway gateway, string vsNamespace) =>
+        (match.Port is not { } port || port == server.Port) && (match.Gateways.Count == 0 || match.Gateways.Any(g => RouteBuilder.Refers(g, vsNamespace, gateway)));
+
+    /// <summary>The tcp_proxy of the first tcp route, of the first bound VirtualService, that matches the server (none: no chain).</summary>
+    private static Envoy.Config.Listener.V3.Filter? GatewayTcpRoute(Gateway gateway, GatewayServer server, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        foreach (var vs in BoundTo(gateway, server, index))
+        {
+            foreach (var route in vs.Tcp)
+            {
+                if (route.Matches.Count == 0 || route.Matches.Any(m => Matches(m, server, gateway, vs.Meta.Namespace)))
+                {
+                    return TcpProxyBuilder.ForRoute(index, vs, route.Destinations, server.Port, snapshot);
+                }
+            }
+        }
+        return null;
+    }
+
+    /// <summary>PASSTHROUGH: a chain per matching tls route match, selected by its sniHosts, forwarding the TLS untouched.</summary>
+    private static void AddPassthroughRoutes(SniChains sni, Gateway gateway, GatewayServer server, int port, string what, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        var any = false;
+        foreach (var vs in BoundTo(gateway, server, index))
+        {
+            for (var i = 0; i < vs.Tls.Count; i++)
+            {
+                foreach (var match in vs.Tls[i].Matches.Where(m => Matches(m, server, gateway, vs.Meta.Namespace)))
+                {
+                    var names = match.SniHosts.Select(h => h.ToLowerInvariant()).ToList();
+                    var chain = new FilterChain { Name = $"{vs.Meta.Namespace}/{vs.Meta.Name}.tls[{i}]", Filters = { TcpProxyBuilder.ForRoute(index, vs, vs.Tls[i].Destinations, port, snapshot) } };
+                    sni.Add(chain, names.Contains("*") ? [] : names, [], $"{vs.Meta} ({vs.Meta.File}) tls route {i} on port {port}");
+                    any = true;
+                }
+            }
+        }
+        if (!any)
+        {
+            snapshot.Warn($"{what} passes TLS through, but no VirtualService bound to it has a tls route whose match selects it; its connections are closed. Add a tls route with sniHosts");
+        }
+    }
+
+    /// <summary>
+    /// AUTO_PASSTHROUGH (Istio's east-west gateway): a chain per in-mesh service port and subset whose host the server
+    /// admits, selected by Istio's mTLS SNI for that cluster (<c>outbound_.9080_.v1_.reviews...</c>) and only with an
+    /// Istio mTLS ALPN, so only a mesh client's mTLS reaches the workload's own mTLS chain; the gateway never decrypts.
+    /// </summary>
+    private static void AddAutoPassthrough(SniChains sni, GatewayServer server, string what, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        var hosts = server.Hosts.Select(h => h.Contains('/', StringComparison.Ordinal) ? h.Split('/', 2)[1] : h).ToList();
+        foreach (var service in index.Services.Where(s => !s.MeshExternal && hosts.Any(h => Config.Parsing.L4RouteParser.IsSubsetOf(s.Hostname, h))))
+        {
+            var rule = index.FindDestinationRule(service.Hostname);
+            foreach (var port in service.Ports.Where(p => p.IsProxied))
+            {
+                foreach (var subset in new Subset?[] { null }.Concat(rule?.Subsets ?? []))
+                {
+                    var cluster = IstioNames.OutboundCluster(port.Number, subset?.Name, service.Hostname);
+                    var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
+                    var chain = new FilterChain { Name = cluster, Filters = { TcpProxyBuilder.ForCluster(cluster, cluster, policy) } };
+                    sni.Add(chain, [TlsContexts.IstioSni(port.Number, subset?.Name, service.Hostname)], TlsContexts.IstioMtlsAlpns, what);
+                }
+            }
         }
     }
 
@@ -247,13 +443,9 @@ internal static class ListenerBuilder
         var redirected = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (gateway, server) in servers)
         {
-            foreach (var vs in index.Config.VirtualServices.OrderBy(v => v.Meta.Namespace, StringComparer.Ordinal).ThenBy(v => v.Meta.Name, StringComparer.Ordinal))
+            foreach (var vs in BoundTo(gateway, server, index))
             {
-                if (!vs.Gateways.Any(g => RouteBuilder.Refers(g, vs.Meta.Namespace, gateway)))
-                {
-                    continue;
-                }
-                foreach (var vsHost in vs.Hosts.Where(h => server.Hosts.Any(s => HostMatches(s, h))))
+                foreach (var vsHost in vs.Hosts.Where(h => server.Hosts.Any(s => HostMatches(s, h, vs.Meta.Namespace, gateway))))
                 {
                     var virtualHost = HostFor(vsHost);
                     // Istio merges the routes of every VirtualService bound to the same gateway host, in order; once each.
@@ -345,10 +537,23 @@ internal static class ListenerBuilder
         }
     }
 
-    /// <summary>Whether a Gateway server host (<c>*</c>, <c>*.example.com</c>, <c>ns/host</c>) admits a VirtualService host.</summary>
-    private static bool HostMatches(string serverHost, string vsHost)
+    /// <summary>
+    /// Whether a Gateway server host (<c>*</c>, <c>*.example.com</c>, <c>ns/host</c>) admits a VirtualService host, as
+    /// Istio's pickMatchingGatewayHosts: a namespace part must name the VirtualService's namespace (<c>.</c> is the
+    /// gateway's own, <c>*</c> any).
+    /// </summary>
+    private static bool HostMatches(string serverHost, string vsHost, string vsNamespace, Gateway gateway)
     {
-        var host = serverHost.Contains('/', StringComparison.Ordinal) ? serverHost.Split('/', 2)[1] : serverHost;
+        var host = serverHost;
+        if (serverHost.Split('/', 2) is [var ns, var name])
+        {
+            var admitted = ns switch { "*" => true, "." => vsNamespace == gateway.Meta.Namespace, _ => vsNamespace == ns };
+            if (!admitted)
+            {
+                return false;
+            }
+            host = name;
+        }
         return host == "*" || host == vsHost || (host.StartsWith("*.", StringComparison.Ordinal) && vsHost.EndsWith(host[1..], StringComparison.Ordinal));
     }
 }

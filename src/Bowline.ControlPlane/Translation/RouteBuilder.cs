@@ -263,25 +263,35 @@ internal static class RouteBuilder
     /// does not have: every route's cluster then exists, so the snapshot passes its consistency check, and the user
     /// gets a warning that says what to fix.
     /// </summary>
-    private static string Cluster(ServiceIndex index, VirtualService vs, RouteDestination destination, int port, SnapshotBuilder snapshot)
+    private static string Cluster(ServiceIndex index, VirtualService vs, RouteDestination destination, int port, SnapshotBuilder snapshot) =>
+        DestinationCluster(index, vs, destination, port, http: true, snapshot);
+
+    /// <summary>
+    /// Istio's GetDestinationCluster: the destination's port, else the service's only port of the kind, else the
+    /// listener's; a host, port or subset the mesh lacks gives <c>BlackHoleCluster</c> and a warning.
+    /// </summary>
+    /// <param name="http">An HTTP route (the service's HTTP ports count) or a TCP/TLS route (its TCP-proxied ports).</param>
+    public static string DestinationCluster(ServiceIndex index, VirtualService vs, RouteDestination destination, int port, bool http, SnapshotBuilder snapshot)
     {
         var where = $"{vs.Meta} ({vs.Meta.File})";
+        var fate = http ? $"requests routed to it get 503 from {IstioNames.BlackHoleCluster}" : $"connections routed to it are closed ({IstioNames.BlackHoleCluster})";
         var host = Names.Qualify(destination.Host, vs.Meta.Namespace);
         if (index.FindService(host) is not { } service)
         {
-            snapshot.Warn($"{where}: destination host {destination.Host} is not a known service; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Check the name or add a Service or ServiceEntry");
+            snapshot.Warn($"{where}: destination host {destination.Host} is not a known service; {fate}. Check the name or add a Service or ServiceEntry");
             return IstioNames.BlackHoleCluster;
         }
-        var http = service.Ports.Where(p => p.IsHttp).ToList();
-        var destinationPort = destination.Port ?? (http.Count == 1 ? http[0].Number : port);
-        if (http.All(p => p.Number != destinationPort))
+        var ports = service.Ports.Where(p => http ? p.IsHttp : p.IsProxied).ToList();
+        var destinationPort = destination.Port ?? (ports.Count == 1 ? ports[0].Number : port);
+        if (ports.All(p => p.Number != destinationPort))
         {
-            snapshot.Warn($"{where}: destination {destination.Host} has no HTTP port {destinationPort}; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Set destination.port to one of {string.Join(", ", http.Select(p => p.Number))}");
+            var kind = http ? "HTTP port" : "TCP port";
+            snapshot.Warn($"{where}: destination {destination.Host} has no {kind} {destinationPort}; {fate}. Set destination.port to one of {string.Join(", ", ports.Select(p => p.Number))}");
             return IstioNames.BlackHoleCluster;
         }
         if (destination.Subset is { } subset && index.FindDestinationRule(host)?.Subsets.Any(s => s.Name == subset) != true)
         {
-            snapshot.Warn($"{where}: subset {subset} of {host} is not defined by any DestinationRule; requests routed to it get 503 from {IstioNames.BlackHoleCluster}. Add the subset to the DestinationRule for {host}");
+            snapshot.Warn($"{where}: subset {subset} of {host} is not defined by any DestinationRule; {fate}. Add the subset to the DestinationRule for {host}");
             return IstioNames.BlackHoleCluster;
         }
         return IstioNames.OutboundCluster(destinationPort, destination.Subset, host);

@@ -136,7 +136,8 @@ internal static class UpstreamTlsBuilder
     private static UpstreamTlsContext Originate(ClientTlsSettings tls, HttpProtocolOptions options, bool http2, UpstreamTarget target, SnapshotBuilder snapshot)
     {
         var common = new CommonTlsContext { TlsParams = TlsContexts.UpstreamTlsParams() };
-        var autoSni = tls.Sni is null;
+        // Auto SNI takes the name from each request's host; a TCP connection has none, so it gets the service's name.
+        var autoSni = tls.Sni is null && target.Port.IsHttp;
         var autoSanValidation = autoSni && tls.SubjectAltNames.Count == 0 && !tls.InsecureSkipVerify;
         if (autoSni || autoSanValidation)
         {
@@ -198,7 +199,7 @@ internal static class UpstreamTlsBuilder
         {
             common.AlpnProtocols.Add("h2");
         }
-        return new UpstreamTlsContext { Sni = tls.Sni ?? "", CommonTlsContext = common };
+        return new UpstreamTlsContext { Sni = tls.Sni ?? (target.Port.IsHttp ? "" : target.Service.Hostname), CommonTlsContext = common };
     }
 
     /// <summary>Istio's tlsModeForDestinationRule: the subset's tls for the port, else the rule's; a port-level tls overrides.</summary>

@@ -36,11 +36,17 @@ public sealed class GatewayTlsValidationTests
         { "HTTP with httpsRedirect", Gateway("HTTP", "{httpsRedirect: true}", port: 80), null },
         { "HTTP terminating TLS", Gateway("HTTP", "{mode: SIMPLE, credentialName: c}", port: 80), "spec.servers[0].tls" },
         { "HTTP with a server certificate", Gateway("HTTP", "{httpsRedirect: true, serverCertificate: /c.pem}", port: 80), "spec.servers[0].tls" },
-        { "PASSTHROUGH is not built yet", Gateway("HTTPS", "{mode: PASSTHROUGH}"), "spec.servers[0].tls.mode" },
-        { "the default mode is PASSTHROUGH", Gateway("HTTPS", "{credentialName: c}"), "spec.servers[0].tls.mode" },
-        { "AUTO_PASSTHROUGH", Gateway("HTTPS", "{mode: AUTO_PASSTHROUGH}"), "spec.servers[0].tls.mode" },
+        { "PASSTHROUGH on HTTPS", Gateway("HTTPS", "{mode: PASSTHROUGH}"), null },
+        { "PASSTHROUGH on TLS", Gateway("TLS", "{mode: PASSTHROUGH}"), null },
+        { "the default mode is PASSTHROUGH (a certificate there is only a warning)", Gateway("HTTPS", "{credentialName: c}"), null },
+        { "AUTO_PASSTHROUGH", Gateway("TLS", "{mode: AUTO_PASSTHROUGH}", hosts: "['*.local']"), null },
         { "unknown mode", Gateway("HTTPS", "{mode: STRICT}"), "spec.servers[0].tls.mode" },
-        { "TLS protocol needs a TCP proxy", Gateway("TLS", "{mode: SIMPLE, credentialName: c}"), "spec.servers[0].port.protocol" },
+        { "TLS terminated for tcp routes", Gateway("TLS", "{mode: SIMPLE, credentialName: c}"), null },
+        { "TLS without tls settings", Gateway("TLS", ""), "spec.servers[0].tls" },
+        { "TCP", Gateway("TCP", "", port: 31400), null },
+        { "MONGO is TCP", Gateway("MONGO", "", port: 27017), null },
+        { "TCP with tls settings", Gateway("TCP", "{mode: SIMPLE, credentialName: c}", port: 31400), "spec.servers[0].tls" },
+        { "UDP", Gateway("UDP", "", port: 53), "spec.servers[0].port.protocol" },
         { "min above max", Gateway("HTTPS", "{mode: SIMPLE, credentialName: c, minProtocolVersion: TLSV1_3, maxProtocolVersion: TLSV1_2}"), "spec.servers[0].tls.minProtocolVersion" },
         { "TLS 1.1", Gateway("HTTPS", "{mode: SIMPLE, credentialName: c, minProtocolVersion: TLSV1_1}"), "spec.servers[0].tls.minProtocolVersion" },
         { "unknown version", Gateway("HTTPS", "{mode: SIMPLE, credentialName: c, maxProtocolVersion: TLSV2}"), "spec.servers[0].tls.maxProtocolVersion" },
@@ -97,6 +103,36 @@ public sealed class GatewayTlsValidationTests
             Gateway("HTTPS", "{mode: SIMPLE, credentialName: c, httpsRedirect: true}"), "mygateway"), "redirect on https", null);
 
         Assert.Contains(parsed.Diagnostics, d => d is { Severity: DiagnosticSeverity.Warning, Field: "spec.servers[0].tls.httpsRedirect" });
+    }
+
+    [Fact]
+    public void Parse_CertificateOnAPassthroughServer_IsAWarningThatItDoesNothing()
+    {
+        var parsed = ConfigFileParser.Parse("gw.yaml", ValidationRows.Resource("networking.istio.io/v1", "Gateway", Gateway("HTTPS", "{mode: PASSTHROUGH, credentialName: c}")));
+
+        var warning = Assert.Single(parsed.Diagnostics);
+        Assert.Equal(DiagnosticSeverity.Warning, warning.Severity);
+        Assert.Equal("spec.servers[0].tls.credentialName", warning.Field);
+        Assert.Contains("does not terminate TLS", warning.Message, StringComparison.Ordinal);
+        var server = Assert.IsType<Gateway>(Assert.Single(parsed.Resources)).Servers.Single();
+        Assert.Equal(GatewayServerKind.Passthrough, server.Kind);
+    }
+
+    [Theory]
+    [InlineData("HTTP", "", "Http")]
+    [InlineData("HTTPS", "{mode: SIMPLE, credentialName: c}", "Https")]
+    [InlineData("HTTPS", "{mode: PASSTHROUGH}", "Passthrough")]
+    [InlineData("TLS", "{mode: MUTUAL, credentialName: c}", "TerminatedTcp")]
+    [InlineData("TLS", "{mode: AUTO_PASSTHROUGH}", "AutoPassthrough")]
+    [InlineData("TCP", "", "Tcp")]
+    [InlineData("REDIS", "", "Tcp")]
+    public void Parse_ServerKind_FollowsProtocolAndTlsMode(string protocol, string tls, string kind)
+    {
+        var expected = Enum.Parse<GatewayServerKind>(kind);
+        var parsed = ConfigFileParser.Parse("gw.yaml", ValidationRows.Resource("networking.istio.io/v1", "Gateway", Gateway(protocol, tls)));
+
+        Assert.DoesNotContain(parsed.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Equal(expected, Assert.IsType<Gateway>(Assert.Single(parsed.Resources)).Servers.Single().Kind);
     }
 
     [Fact]

@@ -135,6 +135,25 @@ public sealed class VirtualServiceValidationTests
         { "exportTo namespaces", "hosts: [reviews]\nexportTo: ['.', other]\nhttp: [{route: [{destination: {host: reviews}}]}]", null },
         { "bad gateway reference", "hosts: [reviews]\ngateways: ['ns/Bad_Name']\nhttp: [{route: [{destination: {host: reviews}}]}]", "spec.gateways" },
         { "route in a delegate delegating", "http: [{delegate: {name: x}}]", "spec.http[0].delegate" },
+        // TCP routes (validateTCPRoute)
+        { "tcp route", "hosts: [mysql]\ntcp: [{match: [{port: 3306, sourceLabels: {app: web}, sourceNamespace: default, destinationSubnets: [10.0.0.0/16, 10.1.2.3]}], route: [{destination: {host: mysql, port: {number: 3306}}}]}]", null },
+        { "tcp route without destinations", "hosts: [mysql]\ntcp: [{match: [{port: 3306}]}]", "spec.tcp[0].route" },
+        { "tcp route with a bad subnet", "hosts: [mysql]\ntcp: [{match: [{destinationSubnets: [10.0.0.0/33]}], route: [{destination: {host: mysql}}]}]", "spec.tcp[0].match[0].destinationSubnets" },
+        { "tcp route with port 0", "hosts: [mysql]\ntcp: [{match: [{port: 0}], route: [{destination: {host: mysql}}]}]", "spec.tcp[0].match[0].port" },
+        { "tcp route with all weights 0", "hosts: [mysql]\ntcp: [{route: [{destination: {host: mysql, subset: a}, weight: 0}, {destination: {host: mysql, subset: b}, weight: 0}]}]", "spec.tcp[0].route" },
+        { "tcp route with weights 1000:1", "hosts: [mysql]\ntcp: [{route: [{destination: {host: mysql, subset: a}, weight: 1000}, {destination: {host: mysql, subset: b}, weight: 1}]}]", null },
+        { "tcp route with headers (an HTTP field)", "hosts: [mysql]\ntcp: [{route: [{destination: {host: mysql}, headers: {request: {set: {a: b}}}}]}]", "spec.tcp[0].route[0].headers" },
+        { "tcp route in a delegate", "tcp: [{route: [{destination: {host: mysql}}]}]", "spec.tcp" },
+        // TLS routes (validateTLSRoute, validateSniHost)
+        { "tls route", "hosts: ['*.example.com']\ngateways: [gw]\ntls: [{match: [{sniHosts: [a.example.com], port: 443}], route: [{destination: {host: a.default.svc.cluster.local}}]}]", null },
+        { "tls route without a match", "hosts: [a.example.com]\ngateways: [gw]\ntls: [{route: [{destination: {host: a}}]}]", "spec.tls[0].match" },
+        { "tls match without sniHosts", "hosts: [a.example.com]\ngateways: [gw]\ntls: [{match: [{port: 443}], route: [{destination: {host: a}}]}]", "spec.tls[0].match[0].sniHosts" },
+        { "sni host outside the hosts", "hosts: [a.example.com]\ngateways: [gw]\ntls: [{match: [{sniHosts: [b.example.com]}], route: [{destination: {host: a}}]}]", "spec.tls[0].match[0].sniHosts" },
+        { "sni host under a wildcard host", "hosts: ['*.example.com']\ngateways: [gw]\ntls: [{match: [{sniHosts: ['*.a.example.com']}], route: [{destination: {host: a}}]}]", null },
+        { "sni host * for the mesh", "hosts: [a.example.com]\ntls: [{match: [{sniHosts: ['*']}], route: [{destination: {host: a}}]}]", "spec.tls[0].match[0].sniHosts" },
+        { "sni host * on a gateway", "hosts: ['*']\ngateways: [gw]\ntls: [{match: [{sniHosts: ['*']}], route: [{destination: {host: a}}]}]", null },
+        { "an IP sni host is a warning", "hosts: ['*']\ngateways: [gw]\ntls: [{match: [{sniHosts: ['10.0.0.1']}], route: [{destination: {host: a}}]}]", null },
+        { "tls route without destinations", "hosts: [a.example.com]\ngateways: [gw]\ntls: [{match: [{sniHosts: [a.example.com]}]}]", "spec.tls[0].route" },
     };
 
     [Theory]

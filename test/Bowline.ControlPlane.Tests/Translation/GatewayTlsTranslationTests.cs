@@ -219,7 +219,7 @@ public sealed class GatewayTlsTranslationTests
         var snapshot = MeshTranslator.Translate(Index(HttpbinGateway(servers)), Gateway);
 
         Assert.Equal("https.443.a.mygateway.istio-system", Assert.Single(Https(snapshot).FilterChains).Name);
-        Assert.Contains(snapshot.Warnings, w => w.Contains("an earlier server on the port already serves every one of its hosts", StringComparison.Ordinal));
+        Assert.Contains(snapshot.Warnings, w => w.Contains("an earlier server or route on the port already serves every one of its server names", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -20,9 +20,11 @@ internal static class GatewayParser
                 protocol = (port.String("protocol", required: true) ?? "HTTP").ToUpperInvariant();
                 port.Int("targetPort");
                 port.Finish();
-                if (protocol is not ("HTTP" or "HTTP2" or "GRPC" or "HTTPS"))
+                if (protocol is not ("HTTP" or "HTTP2" or "GRPC" or "HTTPS" or "TLS" or "TCP" or "MONGO" or "MYSQL" or "REDIS"))
                 {
-                    port.Error("protocol", $"gateway servers with protocol {protocol} are not supported by Bowline yet; use HTTP, HTTP2, GRPC or HTTPS");
+                    port.Error("protocol", protocol == "UDP"
+                        ? "gateway servers cannot proxy UDP; use TCP or TLS"
+                        : $"'{protocol}' is not a gateway server protocol; use HTTP, HTTP2, GRPC, HTTPS, TLS, TCP, MONGO, MYSQL or REDIS");
                 }
                 // Istio's rule: HTTPS servers on one port are told apart by their port names (they name the route configuration).
                 if (name.Length > 0 && !portNames.Add(name))

@@ -5,7 +5,8 @@ namespace Bowline.ControlPlane.Config.Parsing;
 /// ISTIO_MUTUAL carries no certificate of its own, one certificate source only, SIMPLE needs a certificate and key
 /// unless a credentialName holds them, MUTUAL also a CA bundle, invalid or duplicate cipher suites are warned about and
 /// dropped. Bowline is stricter where its proxy does less than Envoy and would otherwise accept a setting it does not
-/// enforce: TLS below 1.2, CRLs, SPKI/hash pinning, several certificates and the passthrough modes are errors.
+/// enforce: TLS below 1.2, CRLs, SPKI/hash pinning and several certificates are errors. PASSTHROUGH and
+/// AUTO_PASSTHROUGH forward the TLS bytes untouched (routed by SNI), so certificate settings on them are warned about.
 /// </summary>
 internal static class GatewayTlsParser
 {
@@ -98,7 +99,18 @@ internal static class GatewayTlsParser
         }
         else if (mode is ServerTlsMode.Passthrough or ServerTlsMode.AutoPassthrough)
         {
-            tls.Error("mode", $"{modeText} (forwarding TLS by SNI without terminating it) needs a TCP proxy, which Bowline's gateway does not have yet; terminate TLS at the gateway with mode SIMPLE and a credentialName instead");
+            // The gateway never sees the plaintext: a certificate here would be a setting that does nothing.
+            foreach (var (field, given) in new (string, bool)[]
+            {
+                ("serverCertificate", serverCertificate is not null), ("privateKey", privateKey is not null), ("caCertificates", caCertificates is not null),
+                ("credentialName", credentialName is not null), ("minProtocolVersion", min is not null), ("cipherSuites", ciphers.Count > 0),
+            })
+            {
+                if (given)
+                {
+                    tls.Warning(field, $"{modeText} does not terminate TLS, so {field} has no effect; the backend's own TLS settings apply");
+                }
+            }
         }
         else
         {

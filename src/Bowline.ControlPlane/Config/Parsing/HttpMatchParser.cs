@@ -3,6 +3,40 @@ namespace Bowline.ControlPlane.Config.Parsing;
 /// <summary>Reads one <c>HTTPMatchRequest</c> with Istio's rules for each condition.</summary>
 internal static class HttpMatchParser
 {
+    /// <summary>A match's <c>gateways</c>, each a valid gateway reference (shared by HTTP, TCP and TLS matches).</summary>
+    public static IReadOnlyList<string> Gateways(FieldReader match)
+    {
+        var gateways = match.StringList("gateways");
+        foreach (var gateway in gateways)
+        {
+            if (IstioRules.GatewayName(gateway, out var warning) is { } problem)
+            {
+                match.Error("gateways", problem);
+            }
+            else if (warning is not null)
+            {
+                match.Warning("gateways", warning);
+            }
+        }
+        return gateways;
+    }
+
+    /// <summary>A match's <c>sourceLabels</c> and <c>sourceNamespace</c> (shared by HTTP, TCP and TLS matches).</summary>
+    public static (IReadOnlyDictionary<string, string> Labels, string? Namespace) Source(FieldReader match)
+    {
+        var sourceLabels = match.StringMap("sourceLabels");
+        if (IstioRules.Labels(sourceLabels) is { } labelProblem)
+        {
+            match.Error("sourceLabels", labelProblem);
+        }
+        var sourceNamespace = match.String("sourceNamespace");
+        if (sourceNamespace is not null && !IstioRules.IsDns1123Label(sourceNamespace))
+        {
+            match.Error("sourceNamespace", $"'{sourceNamespace}' is not a valid namespace name");
+        }
+        return (sourceLabels, sourceNamespace);
+    }
+
     /// <param name="appliesToGateway">Whether the VirtualService is bound to a gateway (JWT claim matches are allowed only there).</param>
     public static HttpMatch Parse(FieldReader match, bool appliesToGateway)
     {
@@ -23,28 +57,8 @@ internal static class HttpMatchParser
         }
         var ignoreUriCase = match.Bool("ignoreUriCase") ?? false;
         var port = match.Int("port", min: 1, max: 65535);
-        var gateways = match.StringList("gateways");
-        foreach (var gateway in gateways)
-        {
-            if (IstioRules.GatewayName(gateway, out var warning) is { } problem)
-            {
-                match.Error("gateways", problem);
-            }
-            else if (warning is not null)
-            {
-                match.Warning("gateways", warning);
-            }
-        }
-        var sourceLabels = match.StringMap("sourceLabels");
-        if (IstioRules.Labels(sourceLabels) is { } labelProblem)
-        {
-            match.Error("sourceLabels", labelProblem);
-        }
-        var sourceNamespace = match.String("sourceNamespace");
-        if (sourceNamespace is not null && !IstioRules.IsDns1123Label(sourceNamespace))
-        {
-            match.Error("sourceNamespace", $"'{sourceNamespace}' is not a valid namespace name");
-        }
+        var gateways = Gateways(match);
+        var (sourceLabels, sourceNamespace) = Source(match);
         var statPrefix = match.String("statPrefix");
         match.Finish();
         return new HttpMatch(name, uri, method, headers, gateways, port)

@@ -38,7 +38,8 @@ internal static class ServiceParser
             }
             else if (number is { } n2)
             {
-                ports.Add(new ServicePort(n2, name, target, ServicePort.ProtocolFrom(appProtocol, name)));
+                // A UDP or SCTP port keeps its transport: no name prefix makes it HTTP or TCP.
+                ports.Add(new ServicePort(n2, name, target, protocol is "UDP" or "SCTP" ? protocol : ServicePort.ProtocolFrom(appProtocol, name)));
             }
         }
         var selector = spec.StringMap("selector");

@@ -1,7 +1,8 @@
 namespace Bowline.ControlPlane.Config.Parsing;
 
 /// <summary>
-/// Istio <c>VirtualService</c>: HTTP routes with their matches, destinations and every route feature, validated with
+/// Istio <c>VirtualService</c>: HTTP routes with their matches, destinations and every route feature, TCP and TLS
+/// routes (<see cref="L4RouteParser"/>), validated with
 /// Istio's rules (<c>pkg/config/validation</c>): what Istio's webhook rejects is an error here, what it accepts loads.
 /// </summary>
 internal static class VirtualServiceParser
@@ -75,14 +76,14 @@ internal static class VirtualServiceParser
         {
             spec.Error("http", "a VirtualService needs http, tcp or tls routes");
         }
-        spec.Unsupported("tcp", "TCP routing");
-        spec.Unsupported("tls", "TLS routing");
+        var tcp = spec.MapList("tcp").Select(r => L4RouteParser.Parse(r, hosts, appliesToGateway, tls: false)).OfType<L4Route>().ToList();
+        var tls = spec.MapList("tls").Select(r => L4RouteParser.Parse(r, hosts, appliesToGateway, tls: true)).OfType<L4Route>().ToList();
         var exportTo = spec.StringList("exportTo");
         if (IstioRules.ExportTo(exportTo, meta.Namespace, serviceEntry: false) is { } exportProblem)
         {
             spec.Error("exportTo", exportProblem);
         }
-        return new VirtualService(meta, hosts, gateways, routes) { ExportTo = exportTo };
+        return new VirtualService(meta, hosts, gateways, routes) { ExportTo = exportTo, Tcp = tcp, Tls = tls };
     }
 
     /// <summary>Istio's duplicate-host rule: two hosts overlap when they are equal or one's wildcard covers the other.</summary>

@@ -1,0 +1,323 @@
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Snapshots;
+using Bowline.ControlPlane.Tests.Infrastructure;
+using Bowline.ControlPlane.Translation;
+using Bowline.Xds;
+using Envoy.Config.Cluster.V3;
+using Envoy.Config.Listener.V3;
+using Envoy.Extensions.Filters.Network.TcpProxy.V3;
+using Envoy.Extensions.TransportSockets.Tls.V3;
+using static Bowline.ControlPlane.Tests.Infrastructure.TestCredentials;
+using static Bowline.ControlPlane.Tests.Translation.MtlsExpectations;
+
+namespace Bowline.ControlPlane.Tests.Translation;
+
+/// <summary>
+/// TCP and TLS traffic translated into Envoy's tcp_proxy as Istio's pilot writes it (pilot/pkg/networking/core/
+/// gateway.go, networkfilter.go): gateway TCP servers by tcp routes, PASSTHROUGH servers by the tls routes' sniHosts,
+/// AUTO_PASSTHROUGH by the cluster the SNI names, TLS servers that terminate into tcp routes, and a sidecar's TCP
+/// inbound ports under each PeerAuthentication mode.
+/// </summary>
+public sealed class TcpTranslationTests
+{
+    private static readonly ProxyNode Gateway = ProxyNode.From(TestNodes.IngressGateway());
+
+    private const string MysqlService = """
+        apiVersion: v1
+        kind: Service
+        metadata: {name: mysqldb, namespace: default}
+        spec:
+          selector: {app: mysqldb}
+          ports: [{name: tcp, port: 3306}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: WorkloadEntry
+        metadata: {name: mysqldb-v1, namespace: default}
+        spec:
+          address: 127.0.0.1
+          labels: {app: mysqldb, version: v1}
+          ports: {tcp: 13306}
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: mysqldb, namespace: default}
+        spec:
+          host: mysqldb
+          subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+        """;
+
+    private static string GatewayYaml(string servers) => $"""
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {"{"}name: tcp-gateway, namespace: istio-system{"}"}
+        spec:
+          selector: {"{"}istio: ingressgateway{"}"}
+          servers:
+        {servers}
+        """;
+
+    private static string VirtualService(string name, string hosts, string body) => $"""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {"{"}name: {name}, namespace: default{"}"}
+        spec:
+          hosts: {hosts}
+          gateways: [istio-system/tcp-gateway]
+        {body}
+        """;
+
+    private static ServiceIndex Index(params string[] yaml) => Bookinfo.Index([MysqlService, .. yaml]);
+
+    private static TcpProxy TcpProxyOf(FilterChain chain)
+    {
+        var filter = Assert.Single(chain.Filters);
+        Assert.Equal("envoy.filters.network.tcp_proxy", filter.Name);
+        return filter.TypedConfig.Unpack<TcpProxy>();
+    }
+
+    [Fact]
+    public void Translate_TcpServerWithTcpRoute_IsOneChainToTheClusterNamedAsStatPrefix()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}"),
+            VirtualService("mysql", "['*']", "  tcp:\n  - match: [{port: 31400}]\n    route: [{destination: {host: mysqldb.default.svc.cluster.local, port: {number: 3306}}}]")), Gateway);
+
+        var listener = Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400");
+        Assert.Empty(listener.ListenerFilters);
+        var chain = Assert.Single(listener.FilterChains);
+        Assert.Equal(Json<TcpProxy>("""{"statPrefix": "outbound|3306||mysqldb.default.svc.cluster.local", "cluster": "outbound|3306||mysqldb.default.svc.cluster.local"}"""), TcpProxyOf(chain));
+        // The TCP port's cluster exists, and speaks bytes: no HTTP protocol options.
+        var cluster = Resource<Cluster>(snapshot, TypeUrls.Cluster, "outbound|3306||mysqldb.default.svc.cluster.local");
+        Assert.Empty(cluster.TypedExtensionProtocolOptions);
+        Assert.Contains("outbound|3306|v2|mysqldb.default.svc.cluster.local", snapshot.Get(TypeUrls.Cluster)!.Resources.Keys);
+        Assert.DoesNotContain(snapshot.Warnings, w => w.Contains("mysqldb", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_WeightedTcpRoute_IsWeightedClustersWithoutTheZeroWeights_AndTheDestinationRulesTimeouts()
+    {
+        var rule = """
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: mysqldb, namespace: default}
+            spec:
+              host: mysqldb
+              trafficPolicy: {connectionPool: {tcp: {idleTimeout: 30s, maxConnectionDuration: 1h}}}
+              subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]
+            """;
+        var index = Bookinfo.Index(MysqlService.Split("---")[0], MysqlService.Split("---")[1], rule,
+            GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}"),
+            VirtualService("mysql", "['*']", """
+                  tcp:
+                  - route:
+                    - {destination: {host: mysqldb, subset: v1}, weight: 1000}
+                    - {destination: {host: mysqldb, subset: v2}, weight: 1}
+                    - {destination: {host: mysqldb, subset: v3}, weight: 0}
+                """));
+
+        var snapshot = MeshTranslator.Translate(index, Gateway);
+
+        var chain = Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400").FilterChains);
+        Assert.Equal(Json<TcpProxy>("""
+            {
+              "statPrefix": "mysql.default",
+              "weightedClusters": {"clusters": [
+                {"name": "outbound|3306|v1|mysqldb.default.svc.cluster.local", "weight": 1000},
+                {"name": "outbound|3306|v2|mysqldb.default.svc.cluster.local", "weight": 1}
+              ]},
+              "idleTimeout": "30s",
+              "maxDownstreamConnectionDuration": "3600s"
+            }
+            """), TcpProxyOf(chain));
+    }
+
+    [Fact]
+    public void Translate_TcpServerWithoutARoute_HasNoListenerAndSaysWhy()
+    {
+        var snapshot = MeshTranslator.Translate(Index(GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}")), Gateway);
+
+        Assert.DoesNotContain("0.0.0.0_31400", snapshot.Get(TypeUrls.Listener)!.Resources.Keys);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("gateway port 31400", StringComparison.Ordinal) && w.Contains("tcp routes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_TcpRouteToAnUnknownPort_GoesToTheBlackHoleWithAWarning()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}"),
+            VirtualService("mysql", "['*']", "  tcp:\n  - route: [{destination: {host: mysqldb, port: {number: 3307}}}]")), Gateway);
+
+        Assert.Equal(IstioNames.BlackHoleCluster, TcpProxyOf(Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400").FilterChains)).Cluster);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("has no TCP port 3307", StringComparison.Ordinal) && w.Contains("connections routed to it are closed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_Passthrough_IsAChainPerTlsRouteBySni_WithoutTerminatingTls()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 443, name: tls, protocol: TLS}, hosts: ['*.example.com'], tls: {mode: PASSTHROUGH}}"),
+            VirtualService("nginx", "[nginx.example.com]", "  tls:\n  - match: [{port: 443, sniHosts: [nginx.example.com]}]\n    route: [{destination: {host: productpage, port: {number: 9080}}}]"),
+            VirtualService("db", "['*.db.example.com']", "  tls:\n  - match: [{sniHosts: [a.db.example.com, b.db.example.com]}]\n    route: [{destination: {host: mysqldb}}]\n  - match: [{port: 8443, sniHosts: [c.db.example.com]}]\n    route: [{destination: {host: mysqldb}}]")), Gateway);
+
+        var listener = Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_443");
+        Assert.Equal([TlsContexts.TlsInspectorFilter], listener.ListenerFilters.Select(f => f.Name));
+        // VirtualServices in name order; the route whose match names another port selects nothing here.
+        Assert.Equal([["a.db.example.com", "b.db.example.com"], ["nginx.example.com"]], listener.FilterChains.Select(c => c.FilterChainMatch.ServerNames.ToArray()));
+        Assert.All(listener.FilterChains, c => Assert.Null(c.TransportSocket));
+        Assert.Equal(["outbound|3306||mysqldb.default.svc.cluster.local", "outbound|9080||productpage.default.svc.cluster.local"], listener.FilterChains.Select(c => TcpProxyOf(c).Cluster));
+    }
+
+    [Fact]
+    public void Translate_PassthroughSniClaimedTwice_TheFirstRouteKeepsIt()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 443, name: tls, protocol: TLS}, hosts: ['*'], tls: {mode: PASSTHROUGH}}"),
+            VirtualService("a", "[x.example.com]", "  tls:\n  - match: [{sniHosts: [x.example.com]}]\n    route: [{destination: {host: mysqldb}}]"),
+            VirtualService("b", "[x.example.com]", "  tls:\n  - match: [{sniHosts: [x.example.com]}]\n    route: [{destination: {host: productpage}}]")), Gateway);
+
+        var chain = Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_443").FilterChains);
+        Assert.Equal("default/a.tls[0]", chain.Name);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("VirtualService default/b", StringComparison.Ordinal) && w.Contains("already serves every one of its server names", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_PassthroughAndHttpsOnOnePort_AreToldApartBySni()
+    {
+        var servers = """
+              - {port: {number: 443, name: https, protocol: HTTPS}, hosts: [bookinfo.example.com], tls: {mode: SIMPLE, credentialName: bookinfo-credential}}
+              - {port: {number: 443, name: tls, protocol: TLS}, hosts: [db.example.com], tls: {mode: PASSTHROUGH}}
+            """;
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml(servers),
+            TlsSecret("bookinfo-credential", "istio-system", Leaf("bookinfo.example.com")),
+            VirtualService("db", "[db.example.com]", "  tls:\n  - match: [{sniHosts: [db.example.com]}]\n    route: [{destination: {host: mysqldb}}]")), Gateway);
+
+        var chains = Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_443").FilterChains;
+        Assert.Equal([["bookinfo.example.com"], ["db.example.com"]], chains.Select(c => c.FilterChainMatch.ServerNames.ToArray()));
+        Assert.NotNull(chains[0].TransportSocket);
+        Assert.Null(chains[1].TransportSocket);
+        Assert.Equal("outbound|3306||mysqldb.default.svc.cluster.local", TcpProxyOf(chains[1]).Cluster);
+    }
+
+    [Fact]
+    public void Translate_TlsServerThatTerminates_ForwardsTheDecryptedBytesByTheTcpRoute()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 443, name: tls-db, protocol: TLS}, hosts: [db.example.com], tls: {mode: SIMPLE, credentialName: db-credential}}"),
+            TlsSecret("db-credential", "istio-system", Leaf("db.example.com")),
+            VirtualService("db", "[db.example.com]", "  tcp:\n  - route: [{destination: {host: mysqldb}}]")), Gateway);
+
+        var chain = Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_443").FilterChains);
+        Assert.Equal(["db.example.com"], chain.FilterChainMatch.ServerNames);
+        var tls = chain.TransportSocket.TypedConfig.Unpack<DownstreamTlsContext>();
+        Assert.Equal("kubernetes://db-credential", Assert.Single(tls.CommonTlsContext.TlsCertificateSdsSecretConfigs).Name);
+        Assert.Equal("outbound|3306||mysqldb.default.svc.cluster.local", TcpProxyOf(chain).Cluster);
+    }
+
+    [Fact]
+    public void Translate_AutoPassthrough_IsAChainPerClusterByIstiosSni_OnlyForMeshAlpns()
+    {
+        var snapshot = MeshTranslator.Translate(Index(GatewayYaml("  - {port: {number: 15443, name: tls, protocol: TLS}, hosts: ['*.local'], tls: {mode: AUTO_PASSTHROUGH}}")), Gateway);
+
+        var chains = Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains;
+        var mysql = Assert.Single(chains, c => c.FilterChainMatch.ServerNames.SequenceEqual(["outbound_.3306_.v2_.mysqldb.default.svc.cluster.local"]));
+        Assert.Equal(TlsContexts.IstioMtlsAlpns, mysql.FilterChainMatch.ApplicationProtocols);
+        Assert.Null(mysql.TransportSocket);
+        Assert.Equal("outbound|3306|v2|mysqldb.default.svc.cluster.local", TcpProxyOf(mysql).Cluster);
+        // Every port and subset of every in-mesh service the hosts admit: reviews' three subsets and its plain cluster.
+        Assert.Equal(4, chains.Count(c => c.FilterChainMatch.ServerNames[0].EndsWith("_.reviews.default.svc.cluster.local", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Translate_GatewayServerHostInAnotherNamespace_DoesNotBindTheVirtualService()
+    {
+        var snapshot = MeshTranslator.Translate(Index(
+            GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['other/*']}"),
+            VirtualService("mysql", "['*']", "  tcp:\n  - route: [{destination: {host: mysqldb}}]")), Gateway);
+
+        Assert.DoesNotContain("0.0.0.0_31400", snapshot.Get(TypeUrls.Listener)!.Resources.Keys);
+    }
+
+    private static readonly string MysqlSidecarEntries = Bookinfo.SidecarWorkloadEntries + """
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: WorkloadEntry
+        metadata: {name: mysqldb-v1, namespace: default}
+        spec:
+          address: 127.0.0.1
+          labels: {app: mysqldb, version: v1}
+          ports: {tcp: 13306}
+          serviceAccount: mysqldb
+        """;
+
+    private static string PeerAuthentication(string mode) => $"""
+        apiVersion: security.istio.io/v1
+        kind: PeerAuthentication
+        metadata: {"{"}name: default, namespace: default{"}"}
+        spec: {"{"}mtls: {"{"}mode: {mode}{"}"}{"}"}
+        """;
+
+    private static IReadOnlyList<FilterChain> InboundChains(XdsSnapshot snapshot) => Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains;
+
+    [Fact]
+    public void Translate_SidecarTcpPortWithoutMtls_IsATcpProxyToTheApp()
+    {
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Index(), node);
+
+        var chain = Assert.Single(InboundChains(snapshot));
+        Assert.Equal(Json<TcpProxy>("""{"statPrefix": "inbound|3306||", "cluster": "inbound|3306||"}"""), TcpProxyOf(chain));
+        Assert.Empty(Resource<Cluster>(snapshot, TypeUrls.Cluster, "inbound|3306||").TypedExtensionProtocolOptions);
+    }
+
+    [Theory]
+    [InlineData("STRICT", new[] { "tls+mesh-mtls" })]
+    [InlineData("PERMISSIVE", new[] { "tls+mesh-mtls", "tls", "raw_buffer" })]
+    [InlineData("DISABLE", new[] { "raw_buffer" })]
+    public void Translate_SidecarTcpPortUnderPeerAuthentication_HasIstiosTcpChains(string mode, string[] expected)
+    {
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Bookinfo.MtlsIndex(MysqlSidecarEntries, MysqlService.Split("---")[0], PeerAuthentication(mode)), node);
+
+        var chains = InboundChains(snapshot);
+        // A PERMISSIVE TCP port also forwards a client's own TLS (no mesh ALPN) to the app untouched.
+        Assert.Equal(expected, chains.Select(c => c.FilterChainMatch.TransportProtocol + (c.TransportSocket is null ? "" : "+mesh-mtls")));
+        Assert.All(chains, c => Assert.Equal("inbound|3306||", TcpProxyOf(c).Cluster));
+    }
+
+    [Fact]
+    public void Translate_AuthorizationPolicyOverATcpPort_FailsClosedWithAWarning()
+    {
+        var policy = """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: mysql-allow, namespace: default}
+            spec:
+              selector: {matchLabels: {app: mysqldb}}
+              action: ALLOW
+              rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-ratings]}}]}]
+            """;
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Index(policy), node);
+
+        Assert.Equal(IstioNames.BlackHoleCluster, TcpProxyOf(Assert.Single(InboundChains(snapshot))).Cluster);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("port 3306 is TCP", StringComparison.Ordinal) && w.Contains("refused", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_UdpServicePort_IsNotProxiedAndSaysSo()
+    {
+        var dns = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: dns, namespace: default}
+            spec:
+              selector: {app: dns}
+              ports: [{name: dns, port: 53, protocol: UDP}]
+            """;
+        var snapshot = MeshTranslator.Translate(Index(dns), Gateway);
+
+        Assert.DoesNotContain(snapshot.Get(TypeUrls.Cluster)!.Resources.Keys, k => k.EndsWith("dns.default.svc.cluster.local", StringComparison.Ordinal));
+        Assert.Contains(snapshot.Warnings, w => w.Contains("dns.default.svc.cluster.local port 53 (UDP) is not proxied", StringComparison.Ordinal));
+    }
+}
