@@ -207,6 +207,40 @@ internal sealed class MeshHarness : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts the ingress gateway (<c>istio: ingressgateway</c>, service account <c>istio-ingressgateway</c>) with
+    /// each declared Gateway port bound where <paramref name="ports"/> says; with mesh mTLS on it holds a workload
+    /// certificate, so it originates mTLS to sidecars. Waits for warm listeners and the given clusters' hosts.
+    /// </summary>
+    public async Task<ProxyHost> StartGatewayAsync(IReadOnlyDictionary<int, int> ports, Random? random, params string[] waitForClusters)
+    {
+        const string ServiceAccount = "istio-ingressgateway";
+        var host = ProxyHost.Create(new ProxyOptions
+        {
+            NodeId = "router~127.0.0.1~istio-ingressgateway.default~default.svc.cluster.local",
+            WorkloadName = "istio-ingressgateway",
+            Labels = new Dictionary<string, string> { ["istio"] = "ingressgateway" },
+            Gateway = true,
+            GatewayPorts = ports,
+            XdsAddress = SecureXds ? new Uri($"https://127.0.0.1:{SecureXdsPort}") : new Uri($"http://127.0.0.1:{XdsPort}"),
+            ControlPlaneRootsPem = SecureXds ? ControlPlaneRoot() : null,
+            AdminPort = 0,
+            InitialBackoff = TimeSpan.FromMilliseconds(100),
+            MaxBackoff = TimeSpan.FromSeconds(1),
+            ServiceAccount = ServiceAccount,
+            CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
+            CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", ServiceAccount)) : null,
+        }, logging: SidecarLogging, random: random);
+        _proxies.Add(host);
+        await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        foreach (var cluster in waitForClusters)
+        {
+            await host.Snapshots.Current.Clusters[cluster].WaitUntilAsync(c => c?.Hosts.Available.Length > 0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        }
+        return host;
+    }
+
+    /// <summary>
     /// Starts a proxy over the TLS port that proves <paramref name="serviceAccount"/> (it is given that identity's
     /// bootstrap token) but sends <paramref name="nodeId"/>; returns at once, without waiting for config, with the log
     /// it writes. Stopped with the mesh.

@@ -1,0 +1,207 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Bowline.EndToEnd.Tests.Infrastructure;
+using Bowline.Proxy;
+
+namespace Bowline.EndToEnd.Tests.Mesh;
+
+/// <summary>
+/// TCP through a real mesh with mTLS on and STRICT PeerAuthentication: Istio's "TCP Traffic Shifting" task (a TCP
+/// gateway server on 31400, tcp-echo v1 and v2 behind sidecars, a tcp route moved from 100% v1 to 80/20) and its
+/// "Ingress Gateway without TLS Termination" task (a PASSTHROUGH server routing by SNI to an app that terminates its
+/// own TLS). Gateway to sidecar is mesh mTLS; the sidecars' TCP inbound ports refuse plaintext.
+/// </summary>
+public sealed class TcpTrafficTests : IAsyncLifetime
+{
+    private const string Cluster = "outbound|9000|v1|tcp-echo.default.svc.cluster.local";
+
+    private readonly int _tcpPort = Ports.Free();
+    private readonly int _tlsPort = Ports.Free();
+    private X509Certificate2 _nginxCertificate = null!;
+    private TcpEchoBackend _one = null!;
+    private TcpEchoBackend _two = null!;
+    private TcpEchoBackend _nginx = null!;
+    private MeshHarness _mesh = null!;
+    private ProxyHost _gateway = null!;
+
+    private static string TcpRoute(string routes) => $$"""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: tcp-echo, namespace: default}
+        spec:
+          hosts: ['*']
+          gateways: [tcp-echo-gateway]
+          tcp:
+          - match: [{port: 31400}]
+            route:
+        {{routes}}
+        """;
+
+    public async Task InitializeAsync()
+    {
+        using (var key = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            var request = new CertificateRequest("CN=nginx.example.com, O=some organization", key, HashAlgorithmName.SHA256);
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName("nginx.example.com");
+            request.CertificateExtensions.Add(san.Build());
+            using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+            _nginxCertificate = X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
+        }
+        _one = TcpEchoBackend.Start("one");
+        _two = TcpEchoBackend.Start("two");
+        _nginx = TcpEchoBackend.Start("nginx", _nginxCertificate);
+        _mesh = await MeshHarness.StartMtlsAsync(
+            ("tcp-echo.yaml", MeshYaml.Service("tcp-echo", 9000, portName: "tcp")),
+            ("tcp-echo-subsets.yaml", MeshYaml.Subsets("tcp-echo", "v1", "v2")),
+            ("my-nginx.yaml", MeshYaml.Service("my-nginx", 443, portName: "https")),
+            ("strict.yaml", """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: default}
+                spec: {mtls: {mode: STRICT}}
+                """),
+            ("gateway.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: Gateway
+                metadata: {name: tcp-echo-gateway, namespace: default}
+                spec:
+                  selector: {istio: ingressgateway}
+                  servers:
+                  - port: {number: 31400, name: tcp, protocol: TCP}
+                    hosts: ['*']
+                  - port: {number: 443, name: tls, protocol: TLS}
+                    tls: {mode: PASSTHROUGH}
+                    hosts: [nginx.example.com]
+                """),
+            ("nginx-vs.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: nginx, namespace: default}
+                spec:
+                  hosts: [nginx.example.com]
+                  gateways: [tcp-echo-gateway]
+                  tls:
+                  - match: [{port: 443, sniHosts: [nginx.example.com]}]
+                    route: [{destination: {host: my-nginx, port: {number: 443}}}]
+                """),
+            ("tcp-echo-vs.yaml", TcpRoute("    - destination: {host: tcp-echo, port: {number: 9000}, subset: v1}")));
+        await _mesh.StartSidecarAsync("tcp-echo-v1", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v1" }, [("tcp", 9000, _one.Port)]);
+        await _mesh.StartSidecarAsync("tcp-echo-v2", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v2" }, [("tcp", 9000, _two.Port)]);
+        await _mesh.StartSidecarAsync("my-nginx", new Dictionary<string, string> { ["app"] = "my-nginx" }, [("https", 443, _nginx.Port)]);
+        _gateway = await _mesh.StartGatewayAsync(new Dictionary<int, int> { [31400] = _tcpPort, [443] = _tlsPort }, new Random(20261202),
+            Cluster, "outbound|9000|v2|tcp-echo.default.svc.cluster.local", "outbound|443||my-nginx.default.svc.cluster.local");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _mesh.DisposeAsync();
+        await _one.DisposeAsync();
+        await _two.DisposeAsync();
+        await _nginx.DisposeAsync();
+        _nginxCertificate.Dispose();
+    }
+
+    /// <summary>One connection: send a line, read the echo, close (as the task's <c>nc</c> loop does).</summary>
+    private static async Task<string> EchoAsync(int port, string line)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port).WaitAsync(Timeouts.Short);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(line + "\n")).AsTask().WaitAsync(Timeouts.Short);
+        using var reader = new StreamReader(stream);
+        return await reader.ReadLineAsync().WaitAsync(Timeouts.Short) ?? "";
+    }
+
+    [Fact]
+    public async Task TcpTrafficShifting_AllToV1_Then80To20_ThroughMeshMtls()
+    {
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal($"one hello {i}", await EchoAsync(_tcpPort, $"hello {i}"));
+        }
+
+        var before = _gateway.Snapshots.Current.Listeners["0.0.0.0_31400"];
+        await _mesh.WriteConfigAsync("tcp-echo-vs.yaml", TcpRoute("""
+                - destination: {host: tcp-echo, port: {number: 9000}, subset: v1}
+                  weight: 80
+                - destination: {host: tcp-echo, port: {number: 9000}, subset: v2}
+                  weight: 20
+            """));
+        await _gateway.Snapshots.WaitUntilAsync(s => s.Listeners.TryGetValue("0.0.0.0_31400", out var l) && l != before && l.IsWarm, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal) { ["one"] = 0, ["two"] = 0 };
+        const int Connections = 200;
+        for (var i = 0; i < Connections; i++)
+        {
+            var answer = await EchoAsync(_tcpPort, "hello");
+            var word = answer.Split(' ')[0];
+            Assert.True(counts.ContainsKey(word), $"unexpected answer '{answer}'");
+            counts[word]++;
+        }
+        // The gateway's picks are seeded; the bound (mean 40 of 200, 5 standard deviations either way) holds regardless.
+        Assert.InRange(counts["two"], 12, 68);
+        Assert.Equal(Connections, counts["one"] + counts["two"]);
+        // Every connection crossed the mesh over mTLS: the sidecars' TCP inbound ports are STRICT.
+        Assert.True(_gateway.Stats.ValueOf("cluster.outbound|9000|v2|tcp-echo.default.svc.cluster.local.upstream_cx_total") == counts["two"]);
+    }
+
+    [Fact]
+    public async Task StrictTcpInbound_PlaintextFromOutsideTheMesh_NeverReachesTheApp()
+    {
+        var connectionsBefore = _one.Connections;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _mesh.InboundPortOf("tcp-echo-v1")).WaitAsync(Timeouts.Short);
+        var stream = client.GetStream();
+        string? answer;
+        try
+        {
+            await stream.WriteAsync("hello\n"u8.ToArray()).AsTask().WaitAsync(Timeouts.Short);
+            using var reader = new StreamReader(stream);
+            answer = await reader.ReadLineAsync().WaitAsync(Timeouts.Short);
+        }
+        catch (IOException)
+        {
+            answer = null;
+        }
+
+        Assert.Null(answer);
+        Assert.Equal(connectionsBefore, _one.Connections);
+    }
+
+    [Fact]
+    public async Task Passthrough_TheAppsOwnCertificateReachesTheClient_AndItsTlsCarriesTheBytes()
+    {
+        X509Certificate2? presented = null;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _tlsPort).WaitAsync(Timeouts.Short);
+        await using var tls = new SslStream(client.GetStream(), leaveInnerStreamOpen: false, (_, certificate, _, _) =>
+        {
+            presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            return true;
+        });
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "nginx.example.com" }).WaitAsync(Timeouts.Short);
+        await tls.WriteAsync("hello\n"u8.ToArray()).AsTask().WaitAsync(Timeouts.Short);
+        using var reader = new StreamReader(tls);
+        var answer = await reader.ReadLineAsync().WaitAsync(Timeouts.Short);
+
+        Assert.Equal("nginx hello", answer);
+        // The gateway did not terminate: the certificate is the app's own, not one the gateway holds.
+        Assert.Equal(_nginxCertificate.Thumbprint, presented?.Thumbprint);
+    }
+
+    [Fact]
+    public async Task Passthrough_AServerNameNoRouteNames_IsClosedBeforeTheHandshake()
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _tlsPort).WaitAsync(Timeouts.Short);
+        await using var tls = new SslStream(client.GetStream(), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "other.example.com" }).WaitAsync(Timeouts.Short));
+        Assert.Equal(0, _nginx.Connections);
+    }
+}
