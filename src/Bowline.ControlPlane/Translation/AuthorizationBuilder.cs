@@ -6,11 +6,14 @@ using Envoy.Config.Rbac.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Google.Protobuf.WellKnownTypes;
 using HttpRbac = Envoy.Extensions.Filters.Http.Rbac.V3.RBAC;
+using NetworkFilter = Envoy.Config.Listener.V3.Filter;
+using NetworkRbac = Envoy.Extensions.Filters.Network.Rbac.V3.RBAC;
 
 namespace Bowline.ControlPlane.Translation;
 
 /// <summary>
-/// The AuthorizationPolicies covering one proxy as Envoy RBAC HTTP filters, as Istio's authz builder makes them
+/// The AuthorizationPolicies covering one proxy as Envoy RBAC HTTP filters (and network RBAC filters for its TCP
+/// ports), as Istio's authz builder makes them
 /// (pilot/pkg/security/authz/builder/builder.go): one filter per action present, in Istio's order (CUSTOM's stand-in,
 /// AUDIT as action LOG, DENY, ALLOW), each with a policy <c>ns[&lt;ns&gt;]-policy[&lt;name&gt;]-rule[&lt;i&gt;]</c> per rule.
 /// Dry-run policies go to the filter's shadow rules. Built once per proxy and config generation; immutable.
@@ -18,6 +21,10 @@ namespace Bowline.ControlPlane.Translation;
 internal sealed class AuthorizationBuilder
 {
     public const string RbacFilter = "envoy.filters.http.rbac";
+    public const string NetworkRbacFilter = "envoy.filters.network.rbac";
+
+    /// <summary>Istio's stat prefix for the network RBAC filter (pilot's authz builder): counters <c>tcp.rbac.allowed</c>, ...</summary>
+    private const string TcpStatPrefix = "tcp.";
 
     /// <summary>Istio's stat prefixes for shadow (dry-run) rules.</summary>
     private const string DryRunAllowPrefix = "istio_dry_run_allow_";
@@ -27,12 +34,26 @@ internal sealed class AuthorizationBuilder
     private const string ExtAuthzPrefix = "istio-ext-authz";
     private const string BadCustomSuffix = "-deny-due-to-bad-CUSTOM-action";
 
-    private readonly IReadOnlyList<HttpFilter> _filters;
+    private AuthorizationBuilder(IReadOnlyList<HttpFilter> filters, IReadOnlyList<NetworkFilter> networkFilters, IReadOnlyList<string> droppedForTcp)
+    {
+        Filters = filters;
+        NetworkFilters = networkFilters;
+        DroppedForTcp = droppedForTcp;
+    }
 
-    private AuthorizationBuilder(IReadOnlyList<HttpFilter> filters) => _filters = filters;
+    /// <summary>The ALLOW rules (Istio's policy names) left out of <see cref="NetworkFilters"/> because they need a request.</summary>
+    public IReadOnlyList<string> DroppedForTcp { get; }
 
-    /// <summary>The filters, in order; empty when no policy covers the proxy.</summary>
-    public IReadOnlyList<HttpFilter> Filters => _filters;
+    /// <summary>The HTTP RBAC filters, in order; empty when no policy covers the proxy.</summary>
+    public IReadOnlyList<HttpFilter> Filters { get; }
+
+    /// <summary>
+    /// The same policies as network RBAC filters for the proxy's TCP ports, as Istio's BuildTCP makes them: a rule
+    /// of an ALLOW policy that needs a request (hosts, methods, paths, request principals, request headers or claims)
+    /// is dropped, so it admits nothing; in DENY and AUDIT policies only those conditions are dropped, so the rule
+    /// covers more. Empty when no policy covers the proxy.
+    /// </summary>
+    public IReadOnlyList<NetworkFilter> NetworkFilters { get; }
 
     /// <summary>
     /// The filters for <paramref name="node"/>. <paramref name="listenPorts"/> maps a workload port (what policies name)
@@ -43,7 +64,7 @@ internal sealed class AuthorizationBuilder
         var applying = index.Config.Authorization.ForWorkload(node.Namespace, node.Labels);
         if (applying.IsEmpty)
         {
-            return new AuthorizationBuilder([]);
+            return new AuthorizationBuilder([], [], []);
         }
         var security = index.Config.Security;
         var workload = $"{node.Name}.{node.Namespace}";
@@ -56,26 +77,48 @@ internal sealed class AuthorizationBuilder
             ? new Permission { DestinationPort = (uint)listen }
             : AuthorizationMatchers.Not(AuthorizationMatchers.AnyPermission());
 
-        var filters = new List<HttpFilter>();
-        // CUSTOM first, as Istio orders it: Bowline has no external authorizer, so it fails closed the way Istio does
-        // for a provider it cannot use: a DENY filter for exactly the requests the CUSTOM rules would have sent to it.
-        foreach (var provider in applying.Custom.GroupBy(p => p.Provider!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+        var http = new List<HttpFilter>();
+        var tcp = new List<NetworkFilter>();
+        var dropped = new List<string>();
+        foreach (var forTcp in new[] { false, true })
         {
-            var deny = new RBAC { Action = RBAC.Types.Action.Deny };
-            foreach (var policy in provider)
+            var sets = new List<RuleSet>();
+            // CUSTOM first, as Istio orders it: Bowline has no external authorizer, so it fails closed the way Istio does
+            // for a provider it cannot use: a DENY filter for exactly the requests the CUSTOM rules would have sent to it.
+            foreach (var provider in applying.Custom.GroupBy(p => p.Provider!, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
-                var translator = new AuthorizationRuleTranslator(policy with { Action = AuthorizationAction.Deny }, security.TrustDomain, Port);
-                for (var i = 0; i < policy.Rules.Count; i++)
+                var deny = new RBAC { Action = RBAC.Types.Action.Deny };
+                foreach (var policy in provider)
                 {
-                    deny.Policies[$"{ExtAuthzPrefix}-{provider.Key}-{PolicyName(policy, i)}{BadCustomSuffix}"] = translator.Translate(policy.Rules[i]);
+                    var translator = new AuthorizationRuleTranslator(policy with { Action = AuthorizationAction.Deny }, security.TrustDomain, Port, forTcp);
+                    for (var i = 0; i < policy.Rules.Count; i++)
+                    {
+                        deny.Policies[$"{ExtAuthzPrefix}-{provider.Key}-{PolicyName(policy, i)}{BadCustomSuffix}"] = translator.Translate(policy.Rules[i])!;
+                    }
                 }
+                sets.Add(new RuleSet(deny, null, ""));
             }
-            filters.Add(Filter(new HttpRbac { Rules = deny }));
+            AddRuleSet(sets, applying.Audit, RBAC.Types.Action.Log, security.TrustDomain, Port, forTcp, dropped);
+            AddRuleSet(sets, applying.Deny, RBAC.Types.Action.Deny, security.TrustDomain, Port, forTcp, dropped);
+            AddRuleSet(sets, applying.Allow, RBAC.Types.Action.Allow, security.TrustDomain, Port, forTcp, dropped);
+            if (forTcp)
+            {
+                tcp.AddRange(sets.Select(set => new NetworkFilter
+                {
+                    Name = NetworkRbacFilter,
+                    TypedConfig = Any.Pack(new NetworkRbac { StatPrefix = TcpStatPrefix, Rules = set.Rules, ShadowRules = set.Shadow, ShadowRulesStatPrefix = set.ShadowPrefix }),
+                }));
+            }
+            else
+            {
+                http.AddRange(sets.Select(set => new HttpFilter
+                {
+                    Name = RbacFilter,
+                    TypedConfig = Any.Pack(new HttpRbac { Rules = set.Rules, ShadowRules = set.Shadow, ShadowRulesStatPrefix = set.ShadowPrefix }),
+                }));
+            }
         }
-        AddFilter(filters, applying.Audit, RBAC.Types.Action.Log, security.TrustDomain, Port);
-        AddFilter(filters, applying.Deny, RBAC.Types.Action.Deny, security.TrustDomain, Port);
-        AddFilter(filters, applying.Allow, RBAC.Types.Action.Allow, security.TrustDomain, Port);
-        return new AuthorizationBuilder(filters);
+        return new AuthorizationBuilder(http, tcp, dropped);
     }
 
     /// <summary>
@@ -86,16 +129,19 @@ internal sealed class AuthorizationBuilder
     public void InsertInto(HttpConnectionManager hcm)
     {
         var at = hcm.HttpFilters.Select((f, i) => (f, i)).LastOrDefault(x => x.f.Name == AuthorizationMatchers.JwtAuthnFilter, (null!, -1)).Item2 + 1;
-        for (var i = 0; i < _filters.Count; i++)
+        for (var i = 0; i < Filters.Count; i++)
         {
-            hcm.HttpFilters.Insert(at + i, _filters[i].Clone());
+            hcm.HttpFilters.Insert(at + i, Filters[i].Clone());
         }
     }
 
     /// <summary>Istio's policy name, the key of the RBAC policy (and of Envoy's per-policy stats).</summary>
     public static string PolicyName(AuthorizationPolicy policy, int rule) => $"ns[{policy.Meta.Namespace}]-policy[{policy.Meta.Name}]-rule[{rule}]";
 
-    private static void AddFilter(List<HttpFilter> filters, IReadOnlyList<AuthorizationPolicy> policies, RBAC.Types.Action action, string trustDomain, Func<int, Permission> port)
+    /// <summary>One RBAC filter's enforced and shadow rules, for the HTTP or the network filter.</summary>
+    private sealed record RuleSet(RBAC? Rules, RBAC? Shadow, string ShadowPrefix);
+
+    private static void AddRuleSet(List<RuleSet> sets, IReadOnlyList<AuthorizationPolicy> policies, RBAC.Types.Action action, string trustDomain, Func<int, Permission> port, bool forTcp, List<string> dropped)
     {
         if (policies.Count == 0)
         {
@@ -106,10 +152,18 @@ internal sealed class AuthorizationBuilder
         foreach (var policy in policies)
         {
             var target = policy.DryRun ? shadow : enforced;
-            var translator = new AuthorizationRuleTranslator(policy, trustDomain, port);
+            var translator = new AuthorizationRuleTranslator(policy, trustDomain, port, forTcp);
             for (var i = 0; i < policy.Rules.Count; i++)
             {
-                target.Policies[PolicyName(policy, i)] = translator.Translate(policy.Rules[i]);
+                // Null: an ALLOW rule that needs a request, dropped for TCP (it admits no connection).
+                if (translator.Translate(policy.Rules[i]) is { } translated)
+                {
+                    target.Policies[PolicyName(policy, i)] = translated;
+                }
+                else
+                {
+                    dropped.Add(PolicyName(policy, i));
+                }
             }
             if (policy.Rules.Count == 0)
             {
@@ -119,22 +173,18 @@ internal sealed class AuthorizationBuilder
         }
         var hasEnforced = policies.Any(p => !p.DryRun);
         var hasShadow = policies.Any(p => p.DryRun);
-        filters.Add(Filter(new HttpRbac
-        {
+        sets.Add(new RuleSet(
             // An ALLOW filter whose enforced rules hold no policy still denies every request, as in Istio.
-            Rules = hasEnforced ? enforced : null,
-            ShadowRules = hasShadow ? shadow : null,
+            hasEnforced ? enforced : null,
+            hasShadow ? shadow : null,
             // Istio derives the prefix from the shadow rules' action, ALLOW's when there are none.
-            ShadowRulesStatPrefix = (hasShadow ? action : RBAC.Types.Action.Allow) switch
+            (hasShadow ? action : RBAC.Types.Action.Allow) switch
             {
                 RBAC.Types.Action.Allow => DryRunAllowPrefix,
                 RBAC.Types.Action.Deny => DryRunDenyPrefix,
                 _ => "",
-            },
-        }));
+            }));
     }
-
-    private static HttpFilter Filter(HttpRbac rbac) => new() { Name = RbacFilter, TypedConfig = Any.Pack(rbac) };
 
     private static void Warn(AuthorizationPolicy policy, string workload, MeshSecurity security, IReadOnlyDictionary<int, int> listenPorts, SnapshotBuilder snapshot)
     {

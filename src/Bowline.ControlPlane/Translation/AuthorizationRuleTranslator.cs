@@ -23,7 +23,8 @@ namespace Bowline.ControlPlane.Translation;
 /// accept on other ports in explicit mode: <paramref name="destinationPort"/> maps them.
 /// </remarks>
 /// <param name="destinationPort">The permission that a connection arrived for a workload port.</param>
-internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, string trustDomain, Func<int, Permission> destinationPort)
+/// <param name="forTcp">For the network RBAC filter of a TCP port: request attributes cannot be matched there.</param>
+internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, string trustDomain, Func<int, Permission> destinationPort, bool forTcp = false)
 {
     private const string HostKey = ":authority";
     private const string MethodKey = ":method";
@@ -40,7 +41,11 @@ internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, st
         Principals = { Not(AnyPrincipal()) },
     };
 
-    public Policy Translate(AuthorizationRule rule)
+    /// <summary>
+    /// The rule's policy. Null only for TCP, when an ALLOW rule needs a request attribute (Istio's checkError: the
+    /// rule is dropped, admitting less); in DENY and AUDIT rules those conditions are left out instead (matching more).
+    /// </summary>
+    public Policy? Translate(AuthorizationRule rule)
     {
         var principalConditions = new List<Item>();
         var permissionConditions = new List<Item>();
@@ -48,6 +53,10 @@ internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, st
         {
             var item = new Item(when.Key, when.Values, when.NotValues);
             (IsPermission(when.Key) ? permissionConditions : principalConditions).Add(item);
+        }
+        if (forTcp && policy.Action == AuthorizationAction.Allow && Items(rule).Concat(principalConditions).Concat(permissionConditions).Any(i => IsHttpOnly(i.Key) && (i.Values.Count > 0 || i.NotValues.Count > 0)))
+        {
+            return null;
         }
 
         var result = new Policy();
@@ -60,7 +69,7 @@ internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, st
                 new(PathKey, to.Paths, to.NotPaths),
                 new("destination.port", Text(to.Ports), Text(to.NotPorts)),
             };
-            var rules = items.Concat(permissionConditions).SelectMany(Permissions).ToList();
+            var rules = items.Concat(permissionConditions).Where(i => !(forTcp && IsHttpOnly(i.Key))).SelectMany(Permissions).ToList();
             result.Permissions.Add(And(rules.Count == 0 ? [AnyPermission()] : rules));
         }
         foreach (var from in rule.From.Count == 0 ? [null] : rule.From.Cast<AuthorizationSource?>())
@@ -75,11 +84,20 @@ internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, st
                 new("remote.ip", from.RemoteIpBlocks, from.NotRemoteIpBlocks),
                 new("source.ip", from.IpBlocks, from.NotIpBlocks),
             };
-            var ids = items.Concat(principalConditions).SelectMany(Principals).ToList();
+            var ids = items.Concat(principalConditions).Where(i => !(forTcp && IsHttpOnly(i.Key))).SelectMany(Principals).ToList();
             result.Principals.Add(And(ids.Count == 0 ? [AnyPrincipal()] : ids));
         }
         return result;
     }
+
+    /// <summary>Attributes only a request has: Istio's generators refuse them for TCP ("... is HTTP only").</summary>
+    private static bool IsHttpOnly(string key) =>
+        key is HostKey or MethodKey or PathKey || key.StartsWith("request.", StringComparison.Ordinal) || key.StartsWith(AuthorizationValues.EnvoyFilters, StringComparison.Ordinal);
+
+    /// <summary>The request attributes a rule's <c>to</c> and <c>from</c> name (for the TCP drop check).</summary>
+    private static IEnumerable<Item> Items(AuthorizationRule rule) =>
+        rule.To.SelectMany(to => new Item[] { new(HostKey, to.Hosts, to.NotHosts), new(MethodKey, to.Methods, to.NotMethods), new(PathKey, to.Paths, to.NotPaths) })
+            .Concat(rule.From.Select(from => new Item("request.auth.principal", from.RequestPrincipals, from.NotRequestPrincipals)));
 
     /// <summary>Whether a <c>when</c> key is about the destination (a permission) rather than the source (a principal).</summary>
     public static bool IsPermission(string key) => PermissionKeys.Contains(key) || key.StartsWith(AuthorizationValues.EnvoyFilters, StringComparison.Ordinal);

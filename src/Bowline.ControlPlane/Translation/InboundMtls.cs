@@ -34,13 +34,13 @@ internal static class InboundMtls
         return peer;
     }
 
-    /// <summary>The chains of one inbound port, each with its own copy of <paramref name="filter"/>; the TLS chain first, as Istio orders them.</summary>
-    /// <param name="filter">The port's network filter: its HTTP connection manager, or a tcp_proxy for a TCP port.</param>
+    /// <summary>The chains of one inbound port, each with its own copy of <paramref name="filters"/>; the TLS chain first, as Istio orders them.</summary>
+    /// <param name="filters">The port's network filters: its HTTP connection manager, or a TCP port's network RBAC and tcp_proxy.</param>
     /// <param name="opaque">
     /// A TCP port: in PERMISSIVE mode TLS that is not mesh mTLS (a client without a sidecar speaking the app's own TLS)
     /// is forwarded untouched to the app, as Istio's inbound TCP chains do; on an HTTP port it finds no chain.
     /// </param>
-    public static IEnumerable<FilterChain> Chains(string name, int listenPort, Filter filter, MutualTlsMode mode, string trustDomain, bool opaque)
+    public static IEnumerable<FilterChain> Chains(string name, int listenPort, IReadOnlyList<Filter> filters, MutualTlsMode mode, string trustDomain, bool opaque)
     {
         if (mode is MutualTlsMode.Strict or MutualTlsMode.Permissive)
         {
@@ -54,7 +54,7 @@ internal static class InboundMtls
             {
                 Name = name,
                 FilterChainMatch = match,
-                Filters = { filter.Clone() },
+                Filters = { filters.Select(f => f.Clone()) },
                 TransportSocket = TlsContexts.Tls(TlsContexts.InboundMutualTls(trustDomain)),
             };
         }
@@ -64,7 +64,7 @@ internal static class InboundMtls
             {
                 Name = name,
                 FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = TlsTransport },
-                Filters = { filter.Clone() },
+                Filters = { filters.Select(f => f.Clone()) },
             };
         }
         if (mode is MutualTlsMode.Permissive or MutualTlsMode.Disable)
@@ -73,7 +73,7 @@ internal static class InboundMtls
             {
                 Name = name,
                 FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)listenPort, TransportProtocol = PlaintextTransport },
-                Filters = { filter.Clone() },
+                Filters = { filters.Select(f => f.Clone()) },
             };
         }
     }

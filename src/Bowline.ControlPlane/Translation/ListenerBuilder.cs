@@ -88,6 +88,11 @@ internal static class ListenerBuilder
         }
         var authorization = AuthorizationBuilder.For(node, index, snapshot, node.InboundPorts.ToDictionary(p => p.ContainerPort, p => p.ListenPort));
         var jwtAuthn = JwtAuthnBuilder.ForProxy(node, index, snapshot);
+        var tcpPorts = node.InboundPorts.Where(p => InboundIsTcp(node, index, p.ContainerPort)).Select(p => p.ContainerPort).ToList();
+        if (tcpPorts.Count > 0 && authorization.DroppedForTcp.Count > 0)
+        {
+            snapshot.Warn($"workload {node.Name}.{node.Namespace}: ALLOW rules {string.Join(", ", authorization.DroppedForTcp)} match HTTP attributes (hosts, methods, paths, request principals or headers), which a TCP connection lacks, so they admit nothing on its TCP port {string.Join(", ", tcpPorts)}, as in Istio");
+        }
         foreach (var inbound in node.InboundPorts)
         {
             if (inbound != node.InboundPorts[0])
@@ -96,17 +101,20 @@ internal static class ListenerBuilder
             }
             var cluster = IstioNames.InboundCluster(inbound.ContainerPort);
             var opaque = InboundIsTcp(node, index, inbound.ContainerPort);
-            var filter = opaque ? InboundTcp(node, inbound, cluster, authorization, snapshot) : EnvoyBuilders.NetworkFilter(InboundHcm(inbound, cluster, index, authorization, jwtAuthn));
+            // A TCP port's bytes go to the app untouched, after the policies' network RBAC has admitted the connection.
+            IReadOnlyList<Envoy.Config.Listener.V3.Filter> filters = opaque
+                ? WithNetworkRbac(authorization, TcpProxyBuilder.ForCluster(cluster, cluster, null))
+                : [EnvoyBuilders.NetworkFilter(InboundHcm(inbound, cluster, index, authorization, jwtAuthn))];
             if (peer is not null)
             {
-                listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, filter, peer.ModeFor(inbound.ContainerPort), security.TrustDomain, opaque));
+                listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, filters, peer.ModeFor(inbound.ContainerPort), security.TrustDomain, opaque));
                 continue;
             }
             listener.FilterChains.Add(new FilterChain
             {
                 Name = cluster,
                 FilterChainMatch = new FilterChainMatch { DestinationPort = (uint)inbound.ListenPort },
-                Filters = { filter },
+                Filters = { filters },
             });
         }
         snapshot.AddListener(listener);
@@ -137,20 +145,9 @@ internal static class ListenerBuilder
         return hcm;
     }
 
-    /// <summary>
-    /// A TCP port's bytes go to the app untouched. Authorization is enforced by HTTP filters only so far, so a TCP port
-    /// of a workload that AuthorizationPolicies cover fails closed: its connections go to the black hole (closed at
-    /// once) and the translation says so, rather than letting them past a policy nobody checks.
-    /// </summary>
-    private static Envoy.Config.Listener.V3.Filter InboundTcp(ProxyNode node, InboundPort inbound, string cluster, AuthorizationBuilder authorization, SnapshotBuilder snapshot)
-    {
-        if (authorization.Filters.Count == 0)
-        {
-            return TcpProxyBuilder.ForCluster(cluster, cluster, null);
-        }
-        snapshot.Warn($"workload {node.Name}.{node.Namespace}: AuthorizationPolicies cover it, and its port {inbound.ContainerPort} is TCP, where Bowline does not enforce authorization yet (HTTP ports only); connections to the port are refused rather than let past the policies");
-        return TcpProxyBuilder.ForCluster(cluster, IstioNames.BlackHoleCluster, null);
-    }
+    /// <summary>A TCP chain's filters: the AuthorizationPolicies as network RBAC (Istio's TCP translation), then the tcp_proxy.</summary>
+    private static List<Envoy.Config.Listener.V3.Filter> WithNetworkRbac(AuthorizationBuilder authorization, Envoy.Config.Listener.V3.Filter tcpProxy) =>
+        [.. authorization.NetworkFilters.Select(f => f.Clone()), tcpProxy];
 
     /// <summary>
     /// An inbound port is TCP when a service selecting this workload declares its target port TCP or TLS (and none
@@ -207,7 +204,7 @@ internal static class ListenerBuilder
                     // Istio gives a plain TCP port one chain: the first server whose bound VirtualServices have a matching tcp route.
                     if (servers.Select(s => GatewayTcpRoute(s.Gateway, s.Server, index, snapshot)).FirstOrDefault(f => f is not null) is { } tcpProxy)
                     {
-                        listener.FilterChains.Add(new FilterChain { Name = name, Filters = { tcpProxy } });
+                        listener.FilterChains.Add(new FilterChain { Name = name, Filters = { WithNetworkRbac(authorization, tcpProxy) } });
                     }
                     break;
                 default:
@@ -307,15 +304,16 @@ internal static class ListenerBuilder
                 {
                     Name = $"{listenerName}.{server.PortName}",
                     TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls!)),
-                    Filters = { tcpProxy },
+                    Filters = { WithNetworkRbac(authorization, tcpProxy) },
                 };
                 sni.Add(chain, GatewayTlsBuilder.SniHosts(server), [], what);
                 return;
             }
             case GatewayServerKind.Passthrough:
-                AddPassthroughRoutes(sni, gateway, server, port, what, index, snapshot);
+                AddPassthroughRoutes(sni, gateway, server, port, what, index, authorization, snapshot);
                 return;
             case GatewayServerKind.AutoPassthrough:
+                // No authorization here, as in Istio: the gateway never sees the mTLS inside, the workload enforces it.
                 AddAutoPassthrough(sni, server, what, index, snapshot);
                 return;
         }
@@ -356,7 +354,7 @@ internal static class ListenerBuilder
     }
 
     /// <summary>PASSTHROUGH: a chain per matching tls route match, selected by its sniHosts, forwarding the TLS untouched.</summary>
-    private static void AddPassthroughRoutes(SniChains sni, Gateway gateway, GatewayServer server, int port, string what, ServiceIndex index, SnapshotBuilder snapshot)
+    private static void AddPassthroughRoutes(SniChains sni, Gateway gateway, GatewayServer server, int port, string what, ServiceIndex index, AuthorizationBuilder authorization, SnapshotBuilder snapshot)
     {
         var any = false;
         foreach (var vs in BoundTo(gateway, server, index))
@@ -366,7 +364,7 @@ internal static class ListenerBuilder
                 foreach (var match in vs.Tls[i].Matches.Where(m => Matches(m, server, gateway, vs.Meta.Namespace)))
                 {
                     var names = match.SniHosts.Select(h => h.ToLowerInvariant()).ToList();
-                    var chain = new FilterChain { Name = $"{vs.Meta.Namespace}/{vs.Meta.Name}.tls[{i}]", Filters = { TcpProxyBuilder.ForRoute(index, vs, vs.Tls[i].Destinations, port, snapshot) } };
+                    var chain = new FilterChain { Name = $"{vs.Meta.Namespace}/{vs.Meta.Name}.tls[{i}]", Filters = { WithNetworkRbac(authorization, TcpProxyBuilder.ForRoute(index, vs, vs.Tls[i].Destinations, port, snapshot)) } };
                     sni.Add(chain, names.Contains("*") ? [] : names, [], $"{vs.Meta} ({vs.Meta.File}) tls route {i} on port {port}");
                     any = true;
                 }

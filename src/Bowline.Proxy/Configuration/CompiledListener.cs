@@ -68,6 +68,9 @@ internal sealed class CompiledFilterChain(string name, HttpChain? http, Tls.Down
 {
     public string Name { get; } = name;
 
+    /// <summary>The network RBAC filters before the TCP proxy, in order: each must admit the connection.</summary>
+    public IReadOnlyList<Filters.Network.Rbac.NetworkRbacConfig> NetworkRbac { get; init; } = [];
+
     public HttpChain? Http { get; } = http;
 
     public Filters.Network.TcpProxy.TcpProxyConfig? Tcp { get; } = tcp;

@@ -92,10 +92,22 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
     {
         XdsFields.Check(chain, where, "name", "filter_chain_match", "filters", "transport_socket");
         var tls = chain.TransportSocket is { } socket ? Tls.DownstreamTls.Compile(socket, where) : null;
-        if (chain.Filters.Count == 1 && chain.Filters[0].TypedConfig?.TypeUrl == Filters.Network.TcpProxy.TcpProxyConfig.TypeUrl)
+        if (chain.Filters.Count > 0 && chain.Filters[^1].TypedConfig?.TypeUrl == Filters.Network.TcpProxy.TcpProxyConfig.TypeUrl)
         {
-            XdsFields.Check(chain.Filters[0], where + " filter " + chain.Filters[0].Name, "name", "typed_config");
-            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[0].TypedConfig, clusters, TcpStatsFor, random, where));
+            // A TCP chain: network RBAC filters, then the tcp_proxy that ends it.
+            var rbac = new List<Filters.Network.Rbac.NetworkRbacConfig>();
+            foreach (var filter in chain.Filters.Take(chain.Filters.Count - 1))
+            {
+                var fwhere = where + " filter " + filter.Name;
+                XdsFields.Check(filter, fwhere, "name", "typed_config");
+                if (filter.TypedConfig?.TypeUrl != Filters.Network.Rbac.NetworkRbacConfig.TypeUrl)
+                {
+                    throw new ProxyConfigException($"{fwhere}: network filter {filter.TypedConfig?.TypeUrl ?? "(no typed_config)"} is not supported before tcp_proxy; only {Filters.Network.Rbac.NetworkRbacConfig.TypeUrl} is");
+                }
+                rbac.Add(Filters.Network.Rbac.NetworkRbacConfig.Compile(filter.TypedConfig, stats, fwhere));
+            }
+            XdsFields.Check(chain.Filters[^1], where + " filter " + chain.Filters[^1].Name, "name", "typed_config");
+            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[^1].TypedConfig, clusters, TcpStatsFor, random, where)) { NetworkRbac = rbac };
         }
         return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline), tls);
     }

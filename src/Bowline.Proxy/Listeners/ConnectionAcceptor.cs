@@ -62,10 +62,14 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         }
         if (chain.Tls is not { } tls)
         {
-            connection.Features.Set(new ConnectionChain(current, chain, metadata, null));
+            var plain = new ConnectionChain(current, chain, metadata, null);
+            connection.Features.Set(plain);
             if (chain.Tcp is { } tcp)
             {
-                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                if (Admits(plain, current, chain))
+                {
+                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                }
                 return;
             }
             if (http2Preface || metadata.ApplicationProtocols.Contains("h2c"))
@@ -194,13 +198,17 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             var reader = PipeReader.Create(ssl, new StreamPipeReaderOptions(leaveOpen: true));
             var writer = PipeWriter.Create(ssl, new StreamPipeWriterOptions(leaveOpen: true));
             connection.Transport = new Pipe(reader, writer);
-            connection.Features.Set(new ConnectionChain(current, chain, metadata, peer) { LocalUri = LocalUri(ssl.LocalCertificate) });
+            var secured = new ConnectionChain(current, chain, metadata, peer) { LocalUri = LocalUri(ssl.LocalCertificate) };
+            connection.Features.Set(secured);
             var tlsFeature = new TlsFeature(peer?.Certificate, negotiated);
             connection.Features.Set<ITlsConnectionFeature>(tlsFeature);
             if (chain.Tcp is { } tcp)
             {
-                var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
-                await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                if (Admits(secured, current, chain))
+                {
+                    var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
+                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                }
                 return;
             }
             // Kestrel picks HTTP/2 from ALPN "h2"; mesh mTLS negotiates istio-* or nothing, so the decrypted preface decides.
@@ -255,6 +263,24 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         connection.Features.Set<ITlsApplicationProtocolFeature>(marker);
         Http.PrematureResetGuard.Attach(connection);
     }
+
+    /// <summary>The chain's network RBAC filters, in order; the first that denies closes the connection before a byte moves.</summary>
+    private bool Admits(ConnectionChain connection, CompiledListener listener, CompiledFilterChain chain)
+    {
+        foreach (var rbac in chain.NetworkRbac)
+        {
+            var (allowed, policy) = rbac.Decide(connection);
+            if (!allowed)
+            {
+                LogRbacDenied(logger, listener.Name, chain.Name, connection.Metadata.SourceAddress?.ToString() ?? "-", connection.Peer?.Principal ?? "no verified identity", policy ?? "none");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "listener {Listener} filter chain {Chain}: connection from {Source} ({Peer}) denied by RBAC (matched policy {Policy}); closed")]
+    private static partial void LogRbacDenied(ILogger logger, string listener, string chain, string source, string peer, string policy);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "listener {Listener}: no filter chain matches a connection to port {Port} ({Transport}, server name {ServerName}, protocols {Protocols}); closed")]
     private static partial void LogNoChain(ILogger logger, string listener, int port, string transport, string serverName, string protocols);

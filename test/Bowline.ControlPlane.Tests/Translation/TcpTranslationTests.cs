@@ -285,23 +285,86 @@ public sealed class TcpTranslationTests
         Assert.All(chains, c => Assert.Equal("inbound|3306||", TcpProxyOf(c).Cluster));
     }
 
+    private static string Policy(string action, string rules) => $$$"""
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: mysql-{{{action.ToLowerInvariant()}}}, namespace: default}
+        spec:
+          selector: {matchLabels: {app: mysqldb}}
+          action: {{{action}}}
+          rules: {{{rules}}}
+        """;
+
+    private static Envoy.Extensions.Filters.Network.Rbac.V3.RBAC NetworkRbacOf(Envoy.Config.Listener.V3.Filter filter)
+    {
+        Assert.Equal("envoy.filters.network.rbac", filter.Name);
+        return filter.TypedConfig.Unpack<Envoy.Extensions.Filters.Network.Rbac.V3.RBAC>();
+    }
+
     [Fact]
-    public void Translate_AuthorizationPolicyOverATcpPort_FailsClosedWithAWarning()
+    public void Translate_AllowPolicyOverATcpPort_IsNetworkRbacBeforeTheTcpProxy()
+    {
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Index(Policy("ALLOW", "[{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-ratings]}}], to: [{operation: {ports: ['3306']}}]}]")), node);
+
+        var chain = Assert.Single(InboundChains(snapshot));
+        Assert.Equal(["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"], chain.Filters.Select(f => f.Name));
+        Assert.Equal(Json<Envoy.Extensions.Filters.Network.Rbac.V3.RBAC>("""
+            {
+              "statPrefix": "tcp.",
+              "shadowRulesStatPrefix": "istio_dry_run_allow_",
+              "rules": {"action": "ALLOW", "policies": {"ns[default]-policy[mysql-allow]-rule[0]": {
+                "permissions": [{"andRules": {"rules": [{"orRules": {"rules": [{"destinationPort": LISTEN_PORT}]}}]}}],
+                "principals": [{"andIds": {"ids": [{"orIds": {"ids": [{"authenticated": {"principalName": {"exact": "spiffe://cluster.local/ns/default/sa/bookinfo-ratings"}}}]}}]}}]
+              }}}
+            }
+            """.Replace("LISTEN_PORT", TestNodes.SidecarListenPort(3306).ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)), NetworkRbacOf(chain.Filters[0]));
+    }
+
+    [Fact]
+    public void Translate_AllowRuleWithHttpFields_AdmitsNoTcpConnection_AndSaysSo()
+    {
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Index(Policy("ALLOW", "[{to: [{operation: {methods: [GET]}}]}]")), node);
+
+        var rbac = NetworkRbacOf(Assert.Single(InboundChains(snapshot)).Filters[0]);
+        Assert.Equal(Envoy.Config.Rbac.V3.RBAC.Types.Action.Allow, rbac.Rules.Action);
+        Assert.Empty(rbac.Rules.Policies);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("ns[default]-policy[mysql-allow]-rule[0]", StringComparison.Ordinal) && w.Contains("TCP port 3306", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_DenyRuleWithHttpFields_LosesOnlyThoseConditionsForTcp()
+    {
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
+        var snapshot = MeshTranslator.Translate(Index(Policy("DENY", "[{from: [{source: {namespaces: [other]}}], to: [{operation: {paths: [/admin]}}]}]")), node);
+
+        var policy = NetworkRbacOf(Assert.Single(InboundChains(snapshot)).Filters[0]).Rules.Policies["ns[default]-policy[mysql-deny]-rule[0]"];
+        // The path is gone (the rule covers more); the namespace stays.
+        Assert.Equal(Json<Envoy.Config.Rbac.V3.Permission>("""{"andRules": {"rules": [{"any": true}]}}"""), Assert.Single(policy.Permissions));
+        Assert.Contains("/ns/other/", Assert.Single(policy.Principals).ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Translate_GatewayTcpChains_CarryTheGatewaysPolicies_ButAutoPassthroughDoesNot()
     {
         var policy = """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
-            metadata: {name: mysql-allow, namespace: default}
+            metadata: {name: gw, namespace: istio-system}
             spec:
-              selector: {matchLabels: {app: mysqldb}}
-              action: ALLOW
-              rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-ratings]}}]}]
+              selector: {matchLabels: {istio: ingressgateway}}
+              action: DENY
+              rules: [{from: [{source: {ipBlocks: [10.0.0.0/8]}}]}]
             """;
-        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306));
-        var snapshot = MeshTranslator.Translate(Index(policy), node);
+        var servers = """
+              - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}
+              - {port: {number: 15443, name: tls, protocol: TLS}, hosts: ['*.local'], tls: {mode: AUTO_PASSTHROUGH}}
+            """;
+        var snapshot = MeshTranslator.Translate(Index(policy, GatewayYaml(servers), VirtualService("mysql", "['*']", "  tcp:\n  - route: [{destination: {host: mysqldb}}]")), Gateway);
 
-        Assert.Equal(IstioNames.BlackHoleCluster, TcpProxyOf(Assert.Single(InboundChains(snapshot))).Cluster);
-        Assert.Contains(snapshot.Warnings, w => w.Contains("port 3306 is TCP", StringComparison.Ordinal) && w.Contains("refused", StringComparison.Ordinal));
+        Assert.Equal(["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"], Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400").FilterChains).Filters.Select(f => f.Name));
+        Assert.All(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains, c => Assert.Equal("envoy.filters.network.tcp_proxy", Assert.Single(c.Filters).Name));
     }
 
     [Fact]

@@ -27,6 +27,7 @@ public sealed class TcpTrafficTests : IAsyncLifetime
     private TcpEchoBackend _nginx = null!;
     private MeshHarness _mesh = null!;
     private ProxyHost _gateway = null!;
+    private Sidecar _echoV1 = null!;
 
     private static string TcpRoute(string routes) => $$"""
         apiVersion: networking.istio.io/v1
@@ -90,7 +91,7 @@ public sealed class TcpTrafficTests : IAsyncLifetime
                     route: [{destination: {host: my-nginx, port: {number: 443}}}]
                 """),
             ("tcp-echo-vs.yaml", TcpRoute("    - destination: {host: tcp-echo, port: {number: 9000}, subset: v1}")));
-        await _mesh.StartSidecarAsync("tcp-echo-v1", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v1" }, [("tcp", 9000, _one.Port)]);
+        _echoV1 = await _mesh.StartSidecarAsync("tcp-echo-v1", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v1" }, [("tcp", 9000, _one.Port)]);
         await _mesh.StartSidecarAsync("tcp-echo-v2", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v2" }, [("tcp", 9000, _two.Port)]);
         await _mesh.StartSidecarAsync("my-nginx", new Dictionary<string, string> { ["app"] = "my-nginx" }, [("https", 443, _nginx.Port)]);
         _gateway = await _mesh.StartGatewayAsync(new Dictionary<int, int> { [31400] = _tcpPort, [443] = _tlsPort }, new Random(20261202),
@@ -148,6 +149,57 @@ public sealed class TcpTrafficTests : IAsyncLifetime
         Assert.Equal(Connections, counts["one"] + counts["two"]);
         // Every connection crossed the mesh over mTLS: the sidecars' TCP inbound ports are STRICT.
         Assert.True(_gateway.Stats.ValueOf("cluster.outbound|9000|v2|tcp-echo.default.svc.cluster.local.upstream_cx_total") == counts["two"]);
+    }
+
+    private static string EchoPolicy(string rule) => $$$"""
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: tcp-policy, namespace: default}
+        spec:
+          selector:
+            matchLabels: {app: tcp-echo}
+          action: ALLOW
+          rules: [{{{rule}}}]
+        """;
+
+    /// <summary>Applies the policy and waits until the v1 sidecar serves a new inbound listener built from it.</summary>
+    private async Task ApplyEchoPolicyAsync(string rule)
+    {
+        var before = _echoV1.Host.Snapshots.Current.Listeners["virtualInbound"];
+        await _mesh.WriteConfigAsync("tcp-policy.yaml", EchoPolicy(rule));
+        await _echoV1.Host.Snapshots.WaitUntilAsync(s => s.Listeners.TryGetValue("virtualInbound", out var l) && l != before && l.IsWarm, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+    }
+
+    /// <summary>An echo through the gateway, or null when the connection is closed without one.</summary>
+    private async Task<string?> TryEchoAsync(string line)
+    {
+        try
+        {
+            var answer = await EchoAsync(_tcpPort, line);
+            return answer.Length == 0 ? null : answer;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    [Fact]
+    public async Task TcpAuthorization_ThePeersMtlsIdentityDecides_AndAnAllowRuleOnHttpFieldsAdmitsNothing()
+    {
+        // Istio's "Authorization for TCP traffic" task, with the caller's identity: the gateway's certificate.
+        await ApplyEchoPolicyAsync("{from: [{source: {principals: [cluster.local/ns/default/sa/istio-ingressgateway]}}], to: [{operation: {ports: ['9000']}}]}");
+        Assert.Equal("one admitted", await TryEchoAsync("admitted"));
+
+        await ApplyEchoPolicyAsync("{from: [{source: {principals: [cluster.local/ns/default/sa/somebody-else]}}]}");
+        var connectionsBefore = _one.Connections;
+        Assert.Null(await TryEchoAsync("refused"));
+        Assert.Equal(connectionsBefore, _one.Connections);
+        Assert.True(_echoV1.Host.Stats.ValueOf("tcp.rbac.denied") >= 1);
+
+        // A method is an HTTP attribute: on a TCP port the rule admits nothing, as Istio documents.
+        await ApplyEchoPolicyAsync("{to: [{operation: {methods: [GET], ports: ['9000']}}]}");
+        Assert.Null(await TryEchoAsync("get"));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Net;
 using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Filters.Common.Rbac;
 using Bowline.Proxy.Filters.Http;
 using Bowline.Proxy.Filters.Http.Rbac;
 using Bowline.Proxy.Http;

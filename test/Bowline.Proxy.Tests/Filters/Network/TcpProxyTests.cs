@@ -171,6 +171,82 @@ public sealed class TcpProxyTests : IAsyncLifetime
         Assert.Contains("tcp_proxy", error.Message, StringComparison.Ordinal);
     }
 
+    private static Filter NetworkRbac(Envoy.Config.Rbac.V3.RBAC.Types.Action action, Envoy.Config.Rbac.V3.Permission permission, Envoy.Config.Rbac.V3.Principal principal) => new()
+    {
+        Name = "envoy.filters.network.rbac",
+        TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Network.Rbac.V3.RBAC
+        {
+            StatPrefix = "tcp.",
+            Rules = new Envoy.Config.Rbac.V3.RBAC { Action = action, Policies = { ["p"] = new Envoy.Config.Rbac.V3.Policy { Permissions = { permission }, Principals = { principal } } } },
+        }),
+    };
+
+    private async Task StartWithRbacAsync(int upstreamPort, Filter rbac)
+    {
+        var listener = Listener("0.0.0.0_3306", _port, "127.0.0.1", rbac, new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = Cluster, Cluster = Cluster }) });
+        var snapshot = _compiler.Compile(listener, EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", upstreamPort, 1)));
+        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
+        await _server.StartAsync(Timeouts.Token());
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("10.0.0.1", true)]
+    public async Task NetworkRbac_DeniedConnection_IsClosedBeforeTheUpstreamIsDialed(string deniedSource, bool admitted)
+    {
+        using var upstream = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        upstream.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var accepted = await upstream.AcceptTcpClientAsync();
+            var stream = accepted.GetStream();
+            await stream.WriteAsync("banner\n"u8.ToArray());
+            await stream.CopyToAsync(Stream.Null);
+        });
+        var deny = NetworkRbac(Envoy.Config.Rbac.V3.RBAC.Types.Action.Deny, new Envoy.Config.Rbac.V3.Permission { Any = true },
+            new Envoy.Config.Rbac.V3.Principal { DirectRemoteIp = new Envoy.Config.Core.V3.CidrRange { AddressPrefix = deniedSource, PrefixLen = 32 } });
+        await StartWithRbacAsync(((IPEndPoint)upstream.LocalEndpoint).Port, deny);
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
+        var buffer = new byte[16];
+        var read = await client.GetStream().ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+
+        // A denied client of a server-first protocol never sees the banner: the upstream is not even dialed.
+        Assert.Equal(admitted ? "banner\n" : "", System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        Assert.Equal(admitted ? 1 : 0, Stat("tcp.rbac.allowed"));
+        Assert.Equal(admitted ? 0 : 1, Stat("tcp.rbac.denied"));
+        Assert.Equal(admitted ? 1 : 0, Stat($"cluster.{Cluster}.upstream_cx_total"));
+        if (admitted)
+        {
+            client.Client.Shutdown(SocketShutdown.Send);
+            await serve.WaitAsync(Timeouts.Default);
+        }
+    }
+
+    [Fact]
+    public void Compile_NetworkRbacMatchingARequestHeader_IsNacked()
+    {
+        var header = NetworkRbac(Envoy.Config.Rbac.V3.RBAC.Types.Action.Allow,
+            new Envoy.Config.Rbac.V3.Permission { Header = new Envoy.Config.Route.V3.HeaderMatcher { Name = ":method", StringMatch = new Envoy.Type.Matcher.V3.StringMatcher { Exact = "GET" } } },
+            new Envoy.Config.Rbac.V3.Principal { Any = true });
+        var listener = Listener("0.0.0.0_3306", _port, "127.0.0.1", header, new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = "p", Cluster = "c" }) });
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(listener, EdsCluster("c")));
+        Assert.Contains("network RBAC filter sees only the connection", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compile_UnknownNetworkFilterBeforeTcpProxy_IsNackedByName()
+    {
+        var unknown = new Filter { Name = "istio.stats", TypedConfig = Any.Pack(new Empty()) };
+        var listener = Listener("0.0.0.0_3306", _port, "127.0.0.1", unknown, new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = "p", Cluster = "c" }) });
+
+        var error = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(listener, EdsCluster("c")));
+        Assert.Contains("google.protobuf.Empty", error.Message, StringComparison.Ordinal);
+        Assert.Contains("istio.stats", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Compile_NoCluster_IsNacked() =>
         Assert.Contains("cluster or weighted_clusters", Assert.Throws<ProxyConfigException>(() => _compiler.Compile(TcpListener(_port, new TcpProxy { StatPrefix = "p" }))).Message, StringComparison.Ordinal);

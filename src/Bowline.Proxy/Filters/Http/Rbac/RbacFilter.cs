@@ -1,3 +1,4 @@
+using Bowline.Proxy.Filters.Common.Rbac;
 using Bowline.Proxy.Http;
 using Microsoft.AspNetCore.Http;
 using Google.Protobuf.WellKnownTypes;
@@ -19,9 +20,10 @@ internal sealed class RbacFilter(string name, RbacRules rules, RbacStats stats) 
     public async ValueTask<FilterStatus> OnRequestAsync(HttpStream stream)
     {
         var active = stream.FilterConfig<RbacRules>(name) ?? rules;
+        var input = new RbacInput(stream);
         if (active.Shadow is { } shadow)
         {
-            var (allowed, policy) = shadow.Decide(stream);
+            var (allowed, policy) = shadow.Decide(input);
             (allowed ? stats.ShadowAllowed : stats.ShadowDenied).Increment();
             var metadata = stream.WritableMetadata;
             metadata.Set(MetadataNamespace, active.ShadowPrefix + "shadow_engine_result", Value.ForString(allowed ? "allowed" : "denied"));
@@ -34,7 +36,7 @@ internal sealed class RbacFilter(string name, RbacRules rules, RbacStats stats) 
         {
             return FilterStatus.Continue;
         }
-        var (pass, decidedBy) = enforced.Decide(stream);
+        var (pass, decidedBy) = enforced.Decide(input);
         if (enforced.Action == RbacAction.Log)
         {
             // Envoy's LOG action lets everything through and tells the access log which requests matched.

@@ -1,4 +1,5 @@
 using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Filters.Common.Rbac;
 using Google.Protobuf.WellKnownTypes;
 using FilterProto = Envoy.Extensions.Filters.Http.Rbac.V3.RBAC;
 using PerRouteProto = Envoy.Extensions.Filters.Http.Rbac.V3.RBACPerRoute;

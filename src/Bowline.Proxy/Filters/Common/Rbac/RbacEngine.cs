@@ -1,8 +1,7 @@
 using Bowline.Proxy.Configuration;
-using Bowline.Proxy.Http;
 using Envoy.Config.Rbac.V3;
 
-namespace Bowline.Proxy.Filters.Http.Rbac;
+namespace Bowline.Proxy.Filters.Common.Rbac;
 
 /// <summary>What an RBAC rule set does with the requests its policies match.</summary>
 internal enum RbacAction
@@ -33,7 +32,7 @@ internal sealed class RbacEngine
 
     public RbacAction Action { get; }
 
-    public static RbacEngine Compile(RBAC rules, string where)
+    public static RbacEngine Compile(RBAC rules, string where, bool http = true)
     {
         XdsFields.Check(rules, where, "action", "policies");
         var action = rules.Action switch
@@ -52,18 +51,18 @@ internal sealed class RbacEngine
                 throw new ProxyConfigException($"{pwhere}: a policy needs at least one permission and one principal (use any: true to match everything)");
             }
             return (p.Key,
-                p.Value.Permissions.Select((permission, i) => RbacMatcher.Permission(permission, $"{pwhere} permissions[{i}]")).ToArray(),
-                p.Value.Principals.Select((principal, i) => RbacMatcher.Principal(principal, $"{pwhere} principals[{i}]")).ToArray());
+                p.Value.Permissions.Select((permission, i) => RbacMatcher.Permission(permission, $"{pwhere} permissions[{i}]", http)).ToArray(),
+                p.Value.Principals.Select((principal, i) => RbacMatcher.Principal(principal, $"{pwhere} principals[{i}]", http)).ToArray());
         }).ToArray();
         return new RbacEngine(action, policies);
     }
 
     /// <summary>The first policy (by name) that matches: some permission and some principal match the request; else null.</summary>
-    public string? MatchingPolicy(HttpStream stream)
+    public string? MatchingPolicy(in RbacInput input)
     {
         foreach (var (name, permissions, principals) in _policies)
         {
-            if (AnyMatches(permissions, stream) && AnyMatches(principals, stream))
+            if (AnyMatches(permissions, input) && AnyMatches(principals, input))
             {
                 return name;
             }
@@ -72,9 +71,9 @@ internal sealed class RbacEngine
     }
 
     /// <summary>Whether the request may pass, and the policy that decided (null: none matched).</summary>
-    public (bool Allowed, string? Policy) Decide(HttpStream stream)
+    public (bool Allowed, string? Policy) Decide(in RbacInput input)
     {
-        var matched = MatchingPolicy(stream);
+        var matched = MatchingPolicy(input);
         return Action switch
         {
             RbacAction.Allow => (matched is not null, matched),
@@ -83,11 +82,11 @@ internal sealed class RbacEngine
         };
     }
 
-    private static bool AnyMatches(RbacMatcher[] matchers, HttpStream stream)
+    private static bool AnyMatches(RbacMatcher[] matchers, in RbacInput input)
     {
         foreach (var matcher in matchers)
         {
-            if (matcher.Matches(stream))
+            if (matcher.Matches(input))
             {
                 return true;
             }

@@ -7,7 +7,30 @@ using Envoy.Config.Rbac.V3;
 using Google.Protobuf.WellKnownTypes;
 using EnvoyMatchers = Envoy.Type.Matcher.V3;
 
-namespace Bowline.Proxy.Filters.Http.Rbac;
+namespace Bowline.Proxy.Filters.Common.Rbac;
+
+/// <summary>
+/// What an RBAC rule is evaluated against: an HTTP request on its connection (the HTTP filter), or a connection alone
+/// (the network filter, which compiles no matcher that needs a request).
+/// </summary>
+internal readonly struct RbacInput
+{
+    public RbacInput(HttpStream stream)
+    {
+        Stream = stream;
+        Connection = stream.Connection;
+    }
+
+    public RbacInput(Listeners.ConnectionChain connection) => Connection = connection;
+
+    /// <summary>The request; null at connection level.</summary>
+    public HttpStream? Stream { get; }
+
+    public Listeners.ConnectionChain? Connection { get; }
+
+    /// <summary>The request, for the matchers only the HTTP filter compiles.</summary>
+    public HttpStream Http => Stream ?? throw new InvalidOperationException("a request matcher was evaluated at connection level; the network RBAC filter must not compile it");
+}
 
 /// <summary>
 /// One compiled RBAC permission or principal (Envoy's <c>envoy.config.rbac.v3</c> trees): built once per config
@@ -15,24 +38,24 @@ namespace Bowline.Proxy.Filters.Http.Rbac;
 /// </summary>
 internal abstract class RbacMatcher
 {
-    public abstract bool Matches(HttpStream stream);
+    public abstract bool Matches(in RbacInput input);
 
     /// <summary>Compiles a permission (what is asked for: path, method, host, destination).</summary>
-    public static RbacMatcher Permission(Permission permission, string where)
+    public static RbacMatcher Permission(Permission permission, string where, bool http = true)
     {
         switch (permission.RuleCase)
         {
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Any:
                 return permission.Any ? Always.Instance : throw new ProxyConfigException($"{where}: any must be true (Envoy's rule); remove the permission to match nothing");
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.AndRules:
-                return new All([.. permission.AndRules.Rules.Select((p, i) => Permission(p, $"{where}.and_rules[{i}]"))]);
+                return new All([.. permission.AndRules.Rules.Select((p, i) => Permission(p, $"{where}.and_rules[{i}]", http))]);
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.OrRules:
-                return new AnyOf([.. permission.OrRules.Rules.Select((p, i) => Permission(p, $"{where}.or_rules[{i}]"))]);
+                return new AnyOf([.. permission.OrRules.Rules.Select((p, i) => Permission(p, $"{where}.or_rules[{i}]", http))]);
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.NotRule:
-                return new Not(Permission(permission.NotRule, where + ".not_rule"));
-            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Header:
+                return new Not(Permission(permission.NotRule, where + ".not_rule", http));
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Header when http:
                 return new Header(RouteCompiler.Header(permission.Header, where + ".header"));
-            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.UrlPath:
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.UrlPath when http:
                 return UrlPath(permission.UrlPath, where + ".url_path");
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.DestinationIp:
                 return new Address(AddressKind.Destination, Cidr(permission.DestinationIp, where + ".destination_ip"));
@@ -40,28 +63,30 @@ internal abstract class RbacMatcher
                 return new DestinationPorts((int)permission.DestinationPort, (int)permission.DestinationPort + 1);
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.DestinationPortRange:
                 return new DestinationPorts((int)permission.DestinationPortRange.Start, (int)permission.DestinationPortRange.End);
-            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Metadata:
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Metadata when http:
                 return Metadata(permission.Metadata, where + ".metadata");
             case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.RequestedServerName:
                 return new ServerName(StringMatcher.From(permission.RequestedServerName, where + ".requested_server_name"));
+            case Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Header or Envoy.Config.Rbac.V3.Permission.RuleOneofCase.UrlPath or Envoy.Config.Rbac.V3.Permission.RuleOneofCase.Metadata:
+                throw new ProxyConfigException($"{where}: {permission.RuleCase} matches a request, and a network RBAC filter sees only the connection; match it in the HTTP RBAC filter instead");
             default:
                 throw new ProxyConfigException($"{where}: permission rule {permission.RuleCase} is not supported; use and_rules, or_rules, any, header, url_path, destination_ip, destination_port(_range), metadata, not_rule or requested_server_name");
         }
     }
 
     /// <summary>Compiles a principal (who is asking: the verified peer, its address, its token).</summary>
-    public static RbacMatcher Principal(Principal principal, string where)
+    public static RbacMatcher Principal(Principal principal, string where, bool http = true)
     {
         switch (principal.IdentifierCase)
         {
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Any:
                 return principal.Any ? Always.Instance : throw new ProxyConfigException($"{where}: any must be true (Envoy's rule); remove the principal to match no one");
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.AndIds:
-                return new All([.. principal.AndIds.Ids.Select((p, i) => Principal(p, $"{where}.and_ids[{i}]"))]);
+                return new All([.. principal.AndIds.Ids.Select((p, i) => Principal(p, $"{where}.and_ids[{i}]", http))]);
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.OrIds:
-                return new AnyOf([.. principal.OrIds.Ids.Select((p, i) => Principal(p, $"{where}.or_ids[{i}]"))]);
+                return new AnyOf([.. principal.OrIds.Ids.Select((p, i) => Principal(p, $"{where}.or_ids[{i}]", http))]);
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.NotId:
-                return new Not(Principal(principal.NotId, where + ".not_id"));
+                return new Not(Principal(principal.NotId, where + ".not_id", http));
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Authenticated:
                 XdsFields.Check(principal.Authenticated, where + ".authenticated", "principal_name");
                 return new Authenticated(principal.Authenticated.PrincipalName is { } name ? StringMatcher.From(name, where + ".authenticated.principal_name") : null);
@@ -73,12 +98,14 @@ internal abstract class RbacMatcher
                 return new Address(AddressKind.DirectRemote, Cidr(principal.DirectRemoteIp, where + ".direct_remote_ip"));
             case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.RemoteIp:
                 return new Address(AddressKind.Remote, Cidr(principal.RemoteIp, where + ".remote_ip"));
-            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Header:
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Header when http:
                 return new Header(RouteCompiler.Header(principal.Header, where + ".header"));
-            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.UrlPath:
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.UrlPath when http:
                 return UrlPath(principal.UrlPath, where + ".url_path");
-            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Metadata:
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Metadata when http:
                 return Metadata(principal.Metadata, where + ".metadata");
+            case Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Header or Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.UrlPath or Envoy.Config.Rbac.V3.Principal.IdentifierOneofCase.Metadata:
+                throw new ProxyConfigException($"{where}: {principal.IdentifierCase} matches a request, and a network RBAC filter sees only the connection; match it in the HTTP RBAC filter instead");
             default:
                 throw new ProxyConfigException($"{where}: principal identifier {principal.IdentifierCase} is not supported; use and_ids, or_ids, any, authenticated, direct_remote_ip, remote_ip, header, url_path, metadata or not_id");
         }
@@ -136,16 +163,16 @@ internal abstract class RbacMatcher
     {
         public static readonly Always Instance = new();
 
-        public override bool Matches(HttpStream stream) => true;
+        public override bool Matches(in RbacInput input) => true;
     }
 
     private sealed class All(RbacMatcher[] matchers) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream)
+        public override bool Matches(in RbacInput input)
         {
             foreach (var matcher in matchers)
             {
-                if (!matcher.Matches(stream))
+                if (!matcher.Matches(input))
                 {
                     return false;
                 }
@@ -156,11 +183,11 @@ internal abstract class RbacMatcher
 
     private sealed class AnyOf(RbacMatcher[] matchers) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream)
+        public override bool Matches(in RbacInput input)
         {
             foreach (var matcher in matchers)
             {
-                if (matcher.Matches(stream))
+                if (matcher.Matches(input))
                 {
                     return true;
                 }
@@ -171,25 +198,25 @@ internal abstract class RbacMatcher
 
     private sealed class Not(RbacMatcher inner) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream) => !inner.Matches(stream);
+        public override bool Matches(in RbacInput input) => !inner.Matches(input);
     }
 
     private sealed class Header(HeaderCondition condition) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream) => condition.Matches(stream.Context.Request);
+        public override bool Matches(in RbacInput input) => condition.Matches(input.Http.Context.Request);
     }
 
     /// <summary>The path without its query, after the connection manager normalized it: the path the upstream receives.</summary>
     private sealed class UrlPathMatcher(StringMatcher path) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream) => path.Matches(stream.Context.Request.Path.Value ?? "/");
+        public override bool Matches(in RbacInput input) => path.Matches(input.Http.Context.Request.Path.Value ?? "/");
     }
 
     private sealed class DestinationPorts(int start, int end) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream)
+        public override bool Matches(in RbacInput input)
         {
-            var port = stream.Connection?.Metadata.DestinationPort ?? stream.Context.Connection.LocalPort;
+            var port = input.Connection?.Metadata.DestinationPort ?? input.Http.Context.Connection.LocalPort;
             return port >= start && port < end;
         }
     }
@@ -197,7 +224,7 @@ internal abstract class RbacMatcher
     private sealed class ServerName(StringMatcher name) : RbacMatcher
     {
         // Envoy matches a connection without SNI as the empty name.
-        public override bool Matches(HttpStream stream) => name.Matches(stream.Connection?.Metadata.ServerName ?? "");
+        public override bool Matches(in RbacInput input) => name.Matches(input.Connection?.Metadata.ServerName ?? "");
     }
 
     private enum AddressKind
@@ -209,25 +236,30 @@ internal abstract class RbacMatcher
 
     private sealed class Address(AddressKind kind, IPNetwork network) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream)
+        public override bool Matches(in RbacInput input)
         {
             var address = kind switch
             {
-                AddressKind.Destination => stream.Connection?.Metadata.DestinationAddress ?? stream.Context.Connection.LocalIpAddress,
-                AddressKind.DirectRemote => DirectRemote(stream),
-                _ => OriginalClient(stream),
+                AddressKind.Destination => input.Connection?.Metadata.DestinationAddress ?? input.Http.Context.Connection.LocalIpAddress,
+                AddressKind.DirectRemote => DirectRemote(input),
+                _ => OriginalClient(input),
             };
             return address is not null && network.Contains(Canonical(address));
         }
 
-        private static IPAddress? DirectRemote(HttpStream stream) => stream.Connection?.Metadata.SourceAddress ?? stream.Context.Connection.RemoteIpAddress;
+        private static IPAddress? DirectRemote(in RbacInput input) => input.Connection?.Metadata.SourceAddress ?? input.Http.Context.Connection.RemoteIpAddress;
 
         /// <summary>
         /// Envoy's downstream remote address with use_remote_address off and no trusted hops: the last address in
         /// x-forwarded-for when there is one, else the connection's peer.
         /// </summary>
-        private static IPAddress? OriginalClient(HttpStream stream)
+        private static IPAddress? OriginalClient(in RbacInput input)
         {
+            if (input.Stream is not { } stream)
+            {
+                // A connection has no headers: its remote address is its peer's (Envoy's network RBAC).
+                return DirectRemote(input);
+            }
             var forwarded = stream.Context.Request.Headers["x-forwarded-for"].ToString();
             if (forwarded.Length > 0)
             {
@@ -237,7 +269,7 @@ internal abstract class RbacMatcher
                     return client;
                 }
             }
-            return DirectRemote(stream);
+            return DirectRemote(input);
         }
     }
 
@@ -248,9 +280,9 @@ internal abstract class RbacMatcher
     /// </summary>
     private sealed class Authenticated(StringMatcher? name) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream)
+        public override bool Matches(in RbacInput input)
         {
-            if (stream.Connection?.Peer is not { } peer)
+            if (input.Connection?.Peer is not { } peer)
             {
                 return false;
             }
@@ -279,7 +311,7 @@ internal abstract class RbacMatcher
 
     private sealed class MetadataValue(string filter, string[] path, ValueMatch value, bool invert) : RbacMatcher
     {
-        public override bool Matches(HttpStream stream) => value.Matches(stream.Metadata?.Get(filter, path)) != invert;
+        public override bool Matches(in RbacInput input) => value.Matches(input.Http.Metadata?.Get(filter, path)) != invert;
     }
 }
 
