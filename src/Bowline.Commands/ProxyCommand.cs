@@ -20,6 +20,7 @@ public static class ProxyCommand
         var bind = new Option<string>("--bind") { Description = "Address the proxy's listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
         var outbound = new Option<int?>("--outbound-port") { Description = "Explicit mode: the port apps use as their HTTP proxy (HTTP_PROXY)." }.Port();
         var inbound = new Option<string[]>("--inbound") { Description = "Explicit mode: CONTAINERPORT=LISTEN:APP — accept traffic for the workload's container port on LISTEN, forward it to the app on APP. Repeat." };
+        var outboundTcp = new Option<string[]>("--outbound-tcp") { Description = "Explicit mode: HOST:PORT=LOCALPORT — the app reaches the TCP service port HOST:PORT (mysqldb.default.svc.cluster.local:3306) by dialing LOCALPORT. Repeat." };
         var gateway = new Option<bool>("--gateway") { Description = "Run as an ingress gateway serving Istio Gateway resources." };
         var gatewayPorts = new Option<string[]>("--gateway-port") { Description = "Gateway: SERVERPORT=LOCALPORT — bind the Gateway server port SERVERPORT on LOCALPORT. Repeat." };
         var locality = new Option<string>("--locality") { Description = "Where the workload runs: region/zone/subzone, as Istio writes it; the control plane fails over by distance from it.", DefaultValueFactory = _ => "" };
@@ -33,7 +34,7 @@ public static class ProxyCommand
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
         {
-            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, caRootFile, serverName, trustDomain, logLevel,
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, outboundTcp, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, caRootFile, serverName, trustDomain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -69,6 +70,7 @@ public static class ProxyCommand
                     BindAddress = bindAddress,
                     OutboundPort = result.GetValue(outbound),
                     InboundPorts = (result.GetValue(inbound) ?? []).Select(ParseInbound).ToList(),
+                    OutboundTcpPorts = ParsePairs(result.GetValue(outboundTcp) ?? [], "--outbound-tcp", '=').ToDictionary(p => ServicePort(p.Key), p => Port(p.Value, "--outbound-tcp"), StringComparer.Ordinal),
                     Gateway = isGateway,
                     Locality = result.GetValue(locality) is { } where && where.Split('/').Length <= 3 ? where : throw new FormatException($"--locality {result.GetValue(locality)}: expected region/zone/subzone"),
                     GatewayPorts = ParsePairs(result.GetValue(gatewayPorts) ?? [], "--gateway-port", '=').ToDictionary(p => Port(p.Key, "--gateway-port"), p => Port(p.Value, "--gateway-port")),
@@ -118,6 +120,9 @@ public static class ProxyCommand
 
     private static IEnumerable<KeyValuePair<string, string>> ParsePairs(string[] values, string option, char separator) =>
         values.Select(v => v.Split(separator, 2) is [var k, var val] && k.Length > 0 ? KeyValuePair.Create(k, val) : throw new FormatException($"{option} {v}: expected KEY{separator}VALUE"));
+
+    private static string ServicePort(string text) =>
+        text.LastIndexOf(':') is var colon and > 0 && Port(text[(colon + 1)..], "--outbound-tcp") > 0 ? text : throw new FormatException($"--outbound-tcp {text}: expected HOST:PORT=LOCALPORT, e.g. mysqldb.default.svc.cluster.local:3306=41000");
 
     private static int Port(string text, string option) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : throw new FormatException($"{option}: '{text}' is not a port number");

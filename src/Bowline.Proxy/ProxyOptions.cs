@@ -61,6 +61,12 @@ public sealed class ProxyOptions
     /// </summary>
     public string Locality { get; init; } = "";
 
+    /// <summary>
+    /// Explicit mode: a TCP service port (<c>mysqldb.default.svc.cluster.local:3306</c>) to the local port the app
+    /// dials for it; the control plane sends a TCP proxy listener there.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> OutboundTcpPorts { get; init; } = new Dictionary<string, int>();
+
     /// <summary>Gateway: a Gateway server port to the local port it binds (<c>8080 → 18080</c>).</summary>
     public IReadOnlyDictionary<int, int> GatewayPorts { get; init; } = new Dictionary<int, int>();
 

@@ -21,6 +21,12 @@ public static class NodeMetadata
     /// <summary>A struct of container port to <c>"listen port:app port"</c>.</summary>
     public const string InboundPorts = "BOWLINE_INBOUND_PORTS";
 
+    /// <summary>
+    /// A struct of <c>"host:port"</c> (a TCP service port) to the local port the app dials for it: explicit mode's
+    /// outbound TCP, as Istio's Sidecar egress listeners with a <c>bind</c> and <c>port</c> give it without capture.
+    /// </summary>
+    public const string OutboundTcpPorts = "BOWLINE_OUTBOUND_TCP_PORTS";
+
     /// <summary>A struct of Gateway server port to the local port bound for it.</summary>
     public const string GatewayPorts = "BOWLINE_GATEWAY_PORTS";
 }

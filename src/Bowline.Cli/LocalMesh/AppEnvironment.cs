@@ -27,6 +27,17 @@ internal static class AppEnvironment
         environment["POD_NAME"] = plan.Name;
         environment["POD_NAMESPACE"] = plan.Namespace;
         environment["BOWLINE_SIDECAR"] = plan.Outbound;
+        // Kubernetes' service environment variables, for TCP ports: the address is the sidecar's local port for it.
+        foreach (var service in plan.OutboundTcp.GroupBy(t => t.Service, StringComparer.Ordinal))
+        {
+            var prefix = service.Key.ToUpperInvariant().Replace('-', '_');
+            environment[$"{prefix}_SERVICE_HOST"] = "127.0.0.1";
+            environment[$"{prefix}_SERVICE_PORT"] = Port(service.First().ListenPort);
+            foreach (var tcp in service.Where(t => t.Port.Name.Length > 0))
+            {
+                environment[$"{prefix}_SERVICE_PORT_{tcp.Port.Name.ToUpperInvariant().Replace('-', '_')}"] = Port(tcp.ListenPort);
+            }
+        }
         return environment;
     }
 

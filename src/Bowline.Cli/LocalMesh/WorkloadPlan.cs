@@ -5,6 +5,14 @@ namespace Bowline.Cli.LocalMesh;
 /// <summary>One container port: the app listens on <paramref name="AppPort"/>, its sidecar on <paramref name="InboundPort"/>.</summary>
 internal sealed record PortPlan(int ContainerPort, int AppPort, int InboundPort);
 
+/// <summary>
+/// A TCP service port the app reaches by dialing <paramref name="ListenPort"/> on loopback, where its sidecar listens
+/// (explicit mode has no capture to send it there).
+/// </summary>
+/// <param name="Service">The Service's name (the environment variables are named after it).</param>
+/// <param name="Host">The service's fully qualified name, as the control plane knows it.</param>
+internal sealed record OutboundTcpPlan(string Service, string Host, ServicePort Port, int ListenPort);
+
 /// <summary>Where one workload and its sidecar run, decided before anything starts.</summary>
 /// <param name="Id">Unique among the workloads: the name, or <c>namespace.name</c> when two namespaces share a name; names log files.</param>
 /// <param name="ServicePorts">The WorkloadEntry <c>ports</c> map: service port name to the sidecar inbound port.</param>
@@ -18,6 +26,9 @@ internal sealed record WorkloadPlan(
     IReadOnlyDictionary<string, int> ServicePorts,
     LaunchSpec App)
 {
+    /// <summary>The TCP ports of the Services in the workload's namespace, each on a local port of its own.</summary>
+    public IReadOnlyList<OutboundTcpPlan> OutboundTcp { get; init; } = [];
+
     public string Name => Workload.Meta.Name;
 
     public string Namespace => Workload.Meta.Namespace;

@@ -25,7 +25,10 @@ internal static class WorkloadPlanner
                 OutboundPort: ports.Pick(IPAddress.Loopback),
                 AdminPort: ports.Pick(IPAddress.Loopback),
                 ServicePorts(workload, portPlans, mesh.Services),
-                AppLaunch(workload, programs, state.LogFile($"{id}.app.log"))));
+                AppLaunch(workload, programs, state.LogFile($"{id}.app.log")))
+            {
+                OutboundTcp = OutboundTcp(workload, mesh.Services, ports),
+            });
         }
         return plans;
     }
@@ -54,6 +57,16 @@ internal static class WorkloadPlanner
         }
         return result;
     }
+
+    /// <summary>
+    /// Every TCP port of the Services in the workload's namespace (the ones Kubernetes would name in its environment),
+    /// each with a loopback port of its own where the sidecar forwards to the service through the mesh.
+    /// </summary>
+    private static List<OutboundTcpPlan> OutboundTcp(Workload workload, IReadOnlyList<KubernetesService> services, FreePorts ports) =>
+        services.Where(s => s.Meta.Namespace == workload.Meta.Namespace)
+            .OrderBy(s => s.Meta.Name, StringComparer.Ordinal)
+            .SelectMany(s => s.Ports.Where(p => p.IsTcp).Select(p => new OutboundTcpPlan(s.Meta.Name, $"{s.Meta.Name}.{s.Meta.Namespace}.svc.cluster.local", p, ports.Pick(IPAddress.Loopback))))
+            .ToList();
 
     private static LaunchSpec AppLaunch(Workload workload, IReadOnlyDictionary<string, string> programs, string logFile)
     {

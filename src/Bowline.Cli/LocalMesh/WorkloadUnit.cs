@@ -126,6 +126,10 @@ internal sealed class WorkloadUnit
         {
             arguments.AddRange(["--inbound", $"{port.ContainerPort}={port.InboundPort}:{port.AppPort}"]);
         }
+        foreach (var tcp in plan.OutboundTcp)
+        {
+            arguments.AddRange(["--outbound-tcp", $"{tcp.Host}:{Key(tcp.Port.Number)}={Key(tcp.ListenPort)}"]);
+        }
         return arguments;
     }
 }

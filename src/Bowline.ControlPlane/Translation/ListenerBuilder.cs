@@ -60,6 +60,71 @@ internal static class ListenerBuilder
     }
 
     /// <summary>
+    /// Explicit mode's outbound TCP: a listener on each local port the node was given for a TCP service port, forwarding
+    /// by the first of the service's mesh VirtualService's <c>tcp</c> routes that matches this port and this workload
+    /// (port, gateways <c>mesh</c>, sourceLabels, sourceNamespace), else to the service port's cluster, as Istio's
+    /// outbound TCP listener does. A match with destinationSubnets never matches here: an explicit-mode connection
+    /// has no original destination address to test.
+    /// </summary>
+    public static void AddSidecarOutboundTcp(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
+    {
+        foreach (var outbound in node.OutboundTcpPorts)
+        {
+            var name = IstioNames.Listener(node.BindAddress, outbound.ListenPort);
+            Envoy.Config.Listener.V3.Filter tcpProxy;
+            if (index.FindService(outbound.Host) is not { } service || service.Ports.FirstOrDefault(p => p.Number == outbound.Port && p.IsProxied) is not { } port)
+            {
+                snapshot.Warn($"proxy {node.Id}: outbound TCP port {outbound.ListenPort} is for {outbound.Host}:{outbound.Port}, which is not a service port of the mesh; its connections are closed ({IstioNames.BlackHoleCluster})");
+                tcpProxy = TcpProxyBuilder.ForCluster(IstioNames.BlackHoleCluster, IstioNames.BlackHoleCluster, null);
+            }
+            else
+            {
+                tcpProxy = OutboundTcpRoute(node, index, service, port, snapshot);
+            }
+            snapshot.AddListener(new Listener
+            {
+                Name = name,
+                Address = EnvoyBuilders.SocketAddress(node.BindAddress, outbound.ListenPort),
+                TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
+                FilterChains = { new FilterChain { Name = $"{outbound.Host}:{outbound.Port}", Filters = { tcpProxy } } },
+            });
+        }
+    }
+
+    private static Envoy.Config.Listener.V3.Filter OutboundTcpRoute(ProxyNode node, ServiceIndex index, MeshService service, ServicePort port, SnapshotBuilder snapshot)
+    {
+        if (RouteBuilder.MeshVirtualService(index, service, snapshot) is { } vs)
+        {
+            foreach (var route in vs.Tcp)
+            {
+                if (route.Matches.Any(m => m.DestinationSubnets.Count > 0))
+                {
+                    snapshot.Warn($"{vs.Meta} ({vs.Meta.File}): a tcp match with destinationSubnets never matches a sidecar in explicit mode (a connection to a local port has no original destination address)");
+                }
+                if (route.Matches.Count == 0 || route.Matches.Any(m => AppliesToSidecar(m, port.Number, node)))
+                {
+                    return TcpProxyBuilder.ForRoute(index, vs, route.Destinations, port.Number, snapshot);
+                }
+            }
+            if (vs.Tls.Count > 0 && vs.Tcp.Count == 0)
+            {
+                snapshot.Warn($"{vs.Meta} ({vs.Meta.File}): tls routes are applied at gateways only; a sidecar's outbound TCP to {service.Hostname}:{port.Number} goes to its default cluster");
+            }
+        }
+        var cluster = IstioNames.OutboundCluster(port.Number, null, service.Hostname);
+        var rule = index.FindDestinationRule(service.Hostname);
+        return TcpProxyBuilder.ForCluster(cluster, cluster, TrafficPolicy.Effective(rule?.Policy, null, port.Number));
+    }
+
+    /// <summary>A tcp route's match at a sidecar: its port, the reserved gateway <c>mesh</c>, the client's labels and namespace.</summary>
+    private static bool AppliesToSidecar(L4Match match, int port, ProxyNode node) =>
+        match.DestinationSubnets.Count == 0
+        && (match.Port is not { } p || p == port)
+        && (match.Gateways.Count == 0 || match.Gateways.Contains("mesh"))
+        && ServiceIndex.Matches(node.Labels, match.SourceLabels)
+        && (match.SourceNamespace is null || match.SourceNamespace == node.Namespace);
+
+    /// <summary>
     /// Explicit mode inbound: <c>virtualInbound</c> accepts on each port the sidecar was given for a container port,
     /// with one filter chain per port forwarding to <c>inbound|port||</c>, the app on loopback. With mesh mTLS on, the
     /// TLS and HTTP inspectors run first and each port's chains follow its PeerAuthentication mode (<see cref="InboundMtls"/>).

@@ -25,6 +25,7 @@ internal static class MeshTranslator
             case ProxyKind.Sidecar:
                 ClusterBuilder.AddInbound(node, index, snapshot);
                 ListenerBuilder.AddSidecarOutbound(node, index, snapshot);
+                ListenerBuilder.AddSidecarOutboundTcp(node, index, snapshot);
                 ListenerBuilder.AddSidecarInbound(node, index, snapshot);
                 break;
             case ProxyKind.Gateway:

@@ -27,6 +27,9 @@ internal enum ProxyKind
 /// <param name="AppPort">Where the app really listens on loopback.</param>
 internal sealed record InboundPort(int ContainerPort, int ListenPort, int AppPort);
 
+/// <summary>A TCP service port (<paramref name="Host"/>:<paramref name="Port"/>) an explicit-mode app reaches on <paramref name="ListenPort"/>.</summary>
+internal sealed record OutboundTcpPort(string Host, int Port, int ListenPort);
+
 /// <summary>
 /// The identity and shape of a connected proxy, read from the xDS <c>Node</c> it sends (id and metadata), with Istio's
 /// metadata names where Istio has one (<c>NAME</c>, <c>NAMESPACE</c>, <c>LABELS</c>, <c>SERVICE_ACCOUNT</c>,
@@ -55,6 +58,9 @@ internal sealed record ProxyNode(
     /// they name a region, else <c>node.locality</c>; none when neither is given.
     /// </summary>
     public MeshLocality Locality { get; init; } = MeshLocality.None;
+
+    /// <summary>Explicit mode's outbound TCP: each TCP service port the app reaches by dialing a local port.</summary>
+    public IReadOnlyList<OutboundTcpPort> OutboundTcpPorts { get; init; } = [];
 
     /// <summary>The same node served as a proxyless gRPC client, once its requests showed it is one.</summary>
     public ProxyNode AsProxyless() => this with { Kind = ProxyKind.ProxylessGrpc, KindDefaulted = false };
@@ -120,6 +126,22 @@ internal sealed record ProxyNode(
             }
         }
 
+        var outboundTcp = new List<OutboundTcpPort>();
+        if (fields.TryGetValue(NodeMetadata.OutboundTcpPorts, out var tcpValue) && tcpValue.StructValue is { } tcpStruct)
+        {
+            foreach (var (key, value) in tcpStruct.Fields)
+            {
+                var colon = key.LastIndexOf(':');
+                if (colon <= 0 || !int.TryParse(key[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var servicePort)
+                    || !int.TryParse(value.StringValue, NumberStyles.None, CultureInfo.InvariantCulture, out var listen))
+                {
+                    throw new FormatException($"node.metadata.{NodeMetadata.OutboundTcpPorts}.{key} = '{value.StringValue}': expected \"<host>:<port>\": \"<local port>\"");
+                }
+                outboundTcp.Add(new OutboundTcpPort(key[..colon], servicePort, listen));
+            }
+        }
+        outboundTcp.Sort((a, b) => a.ListenPort.CompareTo(b.ListenPort));
+
         int? outbound = null;
         if (Text(fields, NodeMetadata.OutboundPort) is { } outboundText)
         {
@@ -129,6 +151,7 @@ internal sealed record ProxyNode(
         return new ProxyNode(node.Id, kind, name, ns, labels, Text(fields, NodeMetadata.ServiceAccount), Text(fields, NodeMetadata.BindAddress) ?? "0.0.0.0", outbound, inbound, gatewayPorts)
         {
             KindDefaulted = defaulted,
+            OutboundTcpPorts = outboundTcp,
             Locality = MeshLocality.FromLabels(labels) ?? (node.Locality is { } locality ? new MeshLocality(locality.Region, locality.Zone, locality.SubZone) : MeshLocality.None),
         };
     }

@@ -33,7 +33,8 @@ internal static class RouteBuilder
             ? reference == $"{gateway.Meta.Namespace}/{gateway.Meta.Name}"
             : reference == gateway.Meta.Name && fromNamespace == gateway.Meta.Namespace;
 
-    private static VirtualService? MeshVirtualService(ServiceIndex index, MeshService service, SnapshotBuilder snapshot)
+    /// <summary>The VirtualService that routes <paramref name="service"/> for sidecars: the first by namespace and name; others are warned about.</summary>
+    public static VirtualService? MeshVirtualService(ServiceIndex index, MeshService service, SnapshotBuilder snapshot)
     {
         VirtualService? chosen = null;
         foreach (var vs in index.Config.VirtualServices.Where(v => v.AppliesToMesh && !v.IsDelegate)

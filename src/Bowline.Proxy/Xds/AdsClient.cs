@@ -276,6 +276,15 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
             }
             metadata.Fields[NodeMetadata.InboundPorts] = Value.ForStruct(inbound);
         }
+        if (options.OutboundTcpPorts.Count > 0)
+        {
+            var tcp = new Struct();
+            foreach (var (service, local) in options.OutboundTcpPorts)
+            {
+                tcp.Fields[service] = Value.ForString(local.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+            metadata.Fields[NodeMetadata.OutboundTcpPorts] = Value.ForStruct(tcp);
+        }
         if (options.GatewayPorts.Count > 0)
         {
             var gateway = new Struct();

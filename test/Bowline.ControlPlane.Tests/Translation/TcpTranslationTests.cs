@@ -367,6 +367,67 @@ public sealed class TcpTranslationTests
         Assert.All(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains, c => Assert.Equal("envoy.filters.network.tcp_proxy", Assert.Single(c.Filters).Name));
     }
 
+    private static ProxyNode ClientWithOutboundTcp(params (string Service, int Local)[] ports)
+    {
+        var node = TestNodes.Sidecar("ratings", "v2");
+        var tcp = new Google.Protobuf.WellKnownTypes.Struct();
+        foreach (var (service, local) in ports)
+        {
+            tcp.Fields[service] = Google.Protobuf.WellKnownTypes.Value.ForString(local.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(tcp);
+        return ProxyNode.From(node);
+    }
+
+    [Fact]
+    public void Translate_ExplicitOutboundTcp_IsAListenerOnTheLocalPortToTheServiceCluster()
+    {
+        var snapshot = MeshTranslator.Translate(Index(), ClientWithOutboundTcp(("mysqldb.default.svc.cluster.local:3306", 41000)));
+
+        var listener = Resource<Listener>(snapshot, TypeUrls.Listener, "127.0.0.1_41000");
+        Assert.Equal(41000u, listener.Address.SocketAddress.PortValue);
+        var chain = Assert.Single(listener.FilterChains);
+        Assert.Equal("outbound|3306||mysqldb.default.svc.cluster.local", TcpProxyOf(chain).Cluster);
+    }
+
+    [Fact]
+    public void Translate_ExplicitOutboundTcp_FollowsTheMeshTcpRouteThatMatchesTheClient()
+    {
+        var vs = """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: mysqldb, namespace: default}
+            spec:
+              hosts: [mysqldb]
+              tcp:
+              - match: [{sourceLabels: {app: reviews}}]
+                route: [{destination: {host: mysqldb, subset: v2}}]
+              - match: [{port: 3306, sourceLabels: {app: ratings}}]
+                route: [{destination: {host: mysqldb, subset: v1}}]
+            """;
+        var snapshot = MeshTranslator.Translate(Index(vs), ClientWithOutboundTcp(("mysqldb.default.svc.cluster.local:3306", 41000)));
+
+        Assert.Equal("outbound|3306|v1|mysqldb.default.svc.cluster.local", TcpProxyOf(Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "127.0.0.1_41000").FilterChains)).Cluster);
+    }
+
+    [Fact]
+    public void Translate_ExplicitOutboundTcpToAnUnknownService_IsClosedWithAWarning()
+    {
+        var snapshot = MeshTranslator.Translate(Index(), ClientWithOutboundTcp(("nope.default.svc.cluster.local:3306", 41000)));
+
+        Assert.Equal(IstioNames.BlackHoleCluster, TcpProxyOf(Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "127.0.0.1_41000").FilterChains)).Cluster);
+        Assert.Contains(snapshot.Warnings, w => w.Contains("nope.default.svc.cluster.local:3306", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_BadOutboundTcpMetadata_NamesTheField()
+    {
+        var node = TestNodes.Sidecar("ratings", "v2");
+        node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["mysqldb"] = Google.Protobuf.WellKnownTypes.Value.ForString("41000") } });
+
+        Assert.Contains("BOWLINE_OUTBOUND_TCP_PORTS.mysqldb", Assert.Throws<FormatException>(() => ProxyNode.From(node)).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Translate_UdpServicePort_IsNotProxiedAndSaysSo()
     {

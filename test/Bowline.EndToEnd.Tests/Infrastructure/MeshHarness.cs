@@ -153,7 +153,12 @@ internal sealed class MeshHarness : IAsyncDisposable
         StartSidecarAsync(name, labels, ports, random, locality: "", waitForClusters);
 
     /// <param name="locality">Where the workload runs (<c>region/zone/subzone</c>): on its WorkloadEntry and in its proxy's node.</param>
-    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, string locality, params string[] waitForClusters)
+    public Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, string locality, params string[] waitForClusters) =>
+        StartSidecarAsync(name, labels, ports, random, locality, new Dictionary<string, int>(), waitForClusters);
+
+    /// <param name="outboundTcp">Explicit mode's outbound TCP: <c>host:port</c> of a TCP service to the local port the app dials for it.</param>
+    public async Task<Sidecar> StartSidecarAsync(string name, IReadOnlyDictionary<string, string> labels, IReadOnlyList<(string PortName, int ContainerPort, int AppPort)> ports, Random? random, string locality,
+        IReadOnlyDictionary<string, int> outboundTcp, params string[] waitForClusters)
     {
         var inbound = ports.Select(p => new InboundPortMapping(p.ContainerPort, Ports.Free(), p.AppPort)).ToList();
         if (inbound.Count > 0)
@@ -188,6 +193,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             AdminPort = 0,
             OutboundPort = outbound,
             InboundPorts = inbound,
+            OutboundTcpPorts = outboundTcp,
             InitialBackoff = TimeSpan.FromMilliseconds(100),
             MaxBackoff = TimeSpan.FromSeconds(1),
             Locality = locality,

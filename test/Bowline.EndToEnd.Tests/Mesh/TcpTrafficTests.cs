@@ -203,6 +203,41 @@ public sealed class TcpTrafficTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SidecarToSidecarTcp_ExplicitMode_TheAppDialsItsLocalPort_AndTheMeshTcpRouteDecides()
+    {
+        var local = Ports.Free();
+        var client = await _mesh.StartSidecarAsync("sleep", new Dictionary<string, string> { ["app"] = "sleep" }, [], null, "",
+            new Dictionary<string, int> { ["tcp-echo.default.svc.cluster.local:9000"] = local }, "outbound|9000||tcp-echo.default.svc.cluster.local");
+
+        // No VirtualService for the mesh: the service's cluster, both versions, over mTLS into STRICT inbound ports.
+        var words = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < 40 && words.Count < 2; i++)
+        {
+            words.Add((await EchoAsync(local, "hello")).Split(' ')[0]);
+        }
+        Assert.Equal(["one", "two"], words.Order(StringComparer.Ordinal));
+
+        // A mesh tcp route for the sleep workload pins it to v2.
+        var before = client.Host.Snapshots.Current.Listeners[$"127.0.0.1_{local}"];
+        await _mesh.WriteConfigAsync("tcp-echo-mesh.yaml", """
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: tcp-echo-mesh, namespace: default}
+            spec:
+              hosts: [tcp-echo]
+              tcp:
+              - match: [{sourceLabels: {app: sleep}}]
+                route: [{destination: {host: tcp-echo, subset: v2}}]
+            """);
+        await client.Host.Snapshots.WaitUntilAsync(s => s.Listeners.TryGetValue($"127.0.0.1_{local}", out var l) && l != before && l.IsWarm && s.Clusters.ContainsKey("outbound|9000|v2|tcp-echo.default.svc.cluster.local"), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        await client.Host.Snapshots.Current.Clusters["outbound|9000|v2|tcp-echo.default.svc.cluster.local"].WaitUntilAsync(c => c?.Hosts.Available.Length > 0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("two hello", await EchoAsync(local, "hello"));
+        }
+    }
+
+    [Fact]
     public async Task StrictTcpInbound_PlaintextFromOutsideTheMesh_NeverReachesTheApp()
     {
         var connectionsBefore = _one.Connections;
