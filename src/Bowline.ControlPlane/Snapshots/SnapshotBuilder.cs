@@ -30,6 +30,9 @@ internal sealed class SnapshotBuilder
 
     public void AddSecret(Envoy.Extensions.TransportSockets.Tls.V3.Secret secret) => Add(TypeUrls.Secret, secret.Name, secret);
 
+    /// <summary>Whether a resource of this type and name was added (shared resources, such as a cluster two listeners name).</summary>
+    public bool Contains(string typeUrl, string name) => _byType[typeUrl].ContainsKey(name);
+
     /// <summary>What has been added of a type so far (SDS reads the listeners' and clusters' secret names).</summary>
     public IEnumerable<IMessage> Of(string typeUrl) => _byType[typeUrl].Values;
 

@@ -54,50 +54,52 @@ internal sealed class AuthorizationRuleTranslator(AuthorizationPolicy policy, st
             var item = new Item(when.Key, when.Values, when.NotValues);
             (IsPermission(when.Key) ? permissionConditions : principalConditions).Add(item);
         }
-        if (forTcp && policy.Action == AuthorizationAction.Allow && Items(rule).Concat(principalConditions).Concat(permissionConditions).Any(i => IsHttpOnly(i.Key) && (i.Values.Count > 0 || i.NotValues.Count > 0)))
+        // One item list per to and per from (none: a single empty one), used for the TCP check and the translation alike.
+        var toItems = rule.To.Count == 0 ? [[]] : rule.To.Select(to => new List<Item>
+        {
+            new(HostKey, to.Hosts, to.NotHosts),
+            new(MethodKey, to.Methods, to.NotMethods),
+            new(PathKey, to.Paths, to.NotPaths),
+            new("destination.port", Text(to.Ports), Text(to.NotPorts)),
+        }).ToList();
+        var fromItems = rule.From.Count == 0 ? [[]] : rule.From.Select(from => new List<Item>
+        {
+            new("source.principal", from.Principals, from.NotPrincipals),
+            new("request.auth.principal", from.RequestPrincipals, from.NotRequestPrincipals),
+            new("source.serviceAccount", from.ServiceAccounts, from.NotServiceAccounts),
+            new("source.trustDomain", from.TrustDomains, from.NotTrustDomains),
+            new("source.namespace", from.Namespaces, from.NotNamespaces),
+            new("remote.ip", from.RemoteIpBlocks, from.NotRemoteIpBlocks),
+            new("source.ip", from.IpBlocks, from.NotIpBlocks),
+        }).ToList();
+        var all = toItems.SelectMany(i => i).Concat(fromItems.SelectMany(i => i)).Concat(principalConditions).Concat(permissionConditions);
+        if (forTcp && policy.Action == AuthorizationAction.Allow && all.Any(i => IsHttpOnly(i.Key) && (i.Values.Count > 0 || i.NotValues.Count > 0)))
         {
             return null;
         }
 
         var result = new Policy();
-        foreach (var to in rule.To.Count == 0 ? [null] : rule.To.Cast<AuthorizationOperation?>())
+        foreach (var items in toItems)
         {
-            var items = to is null ? [] : new List<Item>
-            {
-                new(HostKey, to.Hosts, to.NotHosts),
-                new(MethodKey, to.Methods, to.NotMethods),
-                new(PathKey, to.Paths, to.NotPaths),
-                new("destination.port", Text(to.Ports), Text(to.NotPorts)),
-            };
             var rules = items.Concat(permissionConditions).Where(i => !(forTcp && IsHttpOnly(i.Key))).SelectMany(Permissions).ToList();
             result.Permissions.Add(And(rules.Count == 0 ? [AnyPermission()] : rules));
         }
-        foreach (var from in rule.From.Count == 0 ? [null] : rule.From.Cast<AuthorizationSource?>())
+        foreach (var items in fromItems)
         {
-            var items = from is null ? [] : new List<Item>
-            {
-                new("source.principal", from.Principals, from.NotPrincipals),
-                new("request.auth.principal", from.RequestPrincipals, from.NotRequestPrincipals),
-                new("source.serviceAccount", from.ServiceAccounts, from.NotServiceAccounts),
-                new("source.trustDomain", from.TrustDomains, from.NotTrustDomains),
-                new("source.namespace", from.Namespaces, from.NotNamespaces),
-                new("remote.ip", from.RemoteIpBlocks, from.NotRemoteIpBlocks),
-                new("source.ip", from.IpBlocks, from.NotIpBlocks),
-            };
             var ids = items.Concat(principalConditions).Where(i => !(forTcp && IsHttpOnly(i.Key))).SelectMany(Principals).ToList();
             result.Principals.Add(And(ids.Count == 0 ? [AnyPrincipal()] : ids));
         }
         return result;
     }
 
-    /// <summary>Attributes only a request has: Istio's generators refuse them for TCP ("... is HTTP only").</summary>
+    /// <summary>
+    /// Attributes a connection does not have: Istio's generators refuse the request ones for TCP ("... is HTTP only").
+    /// <c>experimental.envoy.filters.*</c> Istio allows there, matched against connection metadata that network filters
+    /// (MySQL's, Redis') write; Bowline's proxy has none of those filters, so it is treated as a request attribute and
+    /// fails closed the same way (an ALLOW rule admits nothing, a DENY rule loses it and covers more).
+    /// </summary>
     private static bool IsHttpOnly(string key) =>
         key is HostKey or MethodKey or PathKey || key.StartsWith("request.", StringComparison.Ordinal) || key.StartsWith(AuthorizationValues.EnvoyFilters, StringComparison.Ordinal);
-
-    /// <summary>The request attributes a rule's <c>to</c> and <c>from</c> name (for the TCP drop check).</summary>
-    private static IEnumerable<Item> Items(AuthorizationRule rule) =>
-        rule.To.SelectMany(to => new Item[] { new(HostKey, to.Hosts, to.NotHosts), new(MethodKey, to.Methods, to.NotMethods), new(PathKey, to.Paths, to.NotPaths) })
-            .Concat(rule.From.Select(from => new Item("request.auth.principal", from.RequestPrincipals, from.NotRequestPrincipals)));
 
     /// <summary>Whether a <c>when</c> key is about the destination (a permission) rather than the source (a principal).</summary>
     public static bool IsPermission(string key) => PermissionKeys.Contains(key) || key.StartsWith(AuthorizationValues.EnvoyFilters, StringComparison.Ordinal);

@@ -62,6 +62,30 @@ internal static class ClusterBuilder
         }
     }
 
+    /// <summary>
+    /// An AUTO_PASSTHROUGH gateway's cluster for one service port and subset, as Istio's SNI-DNAT clusters: named by
+    /// the mTLS SNI it is chosen by (<c>outbound_.9080_.v1_.reviews...</c>), the DestinationRule's traffic policy, no
+    /// transport socket (the client's own mTLS goes through untouched, end to end to the workload's sidecar) and only
+    /// endpoints with a sidecar, so the bytes always meet a sidecar's mTLS chain, never a bare app.
+    /// </summary>
+    public static string AddSniDnat(ServiceIndex index, ProxyNode node, MeshService service, ServicePort port, Subset? subset, SnapshotBuilder snapshot)
+    {
+        var name = TlsContexts.IstioSni(port.Number, subset?.Name, service.Hostname);
+        if (snapshot.Contains(Bowline.Xds.TypeUrls.Cluster, name))
+        {
+            // Two AUTO_PASSTHROUGH servers admit the same service: one cluster serves both.
+            return name;
+        }
+        var rule = index.FindDestinationRule(service.Hostname);
+        var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
+        var target = new UpstreamTarget(index, service, port, subset?.Name, policy, rule);
+        var cluster = Eds(name, node.Kind, target, $"{rule?.Meta} ({rule?.Meta.File}) for {name}", snapshot, originateTls: false);
+        var endpoints = index.Endpoints(service, port, subset?.Labels).Where(e => e.TlsMode == MeshEndpoint.IstioTlsMode).ToList();
+        snapshot.AddEndpoints(Assignment(name, LocalityLoadBalancer.Prioritize(LocalityLoadBalancer.Group(endpoints), node, policy)));
+        snapshot.AddCluster(cluster);
+        return name;
+    }
+
     public static void AddInbound(ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         foreach (var inbound in node.InboundPorts)
@@ -139,7 +163,7 @@ internal static class ClusterBuilder
     }
 
     /// <param name="target">The destination, with the DestinationRule policy resolved for this cluster's subset and port (Istio's precedence).</param>
-    private static Cluster Eds(string name, ProxyKind kind, UpstreamTarget target, string where, SnapshotBuilder snapshot)
+    private static Cluster Eds(string name, ProxyKind kind, UpstreamTarget target, string where, SnapshotBuilder snapshot, bool originateTls = true)
     {
         var policy = target.Policy;
         var cluster = new Cluster
@@ -160,7 +184,10 @@ internal static class ClusterBuilder
         var http2 = target.Port.IsHttp && ClusterPolicyBuilder.UsesHttp2(policy, target.Port.IsHttp2);
         var options = ProtocolOptions(http2);
         ClusterPolicyBuilder.Apply(cluster, policy, options, http2, where, snapshot);
-        UpstreamTlsBuilder.Apply(cluster, options, http2, target, snapshot);
+        if (originateTls)
+        {
+            UpstreamTlsBuilder.Apply(cluster, options, http2, target, snapshot);
+        }
         // A TCP port's cluster carries bytes, not requests: no HTTP protocol options (the connection pool's TCP
         // settings are on the cluster; its HTTP ones have nothing to act on).
         if (target.Port.IsHttp)

@@ -156,7 +156,7 @@ internal static class ListenerBuilder
         var tcpPorts = node.InboundPorts.Where(p => InboundIsTcp(node, index, p.ContainerPort)).Select(p => p.ContainerPort).ToList();
         if (tcpPorts.Count > 0 && authorization.DroppedForTcp.Count > 0)
         {
-            snapshot.Warn($"workload {node.Name}.{node.Namespace}: ALLOW rules {string.Join(", ", authorization.DroppedForTcp)} match HTTP attributes (hosts, methods, paths, request principals or headers), which a TCP connection lacks, so they admit nothing on its TCP port {string.Join(", ", tcpPorts)}, as in Istio");
+            WarnDroppedForTcp($"workload {node.Name}.{node.Namespace}", $"its TCP port {string.Join(", ", tcpPorts)}", authorization, snapshot);
         }
         foreach (var inbound in node.InboundPorts)
         {
@@ -182,7 +182,31 @@ internal static class ListenerBuilder
                 Filters = { filters },
             });
         }
+        if (peer is not null)
+        {
+            // As Istio's per-port inspectors: no HTTP inspection on TCP ports, and no TLS inspection on TCP ports whose
+            // mode is DISABLE (plaintext only, and an app's own TLS passes as bytes); so a server-first protocol there
+            // is not kept waiting for a client byte.
+            var tcpInbound = node.InboundPorts.Where(p => tcpPorts.Contains(p.ContainerPort)).ToList();
+            listener.ListenerFilters[0].FilterDisabled = PortsPredicate(tcpInbound.Where(p => peer.ModeFor(p.ContainerPort) == MutualTlsMode.Disable).Select(p => p.ListenPort));
+            listener.ListenerFilters[1].FilterDisabled = PortsPredicate(tcpInbound.Select(p => p.ListenPort));
+        }
         snapshot.AddListener(listener);
+    }
+
+    private static void WarnDroppedForTcp(string who, string where, AuthorizationBuilder authorization, SnapshotBuilder snapshot) =>
+        snapshot.Warn($"{who}: ALLOW rules {string.Join(", ", authorization.DroppedForTcp)} match HTTP attributes (hosts, methods, paths, request principals, headers, claims) or experimental.envoy.filters metadata, which a TCP connection lacks, so they admit nothing on {where}, as in Istio");
+
+    /// <summary>Envoy's <c>filter_disabled</c> for connections to these ports; null for none.</summary>
+    private static ListenerFilterChainMatchPredicate? PortsPredicate(IEnumerable<int> ports)
+    {
+        var rules = ports.Order().Select(p => new ListenerFilterChainMatchPredicate { DestinationPortRange = new Envoy.Type.V3.Int32Range { Start = p, End = p + 1 } }).ToList();
+        return rules.Count switch
+        {
+            0 => null,
+            1 => rules[0],
+            _ => new ListenerFilterChainMatchPredicate { OrMatch = new ListenerFilterChainMatchPredicate.Types.MatchSet { Rules = { rules } } },
+        };
     }
 
     private static HttpConnectionManager InboundHcm(InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
@@ -280,6 +304,10 @@ internal static class ListenerBuilder
                         AddTlsServer(sni, gateway, server, port, name, node, index, authorization, jwtAuthn, snapshot);
                     }
                     break;
+            }
+            if (authorization.DroppedForTcp.Count > 0 && listener.FilterChains.Any(c => c.Filters.Any(f => f.Name == AuthorizationBuilder.NetworkRbacFilter)))
+            {
+                WarnDroppedForTcp($"gateway {node.Name}.{node.Namespace}", $"its TCP and TLS port {port}", authorization, snapshot);
             }
             if (listener.FilterChains.Count == 0)
             {
@@ -379,7 +407,7 @@ internal static class ListenerBuilder
                 return;
             case GatewayServerKind.AutoPassthrough:
                 // No authorization here, as in Istio: the gateway never sees the mTLS inside, the workload enforces it.
-                AddAutoPassthrough(sni, server, what, index, snapshot);
+                AddAutoPassthrough(sni, server, what, node, index, snapshot);
                 return;
         }
     }
@@ -446,7 +474,7 @@ internal static class ListenerBuilder
     /// admits, selected by Istio's mTLS SNI for that cluster (<c>outbound_.9080_.v1_.reviews...</c>) and only with an
     /// Istio mTLS ALPN, so only a mesh client's mTLS reaches the workload's own mTLS chain; the gateway never decrypts.
     /// </summary>
-    private static void AddAutoPassthrough(SniChains sni, GatewayServer server, string what, ServiceIndex index, SnapshotBuilder snapshot)
+    private static void AddAutoPassthrough(SniChains sni, GatewayServer server, string what, ProxyNode node, ServiceIndex index, SnapshotBuilder snapshot)
     {
         var hosts = server.Hosts.Select(h => h.Contains('/', StringComparison.Ordinal) ? h.Split('/', 2)[1] : h).ToList();
         foreach (var service in index.Services.Where(s => !s.MeshExternal && hosts.Any(h => Config.Parsing.L4RouteParser.IsSubsetOf(s.Hostname, h))))
@@ -456,10 +484,11 @@ internal static class ListenerBuilder
             {
                 foreach (var subset in new Subset?[] { null }.Concat(rule?.Subsets ?? []))
                 {
-                    var cluster = IstioNames.OutboundCluster(port.Number, subset?.Name, service.Hostname);
+                    // The SNI-DNAT cluster, never the ordinary one: that would wrap the client's mTLS in the gateway's own.
+                    var cluster = ClusterBuilder.AddSniDnat(index, node, service, port, subset, snapshot);
                     var policy = TrafficPolicy.Effective(rule?.Policy, subset?.Policy, port.Number);
                     var chain = new FilterChain { Name = cluster, Filters = { TcpProxyBuilder.ForCluster(cluster, cluster, policy) } };
-                    sni.Add(chain, [TlsContexts.IstioSni(port.Number, subset?.Name, service.Hostname)], TlsContexts.IstioMtlsAlpns, what);
+                    sni.Add(chain, [cluster], TlsContexts.IstioMtlsAlpns, what);
                 }
             }
         }

@@ -141,6 +141,14 @@ internal sealed record ProxyNode(
             }
         }
         outboundTcp.Sort((a, b) => a.ListenPort.CompareTo(b.ListenPort));
+        var taken = new HashSet<int>();
+        foreach (var local in outboundTcp.Select(t => t.ListenPort))
+        {
+            if (!taken.Add(local) || inbound.Any(i => i.ListenPort == local) || Text(fields, NodeMetadata.OutboundPort) == local.ToString(CultureInfo.InvariantCulture))
+            {
+                throw new FormatException($"node.metadata.{NodeMetadata.OutboundTcpPorts}: local port {local} is given twice (or is also the outbound or an inbound port); each TCP service port needs a port of its own");
+            }
+        }
 
         int? outbound = null;
         if (Text(fields, NodeMetadata.OutboundPort) is { } outboundText)

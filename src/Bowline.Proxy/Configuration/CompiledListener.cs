@@ -97,7 +97,7 @@ internal sealed class ListenerStats(ProxyStats stats, string prefix)
 /// metadata picks its filter chain (Envoy's filter_chain_match).
 /// </summary>
 internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source, IReadOnlyList<IPEndPoint> addresses, FilterChainMatcher<CompiledFilterChain> chains,
-    bool tlsInspector, bool httpInspector, TimeSpan listenerFiltersTimeout, ListenerStats stats)
+    Listeners.ListenerFilters.ListenerFilterPredicate? tlsInspector, Listeners.ListenerFilters.ListenerFilterPredicate? httpInspector, TimeSpan listenerFiltersTimeout, ListenerStats stats)
 {
     /// <summary>The LDS resource this was compiled from; an identical resource whose route tables are unchanged reuses this object.</summary>
     public Envoy.Config.Listener.V3.Listener Source { get; } = source;
@@ -118,10 +118,16 @@ internal sealed class CompiledListener(Envoy.Config.Listener.V3.Listener source,
     public IReadOnlyList<IPEndPoint> Addresses { get; } = addresses;
 
     /// <summary>Envoy's tls_inspector is configured: read the ClientHello (SNI, ALPN) before choosing a chain.</summary>
-    public bool TlsInspector { get; } = tlsInspector;
+    public bool TlsInspector => tlsInspector is not null;
 
     /// <summary>Envoy's http_inspector is configured: tell h2c and HTTP/1.x apart on cleartext before choosing a chain.</summary>
-    public bool HttpInspector { get; } = httpInspector;
+    public bool HttpInspector => httpInspector is not null;
+
+    /// <summary>The TLS inspector runs on a connection to this port (configured, and its filter_disabled does not skip it).</summary>
+    public bool RunsTlsInspector(int destinationPort) => tlsInspector?.Matches(destinationPort) == false;
+
+    /// <summary>The HTTP inspector runs on a connection to this port.</summary>
+    public bool RunsHttpInspector(int destinationPort) => httpInspector?.Matches(destinationPort) == false;
 
     /// <summary>Envoy's listener_filters_timeout: how long the inspectors wait for a connection's first bytes.</summary>
     public TimeSpan ListenerFiltersTimeout { get; } = listenerFiltersTimeout;

@@ -41,7 +41,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
             throw new ProxyConfigException($"{where}: no filter chains");
         }
         var matcher = new FilterChainMatcher<CompiledFilterChain>(chains, defaultChain, where);
-        if (matcher.NeedsTlsInspection && !tlsInspector)
+        if (matcher.NeedsTlsInspection && tlsInspector is null)
         {
             throw new ProxyConfigException($"{where}: a filter_chain_match uses server_names, transport_protocol tls or application_protocols, which need the envoy.filters.listener.tls_inspector listener filter");
         }
@@ -53,21 +53,25 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
     private const string TlsInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
     private const string HttpInspectorType = "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
 
-    /// <summary>The listener filters Bowline runs: the TLS and HTTP inspectors. Any other is a NACK naming it.</summary>
-    private static (bool Tls, bool Http) ListenerFilters(Listener listener, string where)
+    /// <summary>
+    /// The listener filters Bowline runs: the TLS and HTTP inspectors, each with the ports its <c>filter_disabled</c>
+    /// skips (null: not configured). Any other listener filter is a NACK naming it.
+    /// </summary>
+    private static (Listeners.ListenerFilters.ListenerFilterPredicate? Tls, Listeners.ListenerFilters.ListenerFilterPredicate? Http) ListenerFilters(Listener listener, string where)
     {
-        var (tls, http) = (false, false);
+        Listeners.ListenerFilters.ListenerFilterPredicate? tls = null, http = null;
         foreach (var filter in listener.ListenerFilters)
         {
-            XdsFields.Check(filter, where + " listener_filters", "name", "typed_config");
+            var fwhere = $"{where} listener_filters {filter.Name}";
+            XdsFields.Check(filter, fwhere, "name", "typed_config", "filter_disabled");
             switch (filter.TypedConfig?.TypeUrl)
             {
                 case TlsInspectorType:
                     // TlsInspector's fields (enable_ja3_fingerprinting, initial_read_buffer_size) tune what Bowline does not do.
-                    tls = true;
+                    tls = Listeners.ListenerFilters.ListenerFilterPredicate.Compile(filter.FilterDisabled, fwhere + " filter_disabled");
                     break;
                 case HttpInspectorType:
-                    http = true;
+                    http = Listeners.ListenerFilters.ListenerFilterPredicate.Compile(filter.FilterDisabled, fwhere + " filter_disabled");
                     break;
                 default:
                     throw new ProxyConfigException($"{where}: listener filter {filter.Name} ({filter.TypedConfig?.TypeUrl ?? "no typed_config"}) is not supported; Bowline runs envoy.filters.listener.tls_inspector and envoy.filters.listener.http_inspector");

@@ -79,7 +79,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             await next(connection).ConfigureAwait(false);
             return;
         }
-        await TerminateTlsAsync(connection, next, current, chain, tls, metadata).ConfigureAwait(false);
+        await TerminateTlsAsync(connection, next, current, chain, tls, metadata, closing).ConfigureAwait(false);
     }
 
     /// <summary>Runs the listener filters the listener has; without any, only the h2c preface is looked for (Envoy's codec AUTO).</summary>
@@ -92,10 +92,12 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         IReadOnlyList<string> protocols = [];
         var preface = false;
         var input = connection.Transport.Input;
-        var tlsDone = !current.TlsInspector;
-        // Only HTTP needs the first bytes without an inspector (the h2c preface); a TCP-only listener reads nothing
-        // first, so server-first protocols (SMTP, MySQL) get their banner through.
-        var httpDone = !current.HttpInspector && !current.ServesHttp;
+        var port = local?.Port ?? 0;
+        var tlsDone = !current.RunsTlsInspector(port);
+        var runsHttpInspector = current.RunsHttpInspector(port);
+        // Without an inspector only an HTTP chain needs the first bytes (the h2c preface); a connection bound for a TCP
+        // proxy reads nothing first, so server-first protocols (SMTP, MySQL) get their banner through.
+        var httpDone = !runsHttpInspector && !(current.ServesHttp && current.Match(new ConnectionMetadata(local?.Address ?? IPAddress.None, port, remote?.Address ?? IPAddress.None, remote?.Port ?? 0, transport, null, []))?.Http is not null);
         if (tlsDone && httpDone)
         {
             return (new ConnectionMetadata(local?.Address ?? IPAddress.None, local?.Port ?? 0, remote?.Address ?? IPAddress.None, remote?.Port ?? 0, transport, serverName, protocols), preface);
@@ -128,7 +130,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
                 if (http is not null)
                 {
                     preface = http.Count == 1 && http[0] == "h2c";
-                    if (current.HttpInspector)
+                    if (runsHttpInspector)
                     {
                         protocols = http;
                     }
@@ -145,7 +147,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
         }
     }
 
-    private async Task TerminateTlsAsync(ConnectionContext connection, ConnectionDelegate next, CompiledListener current, CompiledFilterChain chain, DownstreamTls tls, ConnectionMetadata metadata)
+    private async Task TerminateTlsAsync(ConnectionContext connection, ConnectionDelegate next, CompiledListener current, CompiledFilterChain chain, DownstreamTls tls, ConnectionMetadata metadata, CancellationToken closing)
     {
         var stats = current.Stats;
         PeerVerifier.Failure failure = PeerVerifier.Failure.None;
@@ -206,7 +208,6 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             {
                 if (Admits(secured, current, chain))
                 {
-                    var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? CancellationToken.None;
                     await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
                 }
                 return;

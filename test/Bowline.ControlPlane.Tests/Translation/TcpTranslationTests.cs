@@ -223,9 +223,66 @@ public sealed class TcpTranslationTests
         var mysql = Assert.Single(chains, c => c.FilterChainMatch.ServerNames.SequenceEqual(["outbound_.3306_.v2_.mysqldb.default.svc.cluster.local"]));
         Assert.Equal(TlsContexts.IstioMtlsAlpns, mysql.FilterChainMatch.ApplicationProtocols);
         Assert.Null(mysql.TransportSocket);
-        Assert.Equal("outbound|3306|v2|mysqldb.default.svc.cluster.local", TcpProxyOf(mysql).Cluster);
+        // Istio's SNI-DNAT cluster, named by the SNI: the client's mTLS passes through it untouched.
+        Assert.Equal("outbound_.3306_.v2_.mysqldb.default.svc.cluster.local", TcpProxyOf(mysql).Cluster);
         // Every port and subset of every in-mesh service the hosts admit: reviews' three subsets and its plain cluster.
         Assert.Equal(4, chains.Count(c => c.FilterChainMatch.ServerNames[0].EndsWith("_.reviews.default.svc.cluster.local", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Translate_AutoPassthroughWithMeshMtls_ClustersOriginateNoTls_AndHoldOnlySidecarEndpoints()
+    {
+        var plainReviews = """
+            apiVersion: networking.istio.io/v1
+            kind: WorkloadEntry
+            metadata: {name: reviews-legacy, namespace: default}
+            spec:
+              address: 10.0.0.9
+              labels: {app: reviews, version: v1}
+              ports: {http: 9080}
+            """;
+        var index = Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, plainReviews, GatewayYaml("  - {port: {number: 15443, name: tls, protocol: TLS}, hosts: ['*.local'], tls: {mode: AUTO_PASSTHROUGH}}"));
+        var snapshot = MeshTranslator.Translate(index, Gateway);
+
+        var cluster = Resource<Cluster>(snapshot, TypeUrls.Cluster, "outbound_.9080_.v1_.reviews.default.svc.cluster.local");
+        Assert.Null(cluster.TransportSocket);
+        Assert.Empty(cluster.TransportSocketMatches);
+        // The ordinary cluster of the same subset does originate mesh mTLS: the two must not be confused.
+        Assert.NotEmpty(Resource<Cluster>(snapshot, TypeUrls.Cluster, "outbound|9080|v1|reviews.default.svc.cluster.local").TransportSocketMatches);
+        var endpoints = Resource<Envoy.Config.Endpoint.V3.ClusterLoadAssignment>(snapshot, TypeUrls.ClusterLoadAssignment, "outbound_.9080_.v1_.reviews.default.svc.cluster.local");
+        Assert.DoesNotContain(endpoints.Endpoints.SelectMany(l => l.LbEndpoints), e => e.Endpoint.Address.SocketAddress.Address == "10.0.0.9");
+        Assert.Single(endpoints.Endpoints.SelectMany(l => l.LbEndpoints));
+    }
+
+    [Fact]
+    public void Translate_SidecarTcpPorts_SkipTheInspectorsTheyDoNotNeed()
+    {
+        var disable = """
+            apiVersion: security.istio.io/v1
+            kind: PeerAuthentication
+            metadata: {name: mysqldb, namespace: default}
+            spec:
+              selector: {matchLabels: {app: mysqldb}}
+              portLevelMtls: {3306: {mode: DISABLE}}
+            """;
+        var node = ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306, 9080));
+        var snapshot = MeshTranslator.Translate(Bookinfo.MtlsIndex(MysqlSidecarEntries, MysqlService.Split("---")[0], disable), node);
+
+        var listener = Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound);
+        var port = (uint)TestNodes.SidecarListenPort(3306);
+        // A server-first protocol on the DISABLE TCP port is not held for a first byte by either inspector.
+        Assert.Equal(port, (uint)listener.ListenerFilters[0].FilterDisabled.DestinationPortRange.Start);
+        Assert.Equal(port, (uint)listener.ListenerFilters[1].FilterDisabled.DestinationPortRange.Start);
+        Assert.Equal(port + 1, (uint)listener.ListenerFilters[1].FilterDisabled.DestinationPortRange.End);
+    }
+
+    [Fact]
+    public void ProxyNode_OutboundTcpPortsThatCollide_AreRefused()
+    {
+        var node = TestNodes.Sidecar("ratings", "v2");
+        node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["mysqldb.default.svc.cluster.local:3306"] = Google.Protobuf.WellKnownTypes.Value.ForString("15001") } });
+
+        Assert.Contains("local port 15001", Assert.Throws<FormatException>(() => ProxyNode.From(node)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

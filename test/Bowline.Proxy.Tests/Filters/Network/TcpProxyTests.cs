@@ -116,6 +116,51 @@ public sealed class TcpProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ServerFirstProtocol_InspectorsDisabledForThePort_BannerArrivesWithoutAClientByte()
+    {
+        using var upstream = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        upstream.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var accepted = await upstream.AcceptTcpClientAsync();
+            var stream = accepted.GetStream();
+            await stream.WriteAsync("* OK IMAP4rev1 ready\r\n"u8.ToArray());
+            await stream.CopyToAsync(Stream.Null);
+        });
+        // As the control plane writes a DISABLE TCP port: both inspectors on the listener, both off for this port.
+        var disabled = new ListenerFilterChainMatchPredicate { DestinationPortRange = new Envoy.Type.V3.Int32Range { Start = _port, End = _port + 1 } };
+        var listener = TcpListener(_port, new TcpProxy { StatPrefix = Cluster, Cluster = Cluster });
+        listener.ListenerFilters.Add(new ListenerFilter { Name = "envoy.filters.listener.tls_inspector", TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Listener.TlsInspector.V3.TlsInspector()), FilterDisabled = disabled });
+        listener.ListenerFilters.Add(new ListenerFilter { Name = "envoy.filters.listener.http_inspector", TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Listener.HttpInspector.V3.HttpInspector()), FilterDisabled = disabled.Clone() });
+        var snapshot = _compiler.Compile(listener, EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", ((IPEndPoint)upstream.LocalEndpoint).Port, 1)));
+        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
+        await _server.StartAsync(Timeouts.Token());
+
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
+        var buffer = new byte[64];
+        var read = await client.GetStream().ReadAsync(buffer).AsTask().WaitAsync(Timeouts.Default);
+
+        Assert.Equal("* OK IMAP4rev1 ready\r\n", System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+        client.Client.Shutdown(SocketShutdown.Send);
+        await serve.WaitAsync(Timeouts.Default);
+    }
+
+    [Fact]
+    public void Compile_FilterDisabledWithAnEmptyPortRange_IsNacked()
+    {
+        var listener = TcpListener(_port, new TcpProxy { StatPrefix = "p", Cluster = "c" });
+        listener.ListenerFilters.Add(new ListenerFilter
+        {
+            Name = "envoy.filters.listener.tls_inspector",
+            TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Listener.TlsInspector.V3.TlsInspector()),
+            FilterDisabled = new ListenerFilterChainMatchPredicate { DestinationPortRange = new Envoy.Type.V3.Int32Range { Start = 10, End = 10 } },
+        });
+
+        Assert.Contains("filter_disabled: destination_port_range [10, 10) is empty", Assert.Throws<ProxyConfigException>(() => _compiler.Compile(listener, EdsCluster("c"))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UpstreamRefusesConnection_DownstreamClosed_ConnectFailureCounted()
     {
         await StartAsync(Ports.Free());
