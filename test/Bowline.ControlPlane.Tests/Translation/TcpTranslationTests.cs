@@ -277,15 +277,6 @@ public sealed class TcpTranslationTests
     }
 
     [Fact]
-    public void ProxyNode_OutboundTcpPortsThatCollide_AreRefused()
-    {
-        var node = TestNodes.Sidecar("ratings", "v2");
-        node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["mysqldb.default.svc.cluster.local:3306"] = Google.Protobuf.WellKnownTypes.Value.ForString("15001") } });
-
-        Assert.Contains("local port 15001", Assert.Throws<FormatException>(() => ProxyNode.From(node)).Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void Translate_GatewayServerHostInAnotherNamespace_DoesNotBindTheVirtualService()
     {
         var snapshot = MeshTranslator.Translate(Index(
@@ -424,17 +415,21 @@ public sealed class TcpTranslationTests
         Assert.All(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains, c => Assert.Equal("envoy.filters.network.tcp_proxy", Assert.Single(c.Filters).Name));
     }
 
-    private static ProxyNode ClientWithOutboundTcp(params (string Service, int Local)[] ports)
+    /// <summary>The ratings-v2 sidecar (outbound port 15001) with explicit-mode outbound TCP ports in its metadata.</summary>
+    private static Envoy.Config.Core.V3.Node NodeWithOutboundTcp(params (string Service, string Local)[] ports)
     {
         var node = TestNodes.Sidecar("ratings", "v2");
         var tcp = new Google.Protobuf.WellKnownTypes.Struct();
         foreach (var (service, local) in ports)
         {
-            tcp.Fields[service] = Google.Protobuf.WellKnownTypes.Value.ForString(local.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            tcp.Fields[service] = Google.Protobuf.WellKnownTypes.Value.ForString(local);
         }
         node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(tcp);
-        return ProxyNode.From(node);
+        return node;
     }
+
+    private static ProxyNode ClientWithOutboundTcp(params (string Service, int Local)[] ports) =>
+        ProxyNode.From(NodeWithOutboundTcp([.. ports.Select(p => (p.Service, p.Local.ToString(System.Globalization.CultureInfo.InvariantCulture)))]));
 
     [Fact]
     public void Translate_ExplicitOutboundTcp_IsAListenerOnTheLocalPortToTheServiceCluster()
@@ -476,14 +471,11 @@ public sealed class TcpTranslationTests
         Assert.Contains(snapshot.Warnings, w => w.Contains("nope.default.svc.cluster.local:3306", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Translate_BadOutboundTcpMetadata_NamesTheField()
-    {
-        var node = TestNodes.Sidecar("ratings", "v2");
-        node.Metadata.Fields["BOWLINE_OUTBOUND_TCP_PORTS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(new Google.Protobuf.WellKnownTypes.Struct { Fields = { ["mysqldb"] = Google.Protobuf.WellKnownTypes.Value.ForString("41000") } });
-
-        Assert.Contains("BOWLINE_OUTBOUND_TCP_PORTS.mysqldb", Assert.Throws<FormatException>(() => ProxyNode.From(node)).Message, StringComparison.Ordinal);
-    }
+    [Theory]
+    [InlineData("mysqldb", "41000", "BOWLINE_OUTBOUND_TCP_PORTS.mysqldb")]
+    [InlineData("mysqldb.default.svc.cluster.local:3306", "15001", "local port 15001")]
+    public void ProxyNode_BadOutboundTcpMetadata_IsRefusedNamingTheProblem(string service, string local, string expected) =>
+        Assert.Contains(expected, Assert.Throws<FormatException>(() => ProxyNode.From(NodeWithOutboundTcp((service, local)))).Message, StringComparison.Ordinal);
 
     [Fact]
     public void Translate_UdpServicePort_IsNotProxiedAndSaysSo()

@@ -201,14 +201,7 @@ internal sealed class MeshHarness : IAsyncDisposable
             CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
         }, logging: SidecarLogging, random: random);
-        _proxies.Add(host);
-        await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
-        await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
-        foreach (var cluster in waitForClusters)
-        {
-            // Hosts can arrive after the snapshot (EDS, a DNS resolution, a health check): wait on the cluster itself.
-            await host.Snapshots.Current.Clusters[cluster].WaitUntilAsync(c => c?.Hosts.Available.Length > 0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
-        }
+        await StartAndWaitAsync(host, waitForClusters);
         return new Sidecar(host, outbound, inbound);
     }
 
@@ -236,14 +229,21 @@ internal sealed class MeshHarness : IAsyncDisposable
             CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", ServiceAccount)) : null,
         }, logging: SidecarLogging, random: random);
+        await StartAndWaitAsync(host, waitForClusters);
+        return host;
+    }
+
+    /// <summary>Starts a proxy of the mesh and waits for warm listeners and for hosts in each of the given clusters.</summary>
+    private async Task StartAndWaitAsync(ProxyHost host, string[] waitForClusters)
+    {
         _proxies.Add(host);
         await host.StartAsync(Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         await host.Snapshots.WaitUntilAsync(s => s.Listeners.Count > 0 && s.Listeners.Values.All(l => l.IsWarm) && waitForClusters.All(s.Clusters.ContainsKey), Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         foreach (var cluster in waitForClusters)
         {
+            // Hosts can arrive after the snapshot (EDS, a DNS resolution, a health check): wait on the cluster itself.
             await host.Snapshots.Current.Clusters[cluster].WaitUntilAsync(c => c?.Hosts.Available.Length > 0, Timeouts.Token(Timeouts.Short)).Within(Timeouts.Short);
         }
-        return host;
     }
 
     /// <summary>
