@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net;
 using Bowline.Proxy.Admin;
 using Bowline.Proxy.Clusters;
@@ -24,6 +25,7 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly WebApplication _admin;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _xds;
+    private PosixSignalRegistration? _reopenSignal;
 
     private ProxyHost(WebApplication admin) => _admin = admin;
 
@@ -53,6 +55,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton<Filters.Http.HttpFilterCatalog>();
         services.AddSingleton<ClusterCompiler>();
         services.AddSingleton<RouteCompiler>();
+        services.AddSingleton<AccessLogs.AccessLogFiles>();
         services.AddSingleton<ListenerCompiler>();
         services.AddSingleton<ProxyConfigCompiler>();
         services.AddSingleton<Http.HttpConnectionManager>();
@@ -70,7 +73,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
         var app = builder.Build();
         AdminEndpoints.Map(app, app.Services.GetRequiredService<SnapshotHolder>(), app.Services.GetRequiredService<ConfigApplier>(), app.Services.GetRequiredService<ProxyStats>(),
-            app.Services.GetRequiredService<Tls.SecretStore>(), app.Services.GetRequiredService<TimeProvider>());
+            app.Services.GetRequiredService<Tls.SecretStore>(), app.Services.GetRequiredService<TimeProvider>(), app.Services.GetRequiredService<AccessLogs.AccessLogFiles>());
         return new ProxyHost(app);
     }
 
@@ -93,6 +96,12 @@ public sealed class ProxyHost : IAsyncDisposable
         {
             first.CancelAfter(TimeSpan.FromSeconds(15));
             await _admin.Services.GetRequiredService<Identity.WorkloadAgent>().StartAsync(first.Token).ConfigureAwait(false);
+        }
+        if (OperatingSystem.IsLinux())
+        {
+            // Envoy's signal for log rotation: reopen every access log file (SIGUSR1 is 10 on Linux).
+            var files = _admin.Services.GetRequiredService<AccessLogs.AccessLogFiles>();
+            _reopenSignal = PosixSignalRegistration.Create((PosixSignal)10, _ => files.ReopenAll());
         }
         var crashes = Stats.Get("control_plane.xds.loop_crashed");
         _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token).ContinueWith(t =>
@@ -127,6 +136,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _reopenSignal?.Dispose();
         await _admin.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }

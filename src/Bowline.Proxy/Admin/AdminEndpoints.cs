@@ -13,8 +13,14 @@ namespace Bowline.Proxy.Admin;
 /// <summary>The admin interface on loopback, with Envoy's paths and formats so an Envoy operator's habits carry over.</summary>
 internal static class AdminEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app, SnapshotHolder snapshots, ConfigApplier applier, ProxyStats stats, Tls.SecretStore secrets, TimeProvider time)
+    public static void Map(IEndpointRouteBuilder app, SnapshotHolder snapshots, ConfigApplier applier, ProxyStats stats, Tls.SecretStore secrets, TimeProvider time, AccessLogs.AccessLogFiles accessLogs)
     {
+        // Envoy's log rotation hook: every access log file is reopened before its next write.
+        app.MapPost("/reopen_logs", () =>
+        {
+            accessLogs.ReopenAll();
+            return Results.Text("OK\n");
+        });
         app.MapGet("/certs", () => Results.Text(Certificates(secrets, time), "application/json"));
         app.MapGet("/ready", () => applier.Initialized ? Results.Text("LIVE\n") : Results.Text("PRE_INITIALIZING\n", statusCode: 503));
         app.MapGet("/healthz/ready", () => applier.Initialized ? Results.Text("ready\n") : Results.Text("not ready: waiting for listeners and clusters from the control plane\n", statusCode: 503));

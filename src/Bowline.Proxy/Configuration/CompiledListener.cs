@@ -36,6 +36,9 @@ internal sealed record HttpFilterEntry(Filters.Http.IHttpFilter Filter, bool Dis
 internal sealed class HttpChain(string statPrefix, string? routeConfigName, RouteTable? routes, HttpFilterEntry[] filters, bool websocket, bool generateRequestId, HttpChainStats stats,
     Http.PathNormalization? paths = null, Http.ClientCertForwarding? clientCerts = null)
 {
+    /// <summary>The HCM's access_log entries, each run when a request ends.</summary>
+    public AccessLogs.AccessLogger[] AccessLogs { get; init; } = [];
+
     /// <summary>What becomes of <c>x-forwarded-client-cert</c> before any filter runs.</summary>
     public Http.ClientCertForwarding ClientCerts { get; } = clientCerts ?? Http.ClientCertForwarding.Default;
 

@@ -15,7 +15,7 @@ namespace Bowline.Proxy.Configuration;
 /// with its filter chain built through the <see cref="HttpFilterCatalog"/> (the router last). Route tables come from
 /// the caller, which reuses those whose RDS resource did not change.
 /// </summary>
-internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers)
+internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers, AccessLogs.AccessLogFiles accessLogs)
 {
     // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
     private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
@@ -136,7 +136,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         }
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
-            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details");
+            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details", "access_log");
         var filters = CompileFilters(hcm, where);
 
         RouteTable? table;
@@ -163,7 +163,10 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
             }
         }
         var websocket = hcm.UpgradeConfigs.Any(u => string.Equals(u.UpgradeType, "websocket", StringComparison.OrdinalIgnoreCase) && u.Enabled is null or true);
-        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where), ClientCerts(hcm, where));
+        return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where), ClientCerts(hcm, where))
+        {
+            AccessLogs = [.. hcm.AccessLog.Select(log => AccessLogs.AccessLogger.Compile(log, accessLogs, where))],
+        };
     }
 
     private static Http.ClientCertForwarding ClientCerts(HttpConnectionManager hcm, string where)

@@ -50,6 +50,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
         }
         var stream = new HttpStream(context, chain, time);
         stream.Info.StartTimestamp = time.GetTimestamp();
+        stream.Info.StartTime = time.GetUtcNow();
         chain.Stats.RequestsTotal.Increment();
         try
         {
@@ -87,6 +88,10 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             }
             chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
             Count(info.Flags);
+            foreach (var log in chain.AccessLogs)
+            {
+                log.Log(stream);
+            }
             // Envoy's premature reset: the client reset a stream it got no response on, within a second of opening it.
             var premature = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted
                 && info.EndTimestamp - info.StartTimestamp < time.TimestampFrequency;

@@ -148,6 +148,12 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
             response.ContentType = "text/plain";
         }
         OnResponseHeaders();
-        return body.Length > 0 ? response.WriteAsync(body) : Task.CompletedTask;
+        if (body.Length == 0)
+        {
+            return Task.CompletedTask;
+        }
+        // The local reply's body is what the client is sent: counted as an upstream body would be.
+        Info.BytesSent = System.Text.Encoding.UTF8.GetByteCount(body);
+        return response.WriteAsync(body);
     }
 }

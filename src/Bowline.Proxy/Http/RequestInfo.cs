@@ -13,6 +13,9 @@ internal sealed class RequestInfo
 {
     public long StartTimestamp { get; set; }
 
+    /// <summary>The wall-clock time the request arrived (Envoy's <c>%START_TIME%</c>), from the injected clock.</summary>
+    public DateTimeOffset StartTime { get; set; }
+
     /// <summary>When the last attempt was sent upstream (the connection was obtained from the pool).</summary>
     public long UpstreamRequestTimestamp { get; set; }
 
@@ -49,6 +52,7 @@ internal sealed class RequestInfo
     public void Reset()
     {
         StartTimestamp = UpstreamRequestTimestamp = UpstreamFirstByteTimestamp = EndTimestamp = 0;
+        StartTime = default;
         Flags = ResponseFlags.None;
         ResponseCodeDetails = RouteName = UpstreamCluster = UpstreamTransportFailureReason = null;
         UpstreamHost = null;

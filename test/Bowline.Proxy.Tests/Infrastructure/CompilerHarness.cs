@@ -23,15 +23,19 @@ internal sealed class CompilerHarness : IDisposable
     public CompilerHarness()
     {
         Pools = new ConnectionPools(Time, new Random(42), Secrets);
+        AccessLogs = new Bowline.Proxy.AccessLogs.AccessLogFiles(Stats, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Dns);
         var catalog = new Bowline.Proxy.Filters.Http.HttpFilterCatalog(
             new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
             Stats, Time);
         Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
-            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
+            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs));
     }
 
     public FakeTimeProvider Time { get; } = new();
+
+    /// <summary>The access log files the compiled chains write to (real files, flushed by their own threads).</summary>
+    public Bowline.Proxy.AccessLogs.AccessLogFiles AccessLogs { get; }
 
     /// <summary>The secrets TLS chains and clusters of the compiled config read.</summary>
     public Bowline.Proxy.Tls.SecretStore Secrets { get; } = new();
@@ -103,6 +107,7 @@ internal sealed class CompilerHarness : IDisposable
     {
         Clusters.Dispose();
         Pools.Dispose();
+        AccessLogs.Dispose();
     }
 }
 

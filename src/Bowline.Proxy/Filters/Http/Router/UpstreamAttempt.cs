@@ -106,6 +106,9 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
             stream.Info.Flags |= ResponseFlags.UpstreamRetryLimitExceeded;
         }
         await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        // Envoy's router header: the upstream's time to its response headers, in ms (access logs read it back).
+        var serviceTime = (long)stream.Time.GetElapsedTime(stream.Info.UpstreamRequestTimestamp, stream.Info.UpstreamFirstByteTimestamp).TotalMilliseconds;
+        httpContext.Response.Headers["x-envoy-upstream-service-time"] = serviceTime.ToString(System.Globalization.CultureInfo.InvariantCulture);
         target.ResponseHeaders?.Apply(httpContext.Response.Headers, stream);
         stream.OnResponseHeaders();
         Forwarded = true;

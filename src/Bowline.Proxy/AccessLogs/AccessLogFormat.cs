@@ -1,0 +1,326 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Bowline.Proxy.Configuration;
+using Bowline.Proxy.Http;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Bowline.Proxy.AccessLogs;
+
+/// <summary>
+/// Envoy's access-log format-string language, compiled once per update: literal text and <c>%COMMAND%</c>,
+/// <c>%COMMAND(arg)%</c>, <c>%COMMAND(arg):max%</c> operators, each bound at compile time to the read of one field of
+/// the finished request (its <see cref="RequestInfo"/>, headers and connection), so a log line costs one pass over a
+/// few delegates. A text format writes <c>-</c> for a missing value; a JSON format writes <c>null</c>, and numbers as
+/// numbers (Envoy's typed JSON). An unknown operator is a NACK naming it.
+/// </summary>
+internal sealed class AccessLogFormat
+{
+    /// <summary>Istio's default text format (pilot's EnvoyTextLogFormat), used when a file logger gives none.</summary>
+    public const string IstioText = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
+        + "%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% "
+        + "%DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" "
+        + "%UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
+
+    private readonly Part[]? _text;
+    private readonly (string Key, Part[] Parts)[]? _json;
+
+    private AccessLogFormat(Part[]? text, (string, Part[])[]? json)
+    {
+        _text = text;
+        _json = json;
+    }
+
+    /// <summary>A text format: literal text and operators, as written (no newline is added).</summary>
+    public static AccessLogFormat Text(string format, string where) => new(Parse(format, where), null);
+
+    /// <summary>A JSON format: each key's string value is a format; one object per line.</summary>
+    public static AccessLogFormat Json(Struct format, string where)
+    {
+        var fields = new List<(string, Part[])>();
+        foreach (var (key, value) in format.Fields)
+        {
+            if (value.KindCase != Value.KindOneofCase.StringValue)
+            {
+                throw new ProxyConfigException($"{where}: json_format key {key} is a {value.KindCase}; Bowline formats string values (nested objects are not supported)");
+            }
+            fields.Add((key, Parse(value.StringValue, $"{where} json_format {key}")));
+        }
+        return new AccessLogFormat(null, [.. fields]);
+    }
+
+    /// <summary>Writes the line for a finished request; the caller hands the text to a sink.</summary>
+    public void Write(StringBuilder line, HttpStream stream)
+    {
+        if (_text is not null)
+        {
+            foreach (var part in _text)
+            {
+                if (part.Literal is { } literal)
+                {
+                    line.Append(literal);
+                    continue;
+                }
+                Append(line, part, part.Read!(stream)?.ToString(), text: true);
+            }
+            return;
+        }
+        line.Append('{');
+        var first = true;
+        foreach (var (key, parts) in _json!)
+        {
+            line.Append(first ? "" : ",").Append(JsonSerializer.Serialize(key, AccessLogJsonContext.Default.String)).Append(':');
+            first = false;
+            if (parts is [{ Literal: null } only])
+            {
+                // A lone operator keeps its type: numbers are numbers, a missing value is null.
+                var value = only.Read!(stream);
+                if (value is null)
+                {
+                    line.Append("null");
+                }
+                else if (value is long or int)
+                {
+                    line.Append(Convert.ToString(value, CultureInfo.InvariantCulture));
+                }
+                else
+                {
+                    line.Append(JsonSerializer.Serialize(Truncate(value.ToString()!, only.MaxLength), AccessLogJsonContext.Default.String));
+                }
+                continue;
+            }
+            var text = new StringBuilder();
+            foreach (var part in parts)
+            {
+                if (part.Literal is { } literal)
+                {
+                    text.Append(literal);
+                }
+                else
+                {
+                    Append(text, part, part.Read!(stream)?.ToString(), text: true);
+                }
+            }
+            line.Append(JsonSerializer.Serialize(text.ToString(), AccessLogJsonContext.Default.String));
+        }
+        line.Append("}\n");
+    }
+
+    private static void Append(StringBuilder line, Part part, string? value, bool text)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            line.Append(text ? "-" : "");
+            return;
+        }
+        line.Append(Truncate(value, part.MaxLength));
+    }
+
+    private static string Truncate(string value, int max) => max > 0 && value.Length > max ? value[..max] : value;
+
+    /// <summary>A literal, or an operator: how to read its value from a finished request (null: missing).</summary>
+    private sealed record Part(string? Literal, Func<HttpStream, object?>? Read, int MaxLength);
+
+    private static Part[] Parse(string format, string where)
+    {
+        var parts = new List<Part>();
+        var literal = new StringBuilder();
+        var i = 0;
+        while (i < format.Length)
+        {
+            var c = format[i];
+            if (c != '%')
+            {
+                literal.Append(c);
+                i++;
+                continue;
+            }
+            if (i + 1 < format.Length && format[i + 1] == '%')
+            {
+                literal.Append('%');
+                i += 2;
+                continue;
+            }
+            // The operator ends at the next '%' outside its parentheses (a START_TIME format holds '%' of its own).
+            var open = format.IndexOf('(', i + 1);
+            var next = format.IndexOf('%', i + 1);
+            var close = open >= 0 && (next < 0 || open < next) ? format.IndexOf(')', open) : -1;
+            var end = close >= 0 ? format.IndexOf('%', close) : next;
+            if (end < 0)
+            {
+                throw new ProxyConfigException($"{where}: '%' at {i} opens an operator that is never closed; write %% for a literal percent sign");
+            }
+            if (literal.Length > 0)
+            {
+                parts.Add(new Part(literal.ToString(), null, 0));
+                literal.Clear();
+            }
+            parts.Add(Operator(format[(i + 1)..end], where));
+            i = end + 1;
+        }
+        if (literal.Length > 0)
+        {
+            parts.Add(new Part(literal.ToString(), null, 0));
+        }
+        return [.. parts];
+    }
+
+    private static Part Operator(string token, string where)
+    {
+        // COMMAND, COMMAND(arg), COMMAND(arg):max
+        var name = token;
+        string? argument = null;
+        var max = 0;
+        var open = token.IndexOf('(');
+        if (open >= 0)
+        {
+            var close = token.LastIndexOf(')');
+            if (close < open)
+            {
+                throw new ProxyConfigException($"{where}: operator %{token}% has an unclosed '('");
+            }
+            name = token[..open];
+            argument = token[(open + 1)..close];
+            var rest = token[(close + 1)..];
+            if (rest.Length > 0)
+            {
+                if (rest[0] != ':' || !int.TryParse(rest.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out max) || max <= 0)
+                {
+                    throw new ProxyConfigException($"{where}: operator %{token}%: expected ':<max length>' after ')'");
+                }
+            }
+        }
+        Func<HttpStream, object?> read = name switch
+        {
+            "START_TIME" => StartTime(argument, where),
+            "REQ" => Header(argument, request: true, where),
+            "RESP" => Header(argument, request: false, where),
+            "PROTOCOL" => s => s.Context.Request.Protocol,
+            "RESPONSE_CODE" => s => (long)s.Info.ResponseCode,
+            "RESPONSE_FLAGS" => s => s.Info.Flags == ResponseFlags.None ? null : ResponseFlagCodes.Format(s.Info.Flags),
+            "RESPONSE_CODE_DETAILS" => s => s.Info.ResponseCodeDetails,
+            "CONNECTION_TERMINATION_DETAILS" => _ => null,
+            "BYTES_RECEIVED" => s => s.Info.BytesReceived,
+            "BYTES_SENT" => s => s.Info.BytesSent,
+            "DURATION" => s => Milliseconds(s, s.Info.StartTimestamp, s.Info.EndTimestamp),
+            "REQUEST_DURATION" => s => Milliseconds(s, s.Info.StartTimestamp, s.Info.UpstreamRequestTimestamp),
+            "RESPONSE_DURATION" => s => Milliseconds(s, s.Info.StartTimestamp, s.Info.UpstreamFirstByteTimestamp),
+            "UPSTREAM_HOST" => s => s.Info.UpstreamHost is { } host ? $"{host.Address}:{host.Port}" : null,
+            "UPSTREAM_CLUSTER" or "UPSTREAM_CLUSTER_RAW" => s => s.Info.UpstreamCluster,
+            // The upstream connection's local address is not recorded per request (the pool owns the sockets).
+            "UPSTREAM_LOCAL_ADDRESS" => _ => null,
+            "UPSTREAM_TRANSPORT_FAILURE_REASON" => s => s.Info.UpstreamTransportFailureReason,
+            "UPSTREAM_REQUEST_ATTEMPT_COUNT" => s => (long)s.Info.Attempts,
+            "DOWNSTREAM_REMOTE_ADDRESS" => s => Address(s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress, s.Connection?.Metadata.SourcePort ?? s.Context.Connection.RemotePort),
+            "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" or "DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT" => s => (s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress)?.ToString(),
+            "DOWNSTREAM_DIRECT_REMOTE_ADDRESS" => s => Address(s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress, s.Connection?.Metadata.SourcePort ?? s.Context.Connection.RemotePort),
+            "DOWNSTREAM_LOCAL_ADDRESS" => s => Address(s.Connection?.Metadata.DestinationAddress ?? s.Context.Connection.LocalIpAddress, s.Connection?.Metadata.DestinationPort ?? s.Context.Connection.LocalPort),
+            "DOWNSTREAM_LOCAL_PORT" => s => (long)(s.Connection?.Metadata.DestinationPort ?? s.Context.Connection.LocalPort),
+            "DOWNSTREAM_PEER_URI_SAN" => s => s.Connection?.Peer is { } peer ? string.Join(',', peer.SubjectAltNames.Uris) : null,
+            "DOWNSTREAM_LOCAL_URI_SAN" => s => s.Connection?.LocalUri,
+            "DOWNSTREAM_TLS_VERSION" => _ => null,
+            "REQUESTED_SERVER_NAME" => s => s.Connection?.Metadata.ServerName,
+            "ROUTE_NAME" => s => s.Info.RouteName,
+            "HOSTNAME" => _ => Environment.MachineName,
+            _ => throw new ProxyConfigException($"{where}: access log operator %{name}% is not supported; Bowline formats START_TIME, REQ, RESP, PROTOCOL, RESPONSE_CODE, RESPONSE_FLAGS, RESPONSE_CODE_DETAILS, CONNECTION_TERMINATION_DETAILS, BYTES_RECEIVED, BYTES_SENT, DURATION, REQUEST_DURATION, RESPONSE_DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER(_RAW), UPSTREAM_LOCAL_ADDRESS, UPSTREAM_TRANSPORT_FAILURE_REASON, UPSTREAM_REQUEST_ATTEMPT_COUNT, DOWNSTREAM_(DIRECT_)REMOTE_ADDRESS(_WITHOUT_PORT), DOWNSTREAM_LOCAL_ADDRESS, DOWNSTREAM_LOCAL_PORT, DOWNSTREAM_PEER_URI_SAN, DOWNSTREAM_LOCAL_URI_SAN, REQUESTED_SERVER_NAME, ROUTE_NAME, HOSTNAME"),
+        };
+        if (argument is not null && name is not ("START_TIME" or "REQ" or "RESP"))
+        {
+            throw new ProxyConfigException($"{where}: operator %{name}% takes no argument");
+        }
+        return new Part(null, read, max);
+    }
+
+    private static object? Milliseconds(HttpStream stream, long from, long to) =>
+        from == 0 || to == 0 || to < from ? null : (long)stream.Time.GetElapsedTime(from, to).TotalMilliseconds;
+
+    private static string? Address(System.Net.IPAddress? address, int port) =>
+        address is null ? null : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
+
+    /// <summary><c>%REQ(X?Y)%</c>: the header X, else Y; <c>:method</c>, <c>:path</c> (with the query), <c>:authority</c>, <c>:scheme</c> are the pseudo-headers.</summary>
+    private static Func<HttpStream, object?> Header(string? argument, bool request, string where)
+    {
+        if (string.IsNullOrEmpty(argument))
+        {
+            throw new ProxyConfigException($"{where}: %{(request ? "REQ" : "RESP")}()% needs a header name");
+        }
+        var names = argument.Split('?', 2);
+        var readers = names.Select(n => request ? RequestHeader(n.ToLowerInvariant()) : ResponseHeader(n.ToLowerInvariant())).ToArray();
+        return s =>
+        {
+            foreach (var reader in readers)
+            {
+                if (reader(s) is { Length: > 0 } value)
+                {
+                    return value;
+                }
+            }
+            return null;
+        };
+    }
+
+    private static Func<HttpStream, string?> RequestHeader(string name) => name switch
+    {
+        ":method" => s => s.Context.Request.Method,
+        ":path" => s => s.Context.Request.Path.Value + s.Context.Request.QueryString.Value,
+        ":authority" => s => s.Context.Request.Host.Value,
+        ":scheme" => s => s.Context.Request.Scheme,
+        _ => s => s.Context.Request.Headers.TryGetValue(name, out var value) ? value.ToString() : null,
+    };
+
+    private static Func<HttpStream, string?> ResponseHeader(string name) => name switch
+    {
+        ":status" => s => s.Context.Response.StatusCode.ToString(CultureInfo.InvariantCulture),
+        _ => s => s.Context.Response.Headers.TryGetValue(name, out var value) ? value.ToString() : null,
+    };
+
+    /// <summary>
+    /// <c>%START_TIME%</c> in Envoy's default form (<c>2026-12-02T17:04:05.123Z</c>), or with a strftime format of
+    /// the common specifiers (%Y %m %d %H %M %S %z, Envoy's %3f/%6f/%9f fractions, %s epoch seconds).
+    /// </summary>
+    private static Func<HttpStream, object?> StartTime(string? format, string where)
+    {
+        if (string.IsNullOrEmpty(format))
+        {
+            return s => s.Info.StartTime.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        }
+        var net = new StringBuilder();
+        for (var i = 0; i < format.Length; i++)
+        {
+            if (format[i] != '%' || i + 1 == format.Length)
+            {
+                net.Append(format[i] is '\'' or '"' or '\\' ? "\\" + format[i] : format[i] is var ch && char.IsLetter(ch) ? $"'{ch}'" : format[i].ToString());
+                continue;
+            }
+            var spec = format[++i];
+            if (spec is '3' or '6' or '9' && i + 1 < format.Length && format[i + 1] == 'f')
+            {
+                net.Append(new string('f', spec - '0' > 7 ? 7 : spec - '0'));
+                i++;
+                continue;
+            }
+            net.Append(spec switch
+            {
+                'Y' => "yyyy",
+                'm' => "MM",
+                'd' => "dd",
+                'H' => "HH",
+                'M' => "mm",
+                'S' => "ss",
+                'z' => "zzz",
+                's' => "'\u0001'",
+                '%' => "'%'",
+                _ => throw new ProxyConfigException($"{where}: %START_TIME({format})%: strftime specifier %{spec} is not supported"),
+            });
+        }
+        var pattern = net.ToString();
+        return s =>
+        {
+            var text = s.Info.StartTime.UtcDateTime.ToString(pattern, CultureInfo.InvariantCulture);
+            return text.Contains('\u0001', StringComparison.Ordinal) ? text.Replace("\u0001", s.Info.StartTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal) : text;
+        };
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class AccessLogJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
