@@ -52,6 +52,17 @@ public sealed class ControlPlaneOptions
     /// <summary>Istio's <c>meshConfig.pathNormalization</c> for every sidecar and gateway; BASE, as in Istio.</summary>
     public Config.PathNormalization PathNormalization { get; init; } = Config.PathNormalization.Base;
 
+    /// <summary>Istio's <c>meshConfig.accessLogFile</c>: every sidecar and gateway logs each request there; null, no access logs.</summary>
+    public string? AccessLogFile { get; init; }
+
+    /// <summary>Istio's <c>meshConfig.accessLogEncoding</c>.</summary>
+    public Config.AccessLogEncoding AccessLogEncoding { get; init; }
+
+    /// <summary>Istio's <c>meshConfig.accessLogFormat</c>; null is Istio's default for the encoding.</summary>
+    public string? AccessLogFormat { get; init; }
+
+    internal Config.MeshTelemetry Telemetry => AccessLogFile is null ? Config.MeshTelemetry.Off : new(AccessLogFile, AccessLogEncoding, AccessLogFormat);
+
     /// <summary>How long a burst of config changes must be quiet before it is translated and pushed.</summary>
     public TimeSpan Debounce { get; init; } = TimeSpan.FromMilliseconds(100);
 }

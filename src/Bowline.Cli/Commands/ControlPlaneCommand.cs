@@ -25,11 +25,15 @@ internal static class ControlPlaneCommand
             DefaultValueFactory = _ => "BASE",
         };
         paths.AcceptOnlyFromAmong("NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES");
+        var accessLogFile = new Option<string?>("--access-log-file") { Description = "Istio's meshConfig.accessLogFile: every sidecar and gateway logs each request to this path (/dev/stdout for its own output); none by default." };
+        var accessLogEncoding = new Option<string>("--access-log-encoding") { Description = "Istio's meshConfig.accessLogEncoding: TEXT or JSON.", DefaultValueFactory = _ => "TEXT" };
+        accessLogEncoding.AcceptOnlyFromAmong("TEXT", "JSON");
+        var accessLogFormat = new Option<string?>("--access-log-format") { Description = "Istio's meshConfig.accessLogFormat: an Envoy format string (TEXT) or a JSON object of key to format string (JSON); Istio's default when absent." };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("controlplane", "Run the control plane: watch config, translate it to Envoy xDS v3 and serve it over ADS.")
         {
-            config, bind, xdsPort, secureXdsPort, noPlaintext, monitoringPort, debounce, caDirectory, trustDomain, paths, logLevel,
+            config, bind, xdsPort, secureXdsPort, noPlaintext, monitoringPort, debounce, caDirectory, trustDomain, paths, accessLogFile, accessLogEncoding, accessLogFormat, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -53,6 +57,12 @@ internal static class ControlPlaneCommand
                 await Console.Error.WriteLineAsync("bowline controlplane: --no-plaintext-xds leaves no xDS port: the TLS port needs the CA, so give --ca-dir too").ConfigureAwait(false);
                 return 2;
             }
+            var encoding = result.GetValue(accessLogEncoding) == "JSON" ? Bowline.ControlPlane.Config.AccessLogEncoding.Json : Bowline.ControlPlane.Config.AccessLogEncoding.Text;
+            if (encoding == Bowline.ControlPlane.Config.AccessLogEncoding.Json && result.GetValue(accessLogFormat) is { } jsonFormat && !IsJsonFormat(jsonFormat))
+            {
+                await Console.Error.WriteLineAsync("bowline controlplane: --access-log-format with --access-log-encoding JSON must be a JSON object of key to format string, e.g. {\"code\": \"%RESPONSE_CODE%\"}").ConfigureAwait(false);
+                return 2;
+            }
             var options = new ControlPlaneOptions
             {
                 ConfigDirectories = result.GetValue(config)!,
@@ -64,6 +74,9 @@ internal static class ControlPlaneCommand
                 Debounce = TimeSpan.FromMilliseconds(result.GetValue(debounce)),
                 Ca = result.GetValue(caDirectory) is { } ca ? new Bowline.Ca.CaOptions { Directory = ca, TrustDomain = result.GetValue(trustDomain)! } : null,
                 MeshMtls = result.GetValue(caDirectory) is not null,
+                AccessLogFile = result.GetValue(accessLogFile) is { Length: > 0 } logFile ? logFile : null,
+                AccessLogEncoding = encoding,
+                AccessLogFormat = result.GetValue(accessLogFormat),
                 PathNormalization = result.GetValue(paths) switch
                 {
                     "NONE" => Bowline.ControlPlane.Config.PathNormalization.None,
@@ -93,5 +106,19 @@ internal static class ControlPlaneCommand
             return 0;
         });
         return command;
+    }
+
+    private static bool IsJsonFormat(string format)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(format);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && document.RootElement.EnumerateObject().All(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.String);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
     }
 }

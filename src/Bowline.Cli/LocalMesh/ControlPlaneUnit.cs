@@ -87,6 +87,8 @@ internal sealed partial class ControlPlaneUnit
                 "--secure-xds-port", secureXdsPort.ToString(CultureInfo.InvariantCulture),
                 "--monitoring-port", monitoringPort.ToString(CultureInfo.InvariantCulture),
                 "--ca-dir", _state.Ca,
+                // As Istio's demo profile: every sidecar and the gateway log each request to their own output (their log file).
+                "--access-log-file", "/dev/stdout",
                 "--log-level", "Information",
             ],
             _options.Directory,

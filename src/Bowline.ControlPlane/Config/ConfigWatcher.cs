@@ -63,7 +63,7 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
             var reloaded = source.Reload();
             if ((reloaded ?? (keysChanged ? _published : null)) is { } config)
             {
-                var secured = config.WithSecurity(Security);
+                var secured = config.WithSecurity(Security).WithTelemetry(options.Telemetry);
                 await jwks.UseAsync(secured.RequestAuthentication.JwksSources, cancellationToken).ConfigureAwait(false);
                 secured = secured.WithJwks(jwks.Current, reloaded is null ? source.NextGeneration() : secured.Generation);
                 state.Publish(secured);

@@ -32,10 +32,16 @@ internal sealed class MeshConfig
     }
 
     /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
-    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security) { Jwks = Jwks };
+    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security) { Jwks = Jwks, Telemetry = Telemetry };
+
+    /// <summary>The same resources and generation under other mesh-wide telemetry settings (the control plane's options).</summary>
+    public MeshConfig WithTelemetry(MeshTelemetry telemetry) => telemetry == Telemetry ? this : new MeshConfig(Resources, Generation, Security) { Jwks = Jwks, Telemetry = telemetry };
 
     /// <summary>The same resources with the JWKS the control plane fetched, as generation <paramref name="generation"/> (a new one when only keys changed, so proxies are pushed).</summary>
-    public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks };
+    public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks, Telemetry = Telemetry };
+
+    /// <summary>Istio's meshConfig access log settings; off unless the control plane was given a file.</summary>
+    public MeshTelemetry Telemetry { get; init; } = MeshTelemetry.Off;
 
     /// <summary>Every RequestAuthentication, scoped per workload with Istio's rules.</summary>
     public RequestAuthenticationPolicies RequestAuthentication { get; }

@@ -47,19 +47,26 @@ internal static class EnvoyBuilders
     /// An HCM with Istio's filter order: fault and CORS, then the local rate limit (all three inert until a route's
     /// typed_per_filter_config configures them), then the router.
     /// </summary>
-    public static HttpConnectionManager Hcm(string statPrefix, ConfigConstants.PathNormalization paths) => new()
+    /// <summary>An HTTP connection manager as every sidecar and gateway gets it: the default filters, and the mesh's path normalization and access log.</summary>
+    public static HttpConnectionManager Hcm(string statPrefix, Config.MeshConfig mesh)
     {
-        StatPrefix = statPrefix,
-        CodecType = HttpConnectionManager.Types.CodecType.Auto,
-        HttpFilters = { Fault(), Cors(), RateLimitBuilder.Filter(), Router() },
-        UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
-        // Istio's translation of meshConfig.pathNormalization.
-        NormalizePath = paths != ConfigConstants.PathNormalization.None,
-        MergeSlashes = paths is ConfigConstants.PathNormalization.MergeSlashes or ConfigConstants.PathNormalization.DecodeAndMergeSlashes,
-        PathWithEscapedSlashesAction = paths == ConfigConstants.PathNormalization.DecodeAndMergeSlashes
-            ? HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward
-            : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
-    };
+        var paths = mesh.Security.Paths;
+        var hcm = new HttpConnectionManager
+        {
+            StatPrefix = statPrefix,
+            CodecType = HttpConnectionManager.Types.CodecType.Auto,
+            HttpFilters = { Fault(), Cors(), RateLimitBuilder.Filter(), Router() },
+            UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
+            // Istio's translation of meshConfig.pathNormalization.
+            NormalizePath = paths != ConfigConstants.PathNormalization.None,
+            MergeSlashes = paths is ConfigConstants.PathNormalization.MergeSlashes or ConfigConstants.PathNormalization.DecodeAndMergeSlashes,
+            PathWithEscapedSlashesAction = paths == ConfigConstants.PathNormalization.DecodeAndMergeSlashes
+                ? HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward
+                : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
+        };
+        AccessLogBuilder.Apply(hcm, mesh.Telemetry);
+        return hcm;
+    }
 
     public static Envoy.Config.Listener.V3.Filter NetworkFilter(HttpConnectionManager hcm) => new()
     {

@@ -23,7 +23,7 @@ internal static class ListenerBuilder
             return;
         }
         var name = IstioNames.Listener(node.BindAddress, port);
-        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config.Security.Paths);
+        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config);
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = IstioNames.HttpProxyRoute };
         snapshot.AddListener(new Listener
         {
@@ -211,7 +211,7 @@ internal static class ListenerBuilder
 
     private static HttpConnectionManager InboundHcm(InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
     {
-        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config.Security.Paths);
+        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config);
         // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
         hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
         hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
@@ -496,7 +496,7 @@ internal static class ListenerBuilder
 
     private static HttpConnectionManager GatewayHcm(string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
     {
-        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config.Security.Paths);
+        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config);
         authorization.InsertInto(hcm);
         hcm.UseRemoteAddress = true;
         // Istio's gateway default (gatewayTopology.forwardClientCertDetails): whatever a client sent is replaced.

@@ -186,15 +186,23 @@ internal sealed partial class AccessLogFile : IDisposable
         {
             return new FileStream(_path, new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 });
         }
+        catch (Exception e) when ((e is IOException or ArgumentException) && File.Exists(_path))
+        {
+            // A FIFO, a pipe or a terminal (/dev/stdout) cannot seek to its end: open it for plain writing.
+            try
+            {
+                return new FileStream(_path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+            }
+            catch (Exception again) when (again is IOException or UnauthorizedAccessException)
+            {
+                _stats.ReopenFailed.Increment();
+                throw;
+            }
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _stats.ReopenFailed.Increment();
             throw;
-        }
-        catch (ArgumentException)
-        {
-            // FileMode.Append on a FIFO or a character device (/dev/stdout): open it for plain writing.
-            return new FileStream(_path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
         }
     }
 

@@ -32,6 +32,20 @@ public sealed class BookinfoUpTests
         var pids = Pids(status.RootElement).ToList();
         Assert.Equal(6, status.RootElement.GetProperty("workloads").GetArrayLength());
 
+        // Access logs are on (as in Istio's demo profile): productpage's sidecar logged the page request, in Istio's
+        // format, through the flusher into its own output, which bowline up keeps in its log file.
+        var productpageLog = Path.Combine(state, "logs", "productpage-v1.proxy.log");
+        var logged = false;
+        for (var deadline = DateTime.UtcNow + Timeouts.Long; !logged && DateTime.UtcNow < deadline;)
+        {
+            logged = File.Exists(productpageLog) && File.ReadAllText(productpageLog).Contains("\"GET /productpage HTTP/1.1\" 200 - via_upstream", StringComparison.Ordinal);
+            if (!logged)
+            {
+                await Task.Delay(200);
+            }
+        }
+        Assert.True(logged, $"no access log line for GET /productpage in {productpageLog}:\n{(File.Exists(productpageLog) ? File.ReadAllText(productpageLog)[^Math.Min(2000, File.ReadAllText(productpageLog).Length)..] : "(missing)")}");
+
         // bookinfo runs on mesh mTLS: each sidecar holds a SPIFFE certificate for its service account from the CA, and
         // productpage reached reviews over TLS (PERMISSIVE inbound, automatic mTLS outbound, as Istio by default).
         var handshakes = 0L;

@@ -1,0 +1,65 @@
+using Bowline.ControlPlane.Config;
+using Bowline.ControlPlane.Registry;
+using Bowline.ControlPlane.Tests.Infrastructure;
+using Bowline.ControlPlane.Translation;
+using Bowline.Xds;
+using Envoy.Config.Listener.V3;
+using Envoy.Extensions.AccessLoggers.File.V3;
+using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using static Bowline.ControlPlane.Tests.Translation.MtlsExpectations;
+
+namespace Bowline.ControlPlane.Tests.Translation;
+
+/// <summary>Istio's meshConfig access log (accessLogFile, accessLogEncoding, accessLogFormat) on every HTTP connection manager.</summary>
+public sealed class AccessLogTranslationTests
+{
+    private static ServiceIndex Index(MeshTelemetry telemetry) => new(Bookinfo.Index().Config.WithTelemetry(telemetry));
+
+    private static FileAccessLog ProductpageInboundLog(MeshTelemetry telemetry)
+    {
+        var snapshot = MeshTranslator.Translate(Index(telemetry), ProxyNode.From(TestNodes.ProductpageSidecar()));
+        var hcm = Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
+        var log = Assert.Single(hcm.AccessLog);
+        Assert.Equal("envoy.access_loggers.file", log.Name);
+        return log.TypedConfig.Unpack<FileAccessLog>();
+    }
+
+    [Fact]
+    public void Translate_MeshAccessLogFile_IsIstiosTextFormatOnEveryHcm()
+    {
+        var telemetry = new MeshTelemetry("/dev/stdout");
+        var file = ProductpageInboundLog(telemetry);
+
+        Assert.Equal("/dev/stdout", file.Path);
+        Assert.Equal(AccessLogBuilder.IstioTextFormat, file.LogFormat.TextFormatSource.InlineString);
+        // The outbound and the gateway HCMs log too.
+        var gateway = MeshTranslator.Translate(Index(telemetry), ProxyNode.From(TestNodes.IngressGateway()));
+        Assert.All(gateway.Get(TypeUrls.Listener)!.Resources.Values.Select(r => (Listener)r.Message).SelectMany(l => l.FilterChains),
+            c => Assert.Single(c.Filters[0].TypedConfig.Unpack<HttpConnectionManager>().AccessLog));
+    }
+
+    [Fact]
+    public void Translate_JsonEncoding_IsIstiosJsonKeys_OrTheMeshsOwnFormat()
+    {
+        var istio = ProductpageInboundLog(new MeshTelemetry("/dev/stdout", AccessLogEncoding.Json)).LogFormat.JsonFormat;
+        Assert.Equal("%RESPONSE_CODE%", istio.Fields["response_code"].StringValue);
+        Assert.Equal(24, istio.Fields.Count);
+
+        var custom = ProductpageInboundLog(new MeshTelemetry("/var/log/mesh.log", AccessLogEncoding.Json, """{"code": "%RESPONSE_CODE%", "who": "%DOWNSTREAM_PEER_URI_SAN%"}""")).LogFormat.JsonFormat;
+        Assert.Equal(["code", "who"], custom.Fields.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Translate_CustomTextFormat_GetsItsNewline()
+    {
+        Assert.Equal("%RESPONSE_CODE% %REQ(:PATH)%\n", ProductpageInboundLog(new MeshTelemetry("/dev/stdout", AccessLogEncoding.Text, "%RESPONSE_CODE% %REQ(:PATH)%")).LogFormat.TextFormatSource.InlineString);
+    }
+
+    [Fact]
+    public void Translate_NoAccessLogFile_LogsNothing()
+    {
+        var snapshot = MeshTranslator.Translate(Index(MeshTelemetry.Off), ProxyNode.From(TestNodes.ProductpageSidecar()));
+
+        Assert.Empty(Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>().AccessLog);
+    }
+}
