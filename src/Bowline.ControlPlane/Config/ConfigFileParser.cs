@@ -168,11 +168,12 @@ internal static class ConfigFileParser
         ["PeerAuthentication"] = new(IstioSecurity, PeerAuthenticationParser.Parse),
         ["AuthorizationPolicy"] = new(IstioSecurity, AuthorizationPolicyParser.Parse),
         ["RequestAuthentication"] = new(IstioSecurity, RequestAuthenticationParser.Parse),
+        ["Telemetry"] = new(["telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1"], TelemetryParser.Parse),
     };
 
     private static readonly HashSet<string> NotYetSupported = new(StringComparer.Ordinal)
     {
-        "Sidecar", "EnvoyFilter", "WorkloadGroup", "Telemetry", "ProxyConfig", "WasmPlugin",
+        "Sidecar", "EnvoyFilter", "WorkloadGroup", "ProxyConfig", "WasmPlugin",
     };
 
     /// <summary>Bowline's own kinds: what Istio needs an EnvoyFilter for (docs/bowline-resources.md).</summary>

@@ -29,6 +29,7 @@ internal sealed class MeshConfig
         Authorization = new AuthorizationPolicies(resources.OfType<AuthorizationPolicy>());
         Credentials = new CredentialSecrets(resources.OfType<CredentialSecret>());
         RequestAuthentication = new RequestAuthenticationPolicies(resources.OfType<RequestAuthentication>());
+        Telemetries = resources.OfType<Telemetry>().OrderBy(t => t.Meta.Namespace, StringComparer.Ordinal).ThenBy(t => t.Meta.Name, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
@@ -39,6 +40,22 @@ internal sealed class MeshConfig
 
     /// <summary>The same resources with the JWKS the control plane fetched, as generation <paramref name="generation"/> (a new one when only keys changed, so proxies are pushed).</summary>
     public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks, Telemetry = Telemetry };
+
+    /// <summary>Every Telemetry resource, by namespace and name.</summary>
+    public IReadOnlyList<Telemetry> Telemetries { get; }
+
+    /// <summary>
+    /// The access logging that applies to a workload, as Istio picks it: a Telemetry of its namespace whose selector
+    /// matches it, else its namespace's without a selector, else the root namespace's; only ones that configure
+    /// access logging count. Null: none does, and <see cref="Telemetry"/> (meshConfig) applies.
+    /// </summary>
+    public Telemetry? AccessLoggingFor(string ns, IReadOnlyDictionary<string, string> labels)
+    {
+        var logging = Telemetries.Where(t => t.AccessLogging.Count > 0).ToList();
+        return logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector))
+            ?? logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0)
+            ?? logging.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0);
+    }
 
     /// <summary>Istio's meshConfig access log settings; off unless the control plane was given a file.</summary>
     public MeshTelemetry Telemetry { get; init; } = MeshTelemetry.Off;

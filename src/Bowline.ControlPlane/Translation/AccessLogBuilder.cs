@@ -35,14 +35,63 @@ internal static class AccessLogBuilder
         ("upstream_transport_failure_reason", "%UPSTREAM_TRANSPORT_FAILURE_REASON%"),
     ];
 
-    public static void Apply(HttpConnectionManager hcm, MeshTelemetry telemetry)
+    /// <summary>
+    /// The access log of one HCM of <paramref name="node"/> on the given side: the Telemetry resource that applies to
+    /// the workload (each entry for this side and not disabled, to its provider, with its filter), else meshConfig's.
+    /// </summary>
+    public static void Apply(HttpConnectionManager hcm, MeshConfig mesh, ProxyNode node, TelemetryMode side)
     {
-        if (telemetry.AccessLogFile is not { } path)
+        if (mesh.AccessLoggingFor(node.Namespace, node.Labels) is not { } telemetry)
         {
+            if (mesh.Telemetry.AccessLogFile is { } path)
+            {
+                hcm.AccessLog.Add(FileLog(path, mesh.Telemetry, null));
+            }
             return;
         }
-        hcm.AccessLog.Add(new AccessLog { Name = FileLogger, TypedConfig = Any.Pack(new FileAccessLog { Path = path, LogFormat = Format(telemetry) }) });
+        foreach (var entry in telemetry.AccessLogging.Where(e => !e.Disabled && (e.Mode == TelemetryMode.ClientAndServer || e.Mode == side)))
+        {
+            // The built-in envoy provider (the only one): Envoy's file log to the proxy's output, in the mesh's format.
+            hcm.AccessLog.Add(FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, entry.Filter));
+        }
     }
+
+    private static AccessLog FileLog(string path, MeshTelemetry format, AccessLogCondition? condition) => new()
+    {
+        Name = FileLogger,
+        Filter = condition is null ? null : Filter(condition),
+        TypedConfig = Any.Pack(new FileAccessLog { Path = path, LogFormat = Format(format) }),
+    };
+
+    /// <summary>Response-code comparisons as Envoy's status_code_filter (a strict comparison moves the bound by one), joined by and/or.</summary>
+    private static AccessLogFilter Filter(AccessLogCondition condition)
+    {
+        var filters = condition.Comparisons.Select(c => new AccessLogFilter
+        {
+            StatusCodeFilter = new StatusCodeFilter
+            {
+                Comparison = c.Op switch
+                {
+                    ">=" => Compare(ComparisonFilter.Types.Op.Ge, c.Value),
+                    ">" => Compare(ComparisonFilter.Types.Op.Ge, c.Value + 1),
+                    "<=" => Compare(ComparisonFilter.Types.Op.Le, c.Value),
+                    "<" => Compare(ComparisonFilter.Types.Op.Le, c.Value - 1),
+                    _ => Compare(ComparisonFilter.Types.Op.Eq, c.Value),
+                },
+            },
+        }).ToList();
+        if (filters.Count == 1)
+        {
+            return filters[0];
+        }
+        return condition.All ? new AccessLogFilter { AndFilter = new AndFilter { Filters = { filters } } } : new AccessLogFilter { OrFilter = new OrFilter { Filters = { filters } } };
+    }
+
+    private static ComparisonFilter Compare(ComparisonFilter.Types.Op op, int value) => new()
+    {
+        Op = op,
+        Value = new Envoy.Config.Core.V3.RuntimeUInt32 { DefaultValue = (uint)Math.Max(0, value), RuntimeKey = "access_log.filter.status" },
+    };
 
     private static SubstitutionFormatString Format(MeshTelemetry telemetry)
     {

@@ -47,8 +47,11 @@ internal static class EnvoyBuilders
     /// An HCM with Istio's filter order: fault and CORS, then the local rate limit (all three inert until a route's
     /// typed_per_filter_config configures them), then the router.
     /// </summary>
-    /// <summary>An HTTP connection manager as every sidecar and gateway gets it: the default filters, and the mesh's path normalization and access log.</summary>
-    public static HttpConnectionManager Hcm(string statPrefix, Config.MeshConfig mesh)
+    /// <summary>
+    /// An HTTP connection manager as every sidecar and gateway gets it: the default filters and the mesh's path
+    /// normalization, and the access log that applies to this proxy on this side.
+    /// </summary>
+    public static HttpConnectionManager Hcm(string statPrefix, Config.MeshConfig mesh, ProxyNode node, Config.TelemetryMode side)
     {
         var paths = mesh.Security.Paths;
         var hcm = new HttpConnectionManager
@@ -64,7 +67,7 @@ internal static class EnvoyBuilders
                 ? HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward
                 : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
         };
-        AccessLogBuilder.Apply(hcm, mesh.Telemetry);
+        AccessLogBuilder.Apply(hcm, mesh, node, side);
         return hcm;
     }
 

@@ -23,7 +23,7 @@ internal static class ListenerBuilder
             return;
         }
         var name = IstioNames.Listener(node.BindAddress, port);
-        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config);
+        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config, node, TelemetryMode.Client);
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = IstioNames.HttpProxyRoute };
         snapshot.AddListener(new Listener
         {
@@ -169,7 +169,7 @@ internal static class ListenerBuilder
             // A TCP port's bytes go to the app untouched, after the policies' network RBAC has admitted the connection.
             IReadOnlyList<Envoy.Config.Listener.V3.Filter> filters = opaque
                 ? WithNetworkRbac(authorization, TcpProxyBuilder.ForCluster(cluster, cluster, null))
-                : [EnvoyBuilders.NetworkFilter(InboundHcm(inbound, cluster, index, authorization, jwtAuthn))];
+                : [EnvoyBuilders.NetworkFilter(InboundHcm(node, inbound, cluster, index, authorization, jwtAuthn))];
             if (peer is not null)
             {
                 listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, filters, peer.ModeFor(inbound.ContainerPort), security.TrustDomain, opaque));
@@ -209,9 +209,9 @@ internal static class ListenerBuilder
         };
     }
 
-    private static HttpConnectionManager InboundHcm(InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    private static HttpConnectionManager InboundHcm(ProxyNode node, InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
     {
-        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config);
+        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config, node, TelemetryMode.Server);
         // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
         hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
         hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
@@ -286,7 +286,7 @@ internal static class ListenerBuilder
             {
                 case GatewayServerKind.Http:
                     var routeName = IstioNames.GatewayRoute(port);
-                    listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm($"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
+                    listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, $"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
                     snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
                     break;
                 case GatewayServerKind.Tcp:
@@ -379,7 +379,7 @@ internal static class ListenerBuilder
                 {
                     Name = routeName,
                     TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls!)),
-                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(server.Name ?? $"outbound_{listenerName}", routeName, index, authorization, jwtAuthn)) },
+                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, server.Name ?? $"outbound_{listenerName}", routeName, index, authorization, jwtAuthn)) },
                 };
                 sni.Add(chain, GatewayTlsBuilder.SniHosts(server), [], what);
                 snapshot.AddRoute(GatewayRoute(routeName, port, [(gateway, server)], node, index, snapshot));
@@ -494,9 +494,9 @@ internal static class ListenerBuilder
         }
     }
 
-    private static HttpConnectionManager GatewayHcm(string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    private static HttpConnectionManager GatewayHcm(ProxyNode node, string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
     {
-        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config);
+        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config, node, TelemetryMode.Client);
         authorization.InsertInto(hcm);
         hcm.UseRemoteAddress = true;
         // Istio's gateway default (gatewayTopology.forwardClientCertDetails): whatever a client sent is replaced.

@@ -13,12 +13,18 @@ namespace Bowline.ControlPlane.Tests.Translation;
 /// <summary>Istio's meshConfig access log (accessLogFile, accessLogEncoding, accessLogFormat) on every HTTP connection manager.</summary>
 public sealed class AccessLogTranslationTests
 {
-    private static ServiceIndex Index(MeshTelemetry telemetry) => new(Bookinfo.Index().Config.WithTelemetry(telemetry));
+    private static ServiceIndex Index(MeshTelemetry telemetry, params string[] yaml) => new(Bookinfo.Index(yaml).Config.WithTelemetry(telemetry));
+
+    private static (HttpConnectionManager Inbound, HttpConnectionManager Outbound) ProductpageHcms(ServiceIndex index)
+    {
+        var snapshot = MeshTranslator.Translate(index, ProxyNode.From(TestNodes.ProductpageSidecar()));
+        return (Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>(),
+            Resource<Listener>(snapshot, TypeUrls.Listener, "127.0.0.1_15001").FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>());
+    }
 
     private static FileAccessLog ProductpageInboundLog(MeshTelemetry telemetry)
     {
-        var snapshot = MeshTranslator.Translate(Index(telemetry), ProxyNode.From(TestNodes.ProductpageSidecar()));
-        var hcm = Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
+        var hcm = ProductpageHcms(Index(telemetry)).Inbound;
         var log = Assert.Single(hcm.AccessLog);
         Assert.Equal("envoy.access_loggers.file", log.Name);
         return log.TypedConfig.Unpack<FileAccessLog>();
@@ -61,5 +67,52 @@ public sealed class AccessLogTranslationTests
         var snapshot = MeshTranslator.Translate(Index(MeshTelemetry.Off), ProxyNode.From(TestNodes.ProductpageSidecar()));
 
         Assert.Empty(Resource<Listener>(snapshot, TypeUrls.Listener, IstioNames.VirtualInbound).FilterChains[0].Filters[0].TypedConfig.Unpack<HttpConnectionManager>().AccessLog);
+    }
+
+    private static string TelemetryYaml(string ns, string spec) => $$"""
+        apiVersion: telemetry.istio.io/v1
+        kind: Telemetry
+        metadata: {name: logs, namespace: {{ns}}}
+        spec:
+        {{spec}}
+        """;
+
+    [Fact]
+    public void Translate_RootTelemetryWithTheEnvoyProvider_LogsEverySideToStdout_WithoutAMeshFile()
+    {
+        var (inbound, outbound) = ProductpageHcms(Index(MeshTelemetry.Off, TelemetryYaml("istio-system", "  accessLogging: [{providers: [{name: envoy}]}]")));
+
+        Assert.Equal("/dev/stdout", Assert.Single(inbound.AccessLog).TypedConfig.Unpack<FileAccessLog>().Path);
+        Assert.Single(outbound.AccessLog);
+    }
+
+    [Fact]
+    public void Translate_NamespaceTelemetryDisabled_OverridesTheMeshFile()
+    {
+        var (inbound, outbound) = ProductpageHcms(Index(new MeshTelemetry("/dev/stdout"), TelemetryYaml("default", "  accessLogging: [{disabled: true}]")));
+
+        Assert.Empty(inbound.AccessLog);
+        Assert.Empty(outbound.AccessLog);
+    }
+
+    [Fact]
+    public void Translate_WorkloadTelemetryForTheServerSide_WithAResponseCodeFilter()
+    {
+        var spec = """
+              selector: {matchLabels: {app: productpage}}
+              accessLogging:
+              - match: {mode: SERVER}
+                filter: {expression: "response.code >= 400 || response.code == 302"}
+            """;
+        var (inbound, outbound) = ProductpageHcms(Index(MeshTelemetry.Off, TelemetryYaml("default", spec)));
+
+        Assert.Empty(outbound.AccessLog);
+        var filter = Assert.Single(inbound.AccessLog).Filter;
+        Assert.Equal(Json<Envoy.Config.Accesslog.V3.AccessLogFilter>("""
+            {"orFilter": {"filters": [
+              {"statusCodeFilter": {"comparison": {"op": "GE", "value": {"defaultValue": 400, "runtimeKey": "access_log.filter.status"}}}},
+              {"statusCodeFilter": {"comparison": {"value": {"defaultValue": 302, "runtimeKey": "access_log.filter.status"}}}}
+            ]}}
+            """), filter);
     }
 }
