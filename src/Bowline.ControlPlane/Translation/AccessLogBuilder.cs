@@ -39,21 +39,37 @@ internal static class AccessLogBuilder
     /// The access log of one HCM of <paramref name="node"/> on the given side: the Telemetry resource that applies to
     /// the workload (each entry for this side and not disabled, to its provider, with its filter), else meshConfig's.
     /// </summary>
-    public static void Apply(HttpConnectionManager hcm, MeshConfig mesh, ProxyNode node, TelemetryMode side)
+    public static void Apply(HttpConnectionManager hcm, MeshConfig mesh, ProxyNode node, TelemetryMode side) => hcm.AccessLog.AddRange(Entries(mesh, node, side));
+
+    /// <summary>
+    /// The same access logging on every tcp_proxy of a listener's chains (Istio's TCP access log, the same format: a
+    /// connection's REQ, RESP and PROTOCOL are <c>-</c>). A connection has no response code: a response-code filter
+    /// compares 0, so <c>response.code &gt;= 400</c> logs no TCP connection.
+    /// </summary>
+    public static void ApplyToTcp(Envoy.Config.Listener.V3.Listener listener, MeshConfig mesh, ProxyNode node, TelemetryMode side)
+    {
+        var entries = Entries(mesh, node, side);
+        if (entries.Count == 0)
+        {
+            return;
+        }
+        foreach (var filter in listener.FilterChains.SelectMany(c => c.Filters).Where(f => f.Name == TcpProxyBuilder.FilterName))
+        {
+            var proxy = filter.TypedConfig.Unpack<Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>();
+            proxy.AccessLog.AddRange(entries.Select(e => e.Clone()));
+            filter.TypedConfig = Any.Pack(proxy);
+        }
+    }
+
+    private static List<AccessLog> Entries(MeshConfig mesh, ProxyNode node, TelemetryMode side)
     {
         if (mesh.AccessLoggingFor(node.Namespace, node.Labels) is not { } telemetry)
         {
-            if (mesh.Telemetry.AccessLogFile is { } path)
-            {
-                hcm.AccessLog.Add(FileLog(path, mesh.Telemetry, null));
-            }
-            return;
+            return mesh.Telemetry.AccessLogFile is { } path ? [FileLog(path, mesh.Telemetry, null)] : [];
         }
-        foreach (var entry in telemetry.AccessLogging.Where(e => !e.Disabled && (e.Mode == TelemetryMode.ClientAndServer || e.Mode == side)))
-        {
-            // The built-in envoy provider (the only one): Envoy's file log to the proxy's output, in the mesh's format.
-            hcm.AccessLog.Add(FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, entry.Filter));
-        }
+        // The built-in envoy provider (the only one): Envoy's file log to the proxy's output, in the mesh's format.
+        return [.. telemetry.AccessLogging.Where(e => !e.Disabled && (e.Mode == TelemetryMode.ClientAndServer || e.Mode == side))
+            .Select(e => FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, e.Filter))];
     }
 
     private static AccessLog FileLog(string path, MeshTelemetry format, AccessLogCondition? condition) => new()

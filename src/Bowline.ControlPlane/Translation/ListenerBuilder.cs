@@ -81,13 +81,15 @@ internal static class ListenerBuilder
             {
                 tcpProxy = OutboundTcpRoute(node, index, service, port, snapshot);
             }
-            snapshot.AddListener(new Listener
+            var listener = new Listener
             {
                 Name = name,
                 Address = EnvoyBuilders.SocketAddress(node.BindAddress, outbound.ListenPort),
                 TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
                 FilterChains = { new FilterChain { Name = $"{outbound.Host}:{outbound.Port}", Filters = { tcpProxy } } },
-            });
+            };
+            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
+            snapshot.AddListener(listener);
         }
     }
 
@@ -191,6 +193,7 @@ internal static class ListenerBuilder
             listener.ListenerFilters[0].FilterDisabled = PortsPredicate(tcpInbound.Where(p => peer.ModeFor(p.ContainerPort) == MutualTlsMode.Disable).Select(p => p.ListenPort));
             listener.ListenerFilters[1].FilterDisabled = PortsPredicate(tcpInbound.Select(p => p.ListenPort));
         }
+        AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server);
         snapshot.AddListener(listener);
     }
 
@@ -309,6 +312,7 @@ internal static class ListenerBuilder
             {
                 WarnDroppedForTcp($"gateway {node.Name}.{node.Namespace}", $"its TCP and TLS port {port}", authorization, snapshot);
             }
+            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
             if (listener.FilterChains.Count == 0)
             {
                 snapshot.Warn($"gateway port {port} ({string.Join(", ", servers.Select(s => s.Gateway.Meta.ToString()).Distinct())}) has no route for any connection: bind a VirtualService with {(portClass == GatewayServerKind.Tcp ? "tcp" : "tls")} routes to it; connections to the port are closed until then");

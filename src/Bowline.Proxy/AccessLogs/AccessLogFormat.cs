@@ -50,7 +50,7 @@ internal sealed class AccessLogFormat
     }
 
     /// <summary>Writes the line for a finished request; the caller hands the text to a sink.</summary>
-    public void Write(StringBuilder line, HttpStream stream)
+    public void Write(StringBuilder line, AccessLogInput stream)
     {
         if (_text is not null)
         {
@@ -119,7 +119,7 @@ internal sealed class AccessLogFormat
     private static string Truncate(string value, int max) => max > 0 && value.Length > max ? value[..max] : value;
 
     /// <summary>A literal, or an operator: how to read its value from a finished request (null: missing).</summary>
-    private sealed record Part(string? Literal, Func<HttpStream, object?>? Read, int MaxLength);
+    private sealed record Part(string? Literal, Func<AccessLogInput, object?>? Read, int MaxLength);
 
     private static Part[] Parse(string format, string where)
     {
@@ -190,12 +190,12 @@ internal sealed class AccessLogFormat
                 }
             }
         }
-        Func<HttpStream, object?> read = name switch
+        Func<AccessLogInput, object?> read = name switch
         {
             "START_TIME" => StartTime(argument, where),
             "REQ" => Header(argument, request: true, where),
             "RESP" => Header(argument, request: false, where),
-            "PROTOCOL" => s => s.Context.Request.Protocol,
+            "PROTOCOL" => s => s.Http?.Request.Protocol,
             "RESPONSE_CODE" => s => (long)s.Info.ResponseCode,
             "RESPONSE_FLAGS" => s => s.Info.Flags == ResponseFlags.None ? null : ResponseFlagCodes.Format(s.Info.Flags),
             "RESPONSE_CODE_DETAILS" => s => s.Info.ResponseCodeDetails,
@@ -211,11 +211,10 @@ internal sealed class AccessLogFormat
             "UPSTREAM_LOCAL_ADDRESS" => _ => null,
             "UPSTREAM_TRANSPORT_FAILURE_REASON" => s => s.Info.UpstreamTransportFailureReason,
             "UPSTREAM_REQUEST_ATTEMPT_COUNT" => s => (long)s.Info.Attempts,
-            "DOWNSTREAM_REMOTE_ADDRESS" => s => Address(s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress, s.Connection?.Metadata.SourcePort ?? s.Context.Connection.RemotePort),
-            "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" or "DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT" => s => (s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress)?.ToString(),
-            "DOWNSTREAM_DIRECT_REMOTE_ADDRESS" => s => Address(s.Connection?.Metadata.SourceAddress ?? s.Context.Connection.RemoteIpAddress, s.Connection?.Metadata.SourcePort ?? s.Context.Connection.RemotePort),
-            "DOWNSTREAM_LOCAL_ADDRESS" => s => Address(s.Connection?.Metadata.DestinationAddress ?? s.Context.Connection.LocalIpAddress, s.Connection?.Metadata.DestinationPort ?? s.Context.Connection.LocalPort),
-            "DOWNSTREAM_LOCAL_PORT" => s => (long)(s.Connection?.Metadata.DestinationPort ?? s.Context.Connection.LocalPort),
+            "DOWNSTREAM_REMOTE_ADDRESS" or "DOWNSTREAM_DIRECT_REMOTE_ADDRESS" => s => Address(s.RemoteAddress, s.RemotePort),
+            "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" or "DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT" => s => s.RemoteAddress?.ToString(),
+            "DOWNSTREAM_LOCAL_ADDRESS" => s => Address(s.LocalAddress, s.LocalPort),
+            "DOWNSTREAM_LOCAL_PORT" => s => (long)s.LocalPort,
             "DOWNSTREAM_PEER_URI_SAN" => s => s.Connection?.Peer is { } peer ? string.Join(',', peer.SubjectAltNames.Uris) : null,
             "DOWNSTREAM_LOCAL_URI_SAN" => s => s.Connection?.LocalUri,
             "DOWNSTREAM_TLS_VERSION" => _ => null,
@@ -231,14 +230,14 @@ internal sealed class AccessLogFormat
         return new Part(null, read, max);
     }
 
-    private static object? Milliseconds(HttpStream stream, long from, long to) =>
+    private static object? Milliseconds(AccessLogInput stream, long from, long to) =>
         from == 0 || to == 0 || to < from ? null : (long)stream.Time.GetElapsedTime(from, to).TotalMilliseconds;
 
     private static string? Address(System.Net.IPAddress? address, int port) =>
         address is null ? null : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
 
     /// <summary><c>%REQ(X?Y)%</c>: the header X, else Y; <c>:method</c>, <c>:path</c> (with the query), <c>:authority</c>, <c>:scheme</c> are the pseudo-headers.</summary>
-    private static Func<HttpStream, object?> Header(string? argument, bool request, string where)
+    private static Func<AccessLogInput, object?> Header(string? argument, bool request, string where)
     {
         if (string.IsNullOrEmpty(argument))
         {
@@ -259,26 +258,27 @@ internal sealed class AccessLogFormat
         };
     }
 
-    private static Func<HttpStream, string?> RequestHeader(string name) => name switch
+    // A TCP connection has no headers: every REQ and RESP is missing there.
+    private static Func<AccessLogInput, string?> RequestHeader(string name) => name switch
     {
-        ":method" => s => s.Context.Request.Method,
-        ":path" => s => s.Context.Request.Path.Value + s.Context.Request.QueryString.Value,
-        ":authority" => s => s.Context.Request.Host.Value,
-        ":scheme" => s => s.Context.Request.Scheme,
-        _ => s => s.Context.Request.Headers.TryGetValue(name, out var value) ? value.ToString() : null,
+        ":method" => s => s.Http?.Request.Method,
+        ":path" => s => s.Http is { } http ? http.Request.Path.Value + http.Request.QueryString.Value : null,
+        ":authority" => s => s.Http?.Request.Host.Value,
+        ":scheme" => s => s.Http?.Request.Scheme,
+        _ => s => s.Http?.Request.Headers.TryGetValue(name, out var value) == true ? value.ToString() : null,
     };
 
-    private static Func<HttpStream, string?> ResponseHeader(string name) => name switch
+    private static Func<AccessLogInput, string?> ResponseHeader(string name) => name switch
     {
-        ":status" => s => s.Context.Response.StatusCode.ToString(CultureInfo.InvariantCulture),
-        _ => s => s.Context.Response.Headers.TryGetValue(name, out var value) ? value.ToString() : null,
+        ":status" => s => s.Http?.Response.StatusCode.ToString(CultureInfo.InvariantCulture),
+        _ => s => s.Http?.Response.Headers.TryGetValue(name, out var value) == true ? value.ToString() : null,
     };
 
     /// <summary>
     /// <c>%START_TIME%</c> in Envoy's default form (<c>2026-12-02T17:04:05.123Z</c>), or with a strftime format of
     /// the common specifiers (%Y %m %d %H %M %S %z, Envoy's %3f/%6f/%9f fractions, %s epoch seconds).
     /// </summary>
-    private static Func<HttpStream, object?> StartTime(string? format, string where)
+    private static Func<AccessLogInput, object?> StartTime(string? format, string where)
     {
         if (string.IsNullOrEmpty(format))
         {
@@ -320,6 +320,32 @@ internal sealed class AccessLogFormat
             return text.Contains('\u0001', StringComparison.Ordinal) ? text.Replace("\u0001", s.Info.StartTime.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal) : text;
         };
     }
+}
+
+/// <summary>
+/// What an access log line is made of: the record of a finished request or TCP connection, the connection it came on,
+/// and for HTTP the request and response (null for TCP, whose REQ/RESP/PROTOCOL operators are then missing).
+/// </summary>
+internal sealed class AccessLogInput(RequestInfo info, Listeners.ConnectionChain? connection, Microsoft.AspNetCore.Http.HttpContext? http, TimeProvider time,
+    System.Net.IPEndPoint? local = null, System.Net.IPEndPoint? remote = null)
+{
+    public static AccessLogInput Of(HttpStream stream) => new(stream.Info, stream.Connection, stream.Context, stream.Time);
+
+    public RequestInfo Info { get; } = info;
+
+    public Listeners.ConnectionChain? Connection { get; } = connection;
+
+    public Microsoft.AspNetCore.Http.HttpContext? Http { get; } = http;
+
+    public TimeProvider Time { get; } = time;
+
+    public System.Net.IPAddress? RemoteAddress => Connection?.Metadata.SourceAddress ?? Http?.Connection.RemoteIpAddress ?? remote?.Address;
+
+    public int RemotePort => Connection?.Metadata.SourcePort ?? Http?.Connection.RemotePort ?? remote?.Port ?? 0;
+
+    public System.Net.IPAddress? LocalAddress => Connection?.Metadata.DestinationAddress ?? Http?.Connection.LocalIpAddress ?? local?.Address;
+
+    public int LocalPort => Connection?.Metadata.DestinationPort ?? Http?.Connection.LocalPort ?? local?.Port ?? 0;
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]

@@ -36,7 +36,7 @@ internal sealed class AccessLogger
 
     public AccessLogFile File { get; }
 
-    public void Log(HttpStream stream)
+    public void Log(AccessLogInput stream)
     {
         if (_filter?.Admits(stream) == false)
         {
@@ -105,7 +105,7 @@ internal sealed class AccessLogger
 /// </summary>
 internal abstract class AccessLogFilter
 {
-    public abstract bool Admits(HttpStream stream);
+    public abstract bool Admits(AccessLogInput stream);
 
     public static AccessLogFilter Compile(Envoy.Config.Accesslog.V3.AccessLogFilter filter, string where)
     {
@@ -123,7 +123,7 @@ internal abstract class AccessLogFilter
                 return ResponseFlag(filter.ResponseFlagFilter.Flags, where + " response_flag_filter");
             case Envoy.Config.Accesslog.V3.AccessLogFilter.FilterSpecifierOneofCase.HeaderFilter:
                 var condition = RouteCompiler.Header(filter.HeaderFilter.Header, where + " header_filter");
-                return new Predicate(s => condition.Matches(s.Context.Request));
+                return new Predicate(s => s.Http is { } http && condition.Matches(http.Request));
             case Envoy.Config.Accesslog.V3.AccessLogFilter.FilterSpecifierOneofCase.AndFilter:
                 var all = Children(filter.AndFilter.Filters, where + " and_filter");
                 return new Predicate(s => all.All(f => f.Admits(s)));
@@ -176,16 +176,16 @@ internal abstract class AccessLogFilter
     {
         public static readonly Always Instance = new();
 
-        public override bool Admits(HttpStream stream) => true;
+        public override bool Admits(AccessLogInput stream) => true;
     }
 
-    private sealed class Comparison(Func<long, bool> compare, Func<HttpStream, long> read) : AccessLogFilter
+    private sealed class Comparison(Func<long, bool> compare, Func<AccessLogInput, long> read) : AccessLogFilter
     {
-        public override bool Admits(HttpStream stream) => compare(read(stream));
+        public override bool Admits(AccessLogInput stream) => compare(read(stream));
     }
 
-    private sealed class Predicate(Func<HttpStream, bool> test) : AccessLogFilter
+    private sealed class Predicate(Func<AccessLogInput, bool> test) : AccessLogFilter
     {
-        public override bool Admits(HttpStream stream) => test(stream);
+        public override bool Admits(AccessLogInput stream) => test(stream);
     }
 }

@@ -111,7 +111,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
                 rbac.Add(Filters.Network.Rbac.NetworkRbacConfig.Compile(filter.TypedConfig, stats, fwhere));
             }
             XdsFields.Check(chain.Filters[^1], where + " filter " + chain.Filters[^1].Name, "name", "typed_config");
-            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[^1].TypedConfig, clusters, TcpStatsFor, random, where)) { NetworkRbac = rbac };
+            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[^1].TypedConfig, clusters, TcpStatsFor, random, accessLogs, time, where)) { NetworkRbac = rbac };
         }
         return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline), tls);
     }

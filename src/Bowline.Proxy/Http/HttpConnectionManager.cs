@@ -88,9 +88,13 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             }
             chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
             Count(info.Flags);
-            foreach (var log in chain.AccessLogs)
+            if (chain.AccessLogs.Length > 0)
             {
-                log.Log(stream);
+                var input = AccessLogs.AccessLogInput.Of(stream);
+                foreach (var log in chain.AccessLogs)
+                {
+                    log.Log(input);
+                }
             }
             // Envoy's premature reset: the client reset a stream it got no response on, within a second of opening it.
             var premature = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted

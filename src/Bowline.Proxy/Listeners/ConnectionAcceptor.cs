@@ -68,7 +68,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             {
                 if (Admits(plain, current, chain))
                 {
-                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, plain, secrets, logger, closing).ConfigureAwait(false);
                 }
                 return;
             }
@@ -208,7 +208,7 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
             {
                 if (Admits(secured, current, chain))
                 {
-                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secrets, logger, closing).ConfigureAwait(false);
+                    await Filters.Network.TcpProxy.TcpProxySession.RunAsync(connection.Transport, tcp, secured, secrets, logger, closing).ConfigureAwait(false);
                 }
                 return;
             }

@@ -1,3 +1,4 @@
+using Bowline.ControlPlane.Config;
 using Bowline.ControlPlane.Registry;
 using Bowline.ControlPlane.Snapshots;
 using Bowline.ControlPlane.Tests.Infrastructure;
@@ -476,6 +477,19 @@ public sealed class TcpTranslationTests
     [InlineData("mysqldb.default.svc.cluster.local:3306", "15001", "local port 15001")]
     public void ProxyNode_BadOutboundTcpMetadata_IsRefusedNamingTheProblem(string service, string local, string expected) =>
         Assert.Contains(expected, Assert.Throws<FormatException>(() => ProxyNode.From(NodeWithOutboundTcp((service, local)))).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void Translate_MeshAccessLog_ReachesEveryTcpProxy()
+    {
+        var index = new ServiceIndex(Index(GatewayYaml("  - {port: {number: 31400, name: tcp, protocol: TCP}, hosts: ['*']}"),
+            VirtualService("mysql", "['*']", "  tcp:\n  - route: [{destination: {host: mysqldb}}]")).Config.WithTelemetry(new MeshTelemetry("/dev/stdout")));
+
+        var gateway = TcpProxyOf(Assert.Single(Resource<Listener>(MeshTranslator.Translate(index, Gateway), TypeUrls.Listener, "0.0.0.0_31400").FilterChains));
+        var inbound = TcpProxyOf(Assert.Single(InboundChains(MeshTranslator.Translate(index, ProxyNode.From(TestNodes.Sidecar("mysqldb", "v1", 3306))))));
+
+        Assert.Equal("/dev/stdout", Assert.Single(gateway.AccessLog).TypedConfig.Unpack<Envoy.Extensions.AccessLoggers.File.V3.FileAccessLog>().Path);
+        Assert.Single(inbound.AccessLog);
+    }
 
     [Fact]
     public void Translate_UdpServicePort_IsNotProxiedAndSaysSo()

@@ -20,7 +20,7 @@ internal sealed class TcpProxyStats(ProxyStats stats, string prefix)
 /// <summary>
 /// Envoy's <c>envoy.filters.network.tcp_proxy</c>, compiled once per update: the cluster (or weighted clusters) a
 /// connection goes to, by their long-lived <see cref="ClusterState"/> handles, and the connection's limits. Fields it
-/// does not implement are NACKed by name (tunneling, on-demand CDS, hash policies, metadata matches, access logs).
+/// does not implement are NACKed by name (tunneling, on-demand CDS, hash policies, metadata matches).
 /// </summary>
 internal sealed class TcpProxyConfig
 {
@@ -56,16 +56,22 @@ internal sealed class TcpProxyConfig
 
     public TcpProxyStats Stats { get; }
 
+    /// <summary>The access_log entries, each run when the connection ends (REQ, RESP and PROTOCOL are missing there).</summary>
+    public Bowline.Proxy.AccessLogs.AccessLogger[] AccessLogs { get; private init; } = [];
+
+    /// <summary>The clock a connection's record is timed by.</summary>
+    public TimeProvider Time { get; private init; } = TimeProvider.System;
+
     public IEnumerable<string> ClusterNames => _targets.Select(t => t.Cluster.Name);
 
     /// <summary>The cluster for one new connection, by weight.</summary>
     public ClusterState Pick() => Routing.WeightedTarget.Pick(_targets, _random).Cluster;
 
-    public static TcpProxyConfig Compile(Any typed, ClusterManager clusters, Func<string, TcpProxyStats> statsFor, Random random, string where)
+    public static TcpProxyConfig Compile(Any typed, ClusterManager clusters, Func<string, TcpProxyStats> statsFor, Random random, Bowline.Proxy.AccessLogs.AccessLogFiles accessLogs, TimeProvider time, string where)
     {
         var config = typed.Unpack<Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>();
         where += " tcp_proxy";
-        XdsFields.Check(config, where, "stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration");
+        XdsFields.Check(config, where, "stat_prefix", "cluster", "weighted_clusters", "idle_timeout", "max_connect_attempts", "max_downstream_connection_duration", "access_log");
         if (config.StatPrefix.Length == 0)
         {
             throw new ProxyConfigException($"{where}: stat_prefix is required");
@@ -97,6 +103,10 @@ internal sealed class TcpProxyConfig
         var idle = config.IdleTimeout?.ToTimeSpan() is { } t ? (t <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : t) : DefaultIdleTimeout;
         var duration = config.MaxDownstreamConnectionDuration?.ToTimeSpan() is { Ticks: > 0 } d ? d : Timeout.InfiniteTimeSpan;
         var attempts = (int)Math.Clamp(config.MaxConnectAttempts ?? 1, 1, 100);
-        return new TcpProxyConfig(config.StatPrefix, targets, idle, attempts, duration, statsFor(config.StatPrefix), random);
+        return new TcpProxyConfig(config.StatPrefix, targets, idle, attempts, duration, statsFor(config.StatPrefix), random)
+        {
+            AccessLogs = [.. config.AccessLog.Select(log => Bowline.Proxy.AccessLogs.AccessLogger.Compile(log, accessLogs, where))],
+            Time = time,
+        };
     }
 }

@@ -2,6 +2,8 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Bowline.Proxy.Clusters;
+using Bowline.Proxy.Http;
+using Bowline.Proxy.Listeners;
 using Bowline.Proxy.Tls;
 using Microsoft.Extensions.Logging;
 
@@ -21,23 +23,50 @@ internal static partial class TcpProxySession
     /// that fires when the client's FIN arrives, and a client that writes its request and half-closes at once (as
     /// many do) must still be connected upstream and answered.
     /// </param>
-    public static async Task RunAsync(IDuplexPipe downstream, TcpProxyConfig config, SecretStore secrets, ILogger logger, CancellationToken draining)
+    /// <param name="connection">The downstream connection's chain and peer, for the access log.</param>
+    public static async Task RunAsync(IDuplexPipe downstream, TcpProxyConfig config, ConnectionChain connection, SecretStore secrets, ILogger logger, CancellationToken draining)
+    {
+        var time = config.Time;
+        // The connection's record, as an HTTP request's: what the access log reads when the connection ends.
+        var info = new RequestInfo { StartTimestamp = time.GetTimestamp(), StartTime = time.GetUtcNow() };
+        try
+        {
+            await ProxyAsync(downstream, config, info, secrets, logger, draining).ConfigureAwait(false);
+        }
+        finally
+        {
+            info.EndTimestamp = time.GetTimestamp();
+            if (config.AccessLogs.Length > 0)
+            {
+                var input = new AccessLogs.AccessLogInput(info, connection, null, time);
+                foreach (var log in config.AccessLogs)
+                {
+                    log.Log(input);
+                }
+            }
+        }
+    }
+
+    private static async Task ProxyAsync(IDuplexPipe downstream, TcpProxyConfig config, RequestInfo info, SecretStore secrets, ILogger logger, CancellationToken draining)
     {
         var stats = config.Stats;
         stats.ConnectionsTotal.Increment();
         var cluster = config.Pick();
+        info.UpstreamCluster = cluster.Name;
         if (cluster.Current is not { } snapshot)
         {
             stats.NoRoute.Increment();
+            info.Flags |= ResponseFlags.NoClusterFound;
             LogNoCluster(logger, config.StatPrefix, cluster.Name);
             return;
         }
-        var upstream = await ConnectAsync(config, cluster, snapshot, secrets, logger, draining).ConfigureAwait(false);
+        var upstream = await ConnectAsync(config, cluster, snapshot, info, secrets, logger, draining).ConfigureAwait(false);
         if (upstream is null)
         {
             return;
         }
         var (stream, host, socket) = upstream.Value;
+        info.UpstreamHost = host;
         // Not linked to the connection's closed token either: a half-closed client still reads the rest of the upstream's
         // answer. A reset client fails the upward pump, which ends both.
         using var lifetime = new CancellationTokenSource();
@@ -48,8 +77,8 @@ internal static partial class TcpProxySession
                 lifetime.CancelAfter(config.MaxDownstreamConnectionDuration);
             }
             using var idle = new IdleTimer(config.IdleTimeout, lifetime);
-            var up = PumpUpAsync(downstream.Input, stream, socket, stats, idle, lifetime.Token);
-            var down = PumpDownAsync(stream, downstream.Output, stats, idle, lifetime.Token);
+            var up = PumpUpAsync(downstream.Input, stream, socket, stats, info, idle, lifetime.Token);
+            var down = PumpDownAsync(stream, downstream.Output, stats, info, idle, lifetime.Token);
             // Either direction failing ends both: the other side is reset, not left half-open forever.
             var first = await Task.WhenAny(up, down).ConfigureAwait(false);
             if (first.IsFaulted || first.IsCanceled)
@@ -80,7 +109,7 @@ internal static partial class TcpProxySession
         }
     }
 
-    private static async Task<(Stream Stream, UpstreamEndpoint Host, Socket Socket)?> ConnectAsync(TcpProxyConfig config, ClusterState cluster, ClusterSnapshot snapshot, SecretStore secrets,
+    private static async Task<(Stream Stream, UpstreamEndpoint Host, Socket Socket)?> ConnectAsync(TcpProxyConfig config, ClusterState cluster, ClusterSnapshot snapshot, RequestInfo info, SecretStore secrets,
         ILogger logger, CancellationToken cancellationToken)
     {
         var settings = snapshot.Config;
@@ -90,6 +119,7 @@ internal static partial class TcpProxySession
             if (host is null)
             {
                 cluster.Stats.NoHealthyUpstream.Increment();
+                info.Flags |= ResponseFlags.NoHealthyUpstream;
                 LogNoHealthyHost(logger, config.StatPrefix, cluster.Name);
                 return null;
             }
@@ -98,6 +128,7 @@ internal static partial class TcpProxySession
             {
                 cluster.RequestEnded(retry: false);
                 cluster.Stats.ConnectionOverflow.Increment();
+                info.Flags |= ResponseFlags.UpstreamOverflow;
                 LogOverflow(logger, config.StatPrefix, cluster.Name);
                 return null;
             }
@@ -127,6 +158,9 @@ internal static partial class TcpProxySession
                     return null;
                 }
                 cluster.Stats.ConnectFailures.Increment();
+                info.Flags |= ResponseFlags.UpstreamConnectionFailure;
+                info.UpstreamHost = host;
+                info.UpstreamTransportFailureReason = e.Message;
                 LogConnectFailed(logger, config.StatPrefix, cluster.Name, $"{host.Address}:{host.Port}", e.Message);
             }
         }
@@ -135,7 +169,7 @@ internal static partial class TcpProxySession
     }
 
     /// <summary>Downstream to upstream; the client's FIN becomes a shutdown of the upstream's send side.</summary>
-    private static async Task PumpUpAsync(PipeReader input, Stream upstream, Socket socket, TcpProxyStats stats, IdleTimer idle, CancellationToken cancellationToken)
+    private static async Task PumpUpAsync(PipeReader input, Stream upstream, Socket socket, TcpProxyStats stats, RequestInfo info, IdleTimer idle, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -149,6 +183,7 @@ internal static partial class TcpProxySession
             {
                 await upstream.FlushAsync(cancellationToken).ConfigureAwait(false);
                 stats.ReceivedBytes.Add(buffer.Length);
+                info.BytesReceived += buffer.Length;
                 idle.Touch();
             }
             input.AdvanceTo(buffer.End);
@@ -165,7 +200,7 @@ internal static partial class TcpProxySession
     }
 
     /// <summary>Upstream to downstream; the upstream's FIN completes the downstream's output.</summary>
-    private static async Task PumpDownAsync(Stream upstream, PipeWriter output, TcpProxyStats stats, IdleTimer idle, CancellationToken cancellationToken)
+    private static async Task PumpDownAsync(Stream upstream, PipeWriter output, TcpProxyStats stats, RequestInfo info, IdleTimer idle, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -177,6 +212,7 @@ internal static partial class TcpProxySession
             }
             output.Advance(read);
             stats.SentBytes.Add(read);
+            info.BytesSent += read;
             idle.Touch();
             var flushed = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (flushed.IsCompleted)
