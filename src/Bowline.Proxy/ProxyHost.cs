@@ -88,6 +88,17 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (OperatingSystem.IsLinux())
+        {
+            // Envoy's signal for log rotation: reopen every access log file (SIGUSR1 is 10 on Linux). Registered first,
+            // and cancelled, or .NET would re-raise it with its default action, which ends the process.
+            var files = _admin.Services.GetRequiredService<AccessLogs.AccessLogFiles>();
+            _reopenSignal = PosixSignalRegistration.Create((PosixSignal)10, context =>
+            {
+                context.Cancel = true;
+                files.ReopenAll();
+            });
+        }
         await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
         AdminAddress = new Uri(_admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         var log = _admin.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyHost>();
@@ -96,12 +107,6 @@ public sealed class ProxyHost : IAsyncDisposable
         {
             first.CancelAfter(TimeSpan.FromSeconds(15));
             await _admin.Services.GetRequiredService<Identity.WorkloadAgent>().StartAsync(first.Token).ConfigureAwait(false);
-        }
-        if (OperatingSystem.IsLinux())
-        {
-            // Envoy's signal for log rotation: reopen every access log file (SIGUSR1 is 10 on Linux).
-            var files = _admin.Services.GetRequiredService<AccessLogs.AccessLogFiles>();
-            _reopenSignal = PosixSignalRegistration.Create((PosixSignal)10, _ => files.ReopenAll());
         }
         var crashes = Stats.Get("control_plane.xds.loop_crashed");
         _xds = _admin.Services.GetRequiredService<AdsClient>().RunAsync(_stopping.Token).ContinueWith(t =>

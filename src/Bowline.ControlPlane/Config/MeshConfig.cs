@@ -45,16 +45,19 @@ internal sealed class MeshConfig
     public IReadOnlyList<Telemetry> Telemetries { get; }
 
     /// <summary>
-    /// The access logging that applies to a workload, as Istio picks it: a Telemetry of its namespace whose selector
-    /// matches it, else its namespace's without a selector, else the root namespace's; only ones that configure
-    /// access logging count. Null: none does, and <see cref="Telemetry"/> (meshConfig) applies.
+    /// The Telemetry resources that shape a workload's access logging, in Istio's merge order: the root namespace's
+    /// (no selector), its namespace's (no selector), then the one of its namespace whose selector matches it; each
+    /// layer overrides the one before, per provider and side.
     /// </summary>
-    public Telemetry? AccessLoggingFor(string ns, IReadOnlyDictionary<string, string> labels)
+    public IReadOnlyList<Telemetry> AccessLoggingLayers(string ns, IReadOnlyDictionary<string, string> labels)
     {
         var logging = Telemetries.Where(t => t.AccessLogging.Count > 0).ToList();
-        return logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector))
-            ?? logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0)
-            ?? logging.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0);
+        return new[]
+        {
+            logging.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0),
+            ns == MeshSecurity.RootNamespace ? null : logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0),
+            logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector)),
+        }.OfType<Telemetry>().ToList();
     }
 
     /// <summary>Istio's meshConfig access log settings; off unless the control plane was given a file.</summary>

@@ -28,7 +28,7 @@ internal sealed record AccessLogging(IReadOnlyList<string> Providers, bool Disab
 
 /// <summary>
 /// Istio's <c>telemetry.istio.io/v1 Telemetry</c>: access logging for the mesh (root namespace, no selector), a
-/// namespace, or the workloads a selector picks. The most specific one that configures access logging decides, as
-/// in Istio; without any, <c>meshConfig.accessLogFile</c> applies.
+/// namespace, or the workloads a selector picks, merged as Istio merges them: meshConfig's file is the default, and
+/// root, namespace and workload layers each set or remove a provider per side.
 /// </summary>
 internal sealed record Telemetry(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<AccessLogging> AccessLogging) : MeshResource(Meta);

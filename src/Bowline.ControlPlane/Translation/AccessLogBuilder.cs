@@ -61,15 +61,37 @@ internal static class AccessLogBuilder
         }
     }
 
+    /// <summary>
+    /// Istio's mergeLogs for one side: meshConfig's file is the default envoy provider, then each Telemetry layer
+    /// (root, namespace, workload) sets a provider for a side with its filter, or removes it (<c>disabled</c>); one
+    /// logger per provider remains. The built-in envoy provider is the only one.
+    /// </summary>
     private static List<AccessLog> Entries(MeshConfig mesh, ProxyNode node, TelemetryMode side)
     {
-        if (mesh.AccessLoggingFor(node.Namespace, node.Labels) is not { } telemetry)
+        var providers = new Dictionary<string, AccessLogCondition?>(StringComparer.Ordinal);
+        if (mesh.Telemetry.AccessLogFile is not null)
         {
-            return mesh.Telemetry.AccessLogFile is { } path ? [FileLog(path, mesh.Telemetry, null)] : [];
+            providers[Config.Parsing.TelemetryParser.EnvoyProvider] = null;
         }
-        // The built-in envoy provider (the only one): Envoy's file log to the proxy's output, in the mesh's format.
-        return [.. telemetry.AccessLogging.Where(e => !e.Disabled && (e.Mode == TelemetryMode.ClientAndServer || e.Mode == side))
-            .Select(e => FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, e.Filter))];
+        foreach (var layer in mesh.AccessLoggingLayers(node.Namespace, node.Labels))
+        {
+            foreach (var entry in layer.AccessLogging.Where(e => e.Mode == TelemetryMode.ClientAndServer || e.Mode == side))
+            {
+                foreach (var provider in entry.Providers.Count > 0 ? entry.Providers : [Config.Parsing.TelemetryParser.EnvoyProvider])
+                {
+                    if (entry.Disabled)
+                    {
+                        providers.Remove(provider);
+                    }
+                    else
+                    {
+                        providers[provider] = entry.Filter;
+                    }
+                }
+            }
+        }
+        // The envoy provider: Envoy's file log to meshConfig's file, else the proxy's output, in the mesh's format.
+        return [.. providers.Select(p => FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, p.Value))];
     }
 
     private static AccessLog FileLog(string path, MeshTelemetry format, AccessLogCondition? condition) => new()

@@ -57,7 +57,7 @@ internal sealed partial class AccessLogFile : IDisposable
         bool wake;
         lock (_gate)
         {
-            if (_pending.Length + bytes > _maxBuffered)
+            if (_stopping || _pending.Length + bytes > _maxBuffered)
             {
                 _stats.Dropped.Increment();
                 return;
@@ -71,7 +71,7 @@ internal sealed partial class AccessLogFile : IDisposable
             }
             _pending.Position = _pending.Length;
             _stats.WriteBuffered.Increment();
-            _stats.TotalBuffered.Set(_pending.Length);
+            _stats.TotalBuffered.Add(bytes);
             wake = _pending.Length >= FlushThreshold;
         }
         if (wake)
@@ -86,6 +86,10 @@ internal sealed partial class AccessLogFile : IDisposable
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
+            if (!_flusher.IsAlive)
+            {
+                return Task.CompletedTask;
+            }
             _flushWaiters.Add(done);
         }
         _wake.Set();
@@ -99,6 +103,9 @@ internal sealed partial class AccessLogFile : IDisposable
         _wake.Set();
     }
 
+    /// <summary>A line a logger failed to format: counted with the dropped ones.</summary>
+    public void CountFailedLine() => _stats.Dropped.Increment();
+
     private void Run()
     {
         Stream? file = null;
@@ -106,7 +113,8 @@ internal sealed partial class AccessLogFile : IDisposable
         {
             while (true)
             {
-                var signalled = _wake.WaitOne(_flushInterval);
+                var stopping = _stopping;
+                var signalled = _wake.WaitOne(stopping ? TimeSpan.Zero : _flushInterval);
                 if (!signalled)
                 {
                     _stats.FlushedByTimer.Increment();
@@ -121,7 +129,7 @@ internal sealed partial class AccessLogFile : IDisposable
                 lock (_gate)
                 {
                     (_pending, _writing) = (_writing, _pending);
-                    _stats.TotalBuffered.Set(0);
+                    _stats.TotalBuffered.Add(-_writing.Length);
                     waiters = [.. _flushWaiters];
                     _flushWaiters.Clear();
                 }
@@ -133,8 +141,9 @@ internal sealed partial class AccessLogFile : IDisposable
                 {
                     waiter.TrySetResult();
                 }
-                if (_stopping)
+                if (stopping)
                 {
+                    // The swap after the stop was seen took every line appended before it (Append refuses later ones).
                     return;
                 }
             }
@@ -161,9 +170,10 @@ internal sealed partial class AccessLogFile : IDisposable
             }
             return file;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        catch (Exception e)
         {
-            // The batch is lost (counted); the next flush opens the file afresh.
+            // Any failure (an I/O error, a path the OS refuses) loses the batch, counted, and never ends the thread:
+            // the next flush opens the file afresh.
             _stats.WriteFailed.Increment();
             _stats.Dropped.Add(CountLines(_writing));
             if (!_failing)
@@ -182,6 +192,11 @@ internal sealed partial class AccessLogFile : IDisposable
 
     private Stream Open()
     {
+        // Envoy writes these to its own descriptors, whatever they are (a pipe, a terminal, systemd's journal socket).
+        if (_path is "/dev/stdout" or "/dev/stderr")
+        {
+            return _path == "/dev/stdout" ? Console.OpenStandardOutput() : Console.OpenStandardError();
+        }
         try
         {
             return new FileStream(_path, new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 });
@@ -208,12 +223,27 @@ internal sealed partial class AccessLogFile : IDisposable
 
     private static long CountLines(MemoryStream buffer) => buffer.GetBuffer().AsSpan(0, (int)buffer.Length).Count((byte)'\n');
 
+    /// <summary>Asks the flusher to write what is buffered and stop; <see cref="AccessLogFiles"/> waits for all of them at once.</summary>
+    public void BeginStop()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+        }
+        _wake.Set();
+    }
+
+    /// <summary>Waits (bounded) for the flusher to finish; a file blocked for good does not hold shutdown.</summary>
+    public bool WaitStopped(TimeSpan timeout) => _flusher.Join(timeout);
+
     /// <summary>Flushes what is buffered and stops the flusher (bounded: a blocked file does not hold shutdown).</summary>
     public void Dispose()
     {
-        _stopping = true;
-        _wake.Set();
-        _flusher.Join(TimeSpan.FromSeconds(2));
+        BeginStop();
+        if (WaitStopped(TimeSpan.FromSeconds(2)))
+        {
+            _wake.Dispose();
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "access log {Path}: write failed ({Reason}); lines are dropped and counted until it works again")]
@@ -243,8 +273,23 @@ internal sealed class AccessLogFiles(ProxyStats stats, ILoggerFactory loggers) :
     public AccessLogFile Get(string path) =>
         _files.GetOrAdd(path, p => new Lazy<AccessLogFile>(() => new AccessLogFile(p, stats, loggers.CreateLogger<AccessLogFile>()))).Value;
 
+    /// <summary>Raised when a reopen is asked for (after every file has been told), so a caller can wait for a signal to land.</summary>
+    public event Action? ReopenRequested;
+
     /// <summary>Reopens every file (SIGUSR1, <c>POST /reopen_logs</c>).</summary>
     public void ReopenAll()
+    {
+        try
+        {
+            ReopenFiles();
+        }
+        finally
+        {
+            ReopenRequested?.Invoke();
+        }
+    }
+
+    private void ReopenFiles()
     {
         foreach (var file in _files.Values.Where(f => f.IsValueCreated))
         {
@@ -252,11 +297,18 @@ internal sealed class AccessLogFiles(ProxyStats stats, ILoggerFactory loggers) :
         }
     }
 
+    /// <summary>Stops every flusher at once and waits for them against one deadline.</summary>
     public void Dispose()
     {
-        foreach (var file in _files.Values.Where(f => f.IsValueCreated))
+        var files = _files.Values.Where(f => f.IsValueCreated).Select(f => f.Value).ToList();
+        foreach (var file in files)
         {
-            file.Value.Dispose();
+            file.BeginStop();
+        }
+        var deadline = Environment.TickCount64 + 2000;
+        foreach (var file in files)
+        {
+            file.WaitStopped(TimeSpan.FromMilliseconds(Math.Max(0, deadline - Environment.TickCount64)));
         }
     }
 }

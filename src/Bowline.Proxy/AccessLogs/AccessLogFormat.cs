@@ -16,26 +16,23 @@ namespace Bowline.Proxy.AccessLogs;
 /// </summary>
 internal sealed class AccessLogFormat
 {
-    /// <summary>Istio's default text format (pilot's EnvoyTextLogFormat), used when a file logger gives none.</summary>
-    public const string IstioText = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
-        + "%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% \"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% "
-        + "%DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" \"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" "
-        + "%UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
-
     private readonly Part[]? _text;
     private readonly (string Key, Part[] Parts)[]? _json;
+    private readonly bool _typed;
 
-    private AccessLogFormat(Part[]? text, (string, Part[])[]? json)
+    private AccessLogFormat(Part[]? text, (string, Part[])[]? json, bool typed = true)
     {
         _text = text;
         _json = json;
+        _typed = typed;
     }
 
     /// <summary>A text format: literal text and operators, as written (no newline is added).</summary>
     public static AccessLogFormat Text(string format, string where) => new(Parse(format, where), null);
 
     /// <summary>A JSON format: each key's string value is a format; one object per line.</summary>
-    public static AccessLogFormat Json(Struct format, string where)
+    /// <param name="typed">Numbers stay numbers (log_format's json_format, typed_json_format); the deprecated json_format writes every value as a string.</param>
+    public static AccessLogFormat Json(Struct format, string where, bool typed = true)
     {
         var fields = new List<(string, Part[])>();
         foreach (var (key, value) in format.Fields)
@@ -46,7 +43,7 @@ internal sealed class AccessLogFormat
             }
             fields.Add((key, Parse(value.StringValue, $"{where} json_format {key}")));
         }
-        return new AccessLogFormat(null, [.. fields]);
+        return new AccessLogFormat(null, [.. fields], typed);
     }
 
     /// <summary>Writes the line for a finished request; the caller hands the text to a sink.</summary>
@@ -79,13 +76,13 @@ internal sealed class AccessLogFormat
                 {
                     line.Append("null");
                 }
-                else if (value is long or int)
+                else if (value is long && _typed)
                 {
                     line.Append(Convert.ToString(value, CultureInfo.InvariantCulture));
                 }
                 else
                 {
-                    line.Append(JsonSerializer.Serialize(Truncate(value.ToString()!, only.MaxLength), AccessLogJsonContext.Default.String));
+                    line.Append(JsonSerializer.Serialize(Truncate(Convert.ToString(value, CultureInfo.InvariantCulture)!, only.MaxLength), AccessLogJsonContext.Default.String));
                 }
                 continue;
             }
@@ -197,7 +194,8 @@ internal sealed class AccessLogFormat
             "RESP" => Header(argument, request: false, where),
             "PROTOCOL" => s => s.Http?.Request.Protocol,
             "RESPONSE_CODE" => s => (long)s.Info.ResponseCode,
-            "RESPONSE_FLAGS" => s => s.Info.Flags == ResponseFlags.None ? null : ResponseFlagCodes.Format(s.Info.Flags),
+            // Envoy writes "-" for no flags, in JSON too.
+            "RESPONSE_FLAGS" => s => s.Info.Flags == ResponseFlags.None ? "-" : ResponseFlagCodes.Format(s.Info.Flags),
             "RESPONSE_CODE_DETAILS" => s => s.Info.ResponseCodeDetails,
             "CONNECTION_TERMINATION_DETAILS" => _ => null,
             "BYTES_RECEIVED" => s => s.Info.BytesReceived,
@@ -230,7 +228,7 @@ internal sealed class AccessLogFormat
         return new Part(null, read, max);
     }
 
-    private static object? Milliseconds(AccessLogInput stream, long from, long to) =>
+    internal static object? Milliseconds(AccessLogInput stream, long from, long to) =>
         from == 0 || to == 0 || to < from ? null : (long)stream.Time.GetElapsedTime(from, to).TotalMilliseconds;
 
     private static string? Address(System.Net.IPAddress? address, int port) =>
@@ -295,7 +293,8 @@ internal sealed class AccessLogFormat
             var spec = format[++i];
             if (spec is '3' or '6' or '9' && i + 1 < format.Length && format[i + 1] == 'f')
             {
-                net.Append(new string('f', spec - '0' > 7 ? 7 : spec - '0'));
+                // .NET resolves to 100 ns: nine digits are seven and two zeros.
+                net.Append(spec == '9' ? "fffffff'00'" : new string('f', spec - '0'));
                 i++;
                 continue;
             }
@@ -307,13 +306,23 @@ internal sealed class AccessLogFormat
                 'H' => "HH",
                 'M' => "mm",
                 'S' => "ss",
-                'z' => "zzz",
+                // The time is UTC: strftime's %z is +0000.
+                'z' => "'+0000'",
                 's' => "'\u0001'",
                 '%' => "'%'",
                 _ => throw new ProxyConfigException($"{where}: %START_TIME({format})%: strftime specifier %{spec} is not supported"),
             });
         }
         var pattern = net.ToString();
+        try
+        {
+            // A pattern .NET cannot format is found now, not on every request.
+            _ = DateTime.UnixEpoch.ToString(pattern, CultureInfo.InvariantCulture);
+        }
+        catch (FormatException)
+        {
+            throw new ProxyConfigException($"{where}: %START_TIME({format})% is not a usable time format");
+        }
         return s =>
         {
             var text = s.Info.StartTime.UtcDateTime.ToString(pattern, CultureInfo.InvariantCulture);

@@ -36,6 +36,22 @@ internal sealed class AccessLogger
 
     public AccessLogFile File { get; }
 
+    /// <summary>Runs every logger of a finished request or connection; a logger that fails is counted, never thrown to the request.</summary>
+    public static void LogAll(AccessLogger[] loggers, AccessLogInput input)
+    {
+        foreach (var logger in loggers)
+        {
+            try
+            {
+                logger.Log(input);
+            }
+            catch (Exception e) when (e is FormatException or InvalidOperationException or ArgumentException or IndexOutOfRangeException)
+            {
+                logger.File.CountFailedLine();
+            }
+        }
+    }
+
     public void Log(AccessLogInput stream)
     {
         if (_filter?.Admits(stream) == false)
@@ -72,7 +88,7 @@ internal sealed class AccessLogger
             FileAccessLog.AccessLogFormatOneofCase.None => AccessLogFormat.Text(EnvoyDefaultFormat, where),
 #pragma warning disable CS0612 // format, json_format and typed_json_format are deprecated in favour of log_format, and mean the same
             FileAccessLog.AccessLogFormatOneofCase.Format => AccessLogFormat.Text(file.Format, where),
-            FileAccessLog.AccessLogFormatOneofCase.JsonFormat => AccessLogFormat.Json(file.JsonFormat, where),
+            FileAccessLog.AccessLogFormatOneofCase.JsonFormat => AccessLogFormat.Json(file.JsonFormat, where, typed: false),
             FileAccessLog.AccessLogFormatOneofCase.TypedJsonFormat => AccessLogFormat.Json(file.TypedJsonFormat, where),
 #pragma warning restore CS0612
             _ => Format(file.LogFormat, where + " log_format"),
@@ -84,6 +100,10 @@ internal sealed class AccessLogger
     private static AccessLogFormat Format(SubstitutionFormatString format, string where)
     {
         XdsFields.Check(format, where, "text_format", "json_format", "text_format_source", "omit_empty_values", "content_type");
+        if (format.OmitEmptyValues)
+        {
+            throw new ProxyConfigException($"{where}: omit_empty_values is not supported; missing values are written as '-' (text) or null (JSON)");
+        }
         return format.FormatCase switch
         {
 #pragma warning disable CS0612
@@ -115,7 +135,7 @@ internal abstract class AccessLogFilter
                 return new Comparison(Compare(filter.StatusCodeFilter.Comparison, where + " status_code_filter"), s => s.Info.ResponseCode);
             case Envoy.Config.Accesslog.V3.AccessLogFilter.FilterSpecifierOneofCase.DurationFilter:
                 return new Comparison(Compare(filter.DurationFilter.Comparison, where + " duration_filter"),
-                    s => s.Info.EndTimestamp == 0 ? 0 : (long)s.Time.GetElapsedTime(s.Info.StartTimestamp, s.Info.EndTimestamp).TotalMilliseconds);
+                    s => AccessLogFormat.Milliseconds(s, s.Info.StartTimestamp, s.Info.EndTimestamp) as long? ?? 0);
             case Envoy.Config.Accesslog.V3.AccessLogFilter.FilterSpecifierOneofCase.NotHealthCheckFilter:
                 // Bowline answers no health checks itself (Envoy's health_check filter), so no request is one.
                 return Always.Instance;

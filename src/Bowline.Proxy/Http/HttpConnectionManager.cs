@@ -90,11 +90,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             Count(info.Flags);
             if (chain.AccessLogs.Length > 0)
             {
-                var input = AccessLogs.AccessLogInput.Of(stream);
-                foreach (var log in chain.AccessLogs)
-                {
-                    log.Log(input);
-                }
+                AccessLogs.AccessLogger.LogAll(chain.AccessLogs, AccessLogs.AccessLogInput.Of(stream));
             }
             // Envoy's premature reset: the client reset a stream it got no response on, within a second of opening it.
             var premature = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted

@@ -16,6 +16,7 @@ public sealed class TelemetryValidationTests
         { "a response code filter", "accessLogging: [{filter: {expression: 'response.code >= 400'}}]", null },
         { "an and of comparisons", "accessLogging: [{filter: {expression: 'response.code >= 400 && response.code < 500'}}]", null },
         { "CEL beyond response codes", "accessLogging: [{filter: {expression: 'response.duration > 1000'}}]", "spec.accessLogging[0].filter.expression" },
+        { "response.code < 0 matches nothing", "accessLogging: [{filter: {expression: 'response.code < 0'}}]", "spec.accessLogging[0].filter.expression" },
         { "mixed && and ||", "accessLogging: [{filter: {expression: 'response.code == 1 && response.code == 2 || response.code == 3'}}]", "spec.accessLogging[0].filter.expression" },
         { "targetRefs", "targetRefs: [{kind: Gateway, name: gw}]\naccessLogging: [{}]", "spec.targetRefs" },
         { "metrics are a warning", "metrics: [{providers: [{name: prometheus}]}]", null },

@@ -115,4 +115,22 @@ public sealed class AccessLogTranslationTests
             ]}}
             """), filter);
     }
+
+    [Fact]
+    public void Translate_TelemetryLayersMerge_AsIstios_PerProviderAndSide()
+    {
+        var root = TelemetryYaml("istio-system", "  accessLogging: [{providers: [{name: envoy}]}]");
+        var workload = TelemetryYaml("default", """
+              selector: {matchLabels: {app: productpage}}
+              accessLogging:
+              - {match: {mode: SERVER}, disabled: true}
+              - {match: {mode: CLIENT}, filter: {expression: "response.code >= 500"}}
+            """);
+        var (inbound, outbound) = ProductpageHcms(Index(new MeshTelemetry("/dev/stdout"), root, workload));
+
+        // The workload layer removes the server side and narrows the client side; meshConfig and root add no second logger.
+        Assert.Empty(inbound.AccessLog);
+        var client = Assert.Single(outbound.AccessLog);
+        Assert.Equal(500u, client.Filter.StatusCodeFilter.Comparison.Value.DefaultValue);
+    }
 }

@@ -98,6 +98,11 @@ internal static partial class TelemetryParser
             {
                 return null;
             }
+            if (m.Groups["op"].Value == "<" && value == 0)
+            {
+                // Matches nothing; as a status_code_filter it would become <= 0 and match every connection.
+                return null;
+            }
             comparisons.Add(new ResponseCodeCondition(m.Groups["op"].Value, value));
         }
         return new AccessLogCondition(comparisons, all, trimmed);

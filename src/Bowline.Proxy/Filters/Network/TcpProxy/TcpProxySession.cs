@@ -38,11 +38,7 @@ internal static partial class TcpProxySession
             info.EndTimestamp = time.GetTimestamp();
             if (config.AccessLogs.Length > 0)
             {
-                var input = new AccessLogs.AccessLogInput(info, connection, null, time);
-                foreach (var log in config.AccessLogs)
-                {
-                    log.Log(input);
-                }
+                Bowline.Proxy.AccessLogs.AccessLogger.LogAll(config.AccessLogs, new AccessLogs.AccessLogInput(info, connection, null, time));
             }
         }
     }
