@@ -55,6 +55,12 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
         try
         {
             chain.ClientCerts.Apply(stream);
+            if (chain.GenerateRequestId && !context.Request.Headers.ContainsKey("x-request-id"))
+            {
+                // Envoy's generate_request_id: once per request, on the request itself, so every attempt, mirror,
+                // filter and the access log see the same id, and it travels end to end.
+                context.Request.Headers["x-request-id"] = Guid.NewGuid().ToString();
+            }
             if (await NormalizePathAsync(stream).ConfigureAwait(false))
             {
                 return;

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -134,6 +135,21 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Equal(404, missing.RootElement.GetProperty("code").GetInt32());
         Assert.Equal("NR", missing.RootElement.GetProperty("flags").GetString());
         Assert.Equal("/nowhere", missing.RootElement.GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task RequestWithoutAnId_GetsOneGenerated_OnceForTheWholeRequest()
+    {
+        await StartAsync(FileLog(LogPath, Text("%REQ(X-REQUEST-ID)%\n")));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_port}"), Timeout = Timeouts.Default };
+
+        using (var response = await http.GetAsync("/hello"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        await _compiler.AccessLogs.Get(LogPath).FlushAsync().WaitAsync(Timeouts.Default);
+
+        Assert.True(Guid.TryParse(Assert.Single(File.ReadAllLines(LogPath)), out _));
     }
 
     [Fact]

@@ -53,10 +53,6 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
             // Encoded again as a URI component: a decoded %23 or %3F must not turn into a fragment or a query.
             proxyRequest.RequestUri = new Uri(destinationPrefix + new PathString(path).ToUriComponent() + request.QueryString.ToUriComponent(), UriKind.Absolute);
         }
-        if (stream.Chain.GenerateRequestId && !request.Headers.ContainsKey("x-request-id"))
-        {
-            proxyRequest.Headers.TryAddWithoutValidation("x-request-id", Guid.NewGuid().ToString());
-        }
         route.RequestHeaders?.Apply(proxyRequest);
         target.RequestHeaders?.Apply(proxyRequest);
         if (Tls is not null)
