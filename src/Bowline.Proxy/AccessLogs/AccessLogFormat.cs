@@ -17,7 +17,9 @@ namespace Bowline.Proxy.AccessLogs;
 internal sealed class AccessLogFormat
 {
     private readonly Part[]? _text;
-    private readonly (string Key, Part[] Parts)[]? _json;
+
+    /// <summary>Per JSON key: its encoded <c>"key":</c> prefix (with the comma before all but the first) and its parts.</summary>
+    private readonly (string Prefix, Part[] Parts)[]? _json;
     private readonly bool _typed;
 
     private AccessLogFormat(Part[]? text, (string, Part[])[]? json, bool typed = true)
@@ -41,7 +43,8 @@ internal sealed class AccessLogFormat
             {
                 throw new ProxyConfigException($"{where}: json_format key {key} is a {value.KindCase}; Bowline formats string values (nested objects are not supported)");
             }
-            fields.Add((key, Parse(value.StringValue, $"{where} json_format {key}")));
+            // The key is encoded once, here, with its separator: '{' is written before the first, ',' before the rest.
+            fields.Add(((fields.Count == 0 ? "" : ",") + JsonSerializer.Serialize(key, AccessLogJsonContext.Default.String) + ":", Parse(value.StringValue, $"{where} json_format {key}")));
         }
         return new AccessLogFormat(null, [.. fields], typed);
     }
@@ -51,23 +54,13 @@ internal sealed class AccessLogFormat
     {
         if (_text is not null)
         {
-            foreach (var part in _text)
-            {
-                if (part.Literal is { } literal)
-                {
-                    line.Append(literal);
-                    continue;
-                }
-                Append(line, part, part.Read!(stream)?.ToString(), text: true);
-            }
+            WriteParts(line, _text, stream);
             return;
         }
         line.Append('{');
-        var first = true;
-        foreach (var (key, parts) in _json!)
+        foreach (var (prefix, parts) in _json!)
         {
-            line.Append(first ? "" : ",").Append(JsonSerializer.Serialize(key, AccessLogJsonContext.Default.String)).Append(':');
-            first = false;
+            line.Append(prefix);
             if (parts is [{ Literal: null } only])
             {
                 // A lone operator keeps its type: numbers are numbers, a missing value is null.
@@ -86,31 +79,30 @@ internal sealed class AccessLogFormat
                 }
                 continue;
             }
-            var text = new StringBuilder();
-            foreach (var part in parts)
-            {
-                if (part.Literal is { } literal)
-                {
-                    text.Append(literal);
-                }
-                else
-                {
-                    Append(text, part, part.Read!(stream)?.ToString(), text: true);
-                }
-            }
+            var text = t_value ??= new StringBuilder();
+            text.Clear();
+            WriteParts(text, parts, stream);
             line.Append(JsonSerializer.Serialize(text.ToString(), AccessLogJsonContext.Default.String));
         }
         line.Append("}\n");
     }
 
-    private static void Append(StringBuilder line, Part part, string? value, bool text)
+    [ThreadStatic]
+    private static StringBuilder? t_value;
+
+    /// <summary>Literals as written, operators as their value or <c>-</c> when missing.</summary>
+    private static void WriteParts(StringBuilder line, Part[] parts, AccessLogInput stream)
     {
-        if (string.IsNullOrEmpty(value))
+        foreach (var part in parts)
         {
-            line.Append(text ? "-" : "");
-            return;
+            if (part.Literal is { } literal)
+            {
+                line.Append(literal);
+                continue;
+            }
+            var value = part.Read!(stream)?.ToString();
+            line.Append(string.IsNullOrEmpty(value) ? "-" : Truncate(value, part.MaxLength));
         }
-        line.Append(Truncate(value, part.MaxLength));
     }
 
     private static string Truncate(string value, int max) => max > 0 && value.Length > max ? value[..max] : value;
