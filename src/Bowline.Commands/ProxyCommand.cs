@@ -17,6 +17,8 @@ public static class ProxyCommand
         var labels = new Option<string[]>("--label") { Description = "Workload label key=value; repeat." };
         var serviceAccount = new Option<string>("--service-account") { Description = "Workload service account.", DefaultValueFactory = _ => "default" };
         var adminPort = new Option<int>("--admin-port") { Description = "Admin port on loopback; 0 picks a free one.", DefaultValueFactory = _ => 15000 }.Port();
+        var statusPort = new Option<int>("--status-port") { Description = "Istio's status port on the --bind address: merged Prometheus metrics at /stats/prometheus and /healthz/ready; 0 picks a free one.", DefaultValueFactory = _ => 15020 }.Port();
+        var appMetrics = new Option<string?>("--app-metrics") { Description = "The app's own Prometheus endpoint (what Istio's prometheus.io/port and prometheus.io/path annotations name), e.g. http://127.0.0.1:9090/metrics; merged into the status port's metrics." };
         var bind = new Option<string>("--bind") { Description = "Address the proxy's listeners bind to.", DefaultValueFactory = _ => "127.0.0.1" };
         var outbound = new Option<int?>("--outbound-port") { Description = "Explicit mode: the port apps use as their HTTP proxy (HTTP_PROXY)." }.Port();
         var inbound = new Option<string[]>("--inbound") { Description = "Explicit mode: CONTAINERPORT=LISTEN:APP — accept traffic for the workload's container port on LISTEN, forward it to the app on APP. Repeat." };
@@ -34,7 +36,7 @@ public static class ProxyCommand
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
         {
-            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, bind, outbound, inbound, outboundTcp, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, caRootFile, serverName, trustDomain, logLevel,
+            xds, nodeId, workload, ns, labels, serviceAccount, adminPort, statusPort, appMetrics, bind, outbound, inbound, outboundTcp, gateway, gatewayPorts, locality, drain, caTokenFile, caAddress, caRootFile, serverName, trustDomain, logLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -67,6 +69,8 @@ public static class ProxyCommand
                     Labels = ParsePairs(result.GetValue(labels) ?? [], "--label", '=').ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal),
                     ServiceAccount = result.GetValue(serviceAccount)!,
                     AdminPort = result.GetValue(adminPort),
+                    StatusPort = result.GetValue(statusPort),
+                    AppMetrics = result.GetValue(appMetrics) is { } metricsUrl ? (Uri.TryCreate(metricsUrl, UriKind.Absolute, out var metricsUri) && metricsUri.Scheme == Uri.UriSchemeHttp ? metricsUri : throw new FormatException($"--app-metrics {metricsUrl} is not an http URL like http://127.0.0.1:9090/metrics")) : null,
                     BindAddress = bindAddress,
                     OutboundPort = result.GetValue(outbound),
                     InboundPorts = (result.GetValue(inbound) ?? []).Select(ParseInbound).ToList(),
@@ -96,7 +100,7 @@ public static class ProxyCommand
             }
             catch (IOException e)
             {
-                await Console.Error.WriteLineAsync($"bowline proxy: cannot listen on admin port {options.AdminPort}: {e.Message}. Pass --admin-port 0 for a free port").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"bowline proxy: cannot listen on admin port {options.AdminPort} or status port {options.StatusPort}: {e.Message}. Pass --admin-port 0 / --status-port 0 for a free port").ConfigureAwait(false);
                 return 1;
             }
             Console.WriteLine($"bowline proxy: {options.NodeId} admin {host.AdminAddress} xds {options.XdsAddress}");

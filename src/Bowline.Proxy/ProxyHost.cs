@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -31,6 +32,9 @@ public sealed class ProxyHost : IAsyncDisposable
 
     public Uri AdminAddress { get; private set; } = null!;
 
+    /// <summary>The status port's address (merged metrics, readiness), or null when it is off.</summary>
+    public Uri? StatusAddress { get; private set; }
+
     /// <param name="random">Used from request threads for weighted picks and balancing: must be thread-safe (the default, <see cref="Random.Shared"/>, is).</param>
     public static ProxyHost Create(ProxyOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null, Random? random = null)
     {
@@ -46,6 +50,9 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton(random ?? Random.Shared);
         services.AddHttpForwarder();
         services.AddSingleton<ProxyStats>();
+        services.AddSingleton<Telemetry.IstioMetrics>();
+        services.AddSingleton<Telemetry.LocalWorkload>();
+        services.AddSingleton<PrometheusEndpoint>();
         services.AddSingleton<Tls.SecretStore>();
         services.AddSingleton<SnapshotHolder>();
         services.AddSingleton<ConnectionPools>();
@@ -69,12 +76,29 @@ public sealed class ProxyHost : IAsyncDisposable
             k.AddServerHeader = false;
             // Admin is loopback only: it reveals the whole config.
             k.Listen(IPAddress.Loopback, options.AdminPort, l => l.Protocols = HttpProtocols.Http1);
+            if (options.StatusPort is { } status)
+            {
+                k.Listen(options.BindAddress, status, l => l.Protocols = HttpProtocols.Http1);
+            }
         });
 
         var app = builder.Build();
+        var host = new ProxyHost(app);
+        // Admin and the status port share one server; the status port, which is not loopback-only, serves only its two paths.
+        bool IsAdmin(HttpContext context) => context.Connection.LocalPort == host.AdminAddress?.Port;
+        app.Use((context, next) =>
+        {
+            if (!IsAdmin(context) && !StatusEndpoints.Serves(context.Request.Path))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+            return next(context);
+        });
+        StatusEndpoints.Map(app, app.Services.GetRequiredService<PrometheusEndpoint>(), app.Services.GetRequiredService<ConfigApplier>(), IsAdmin);
         AdminEndpoints.Map(app, app.Services.GetRequiredService<SnapshotHolder>(), app.Services.GetRequiredService<ConfigApplier>(), app.Services.GetRequiredService<ProxyStats>(),
             app.Services.GetRequiredService<Tls.SecretStore>(), app.Services.GetRequiredService<TimeProvider>(), app.Services.GetRequiredService<AccessLogs.AccessLogFiles>());
-        return new ProxyHost(app);
+        return host;
     }
 
     internal IServiceProvider Services => _admin.Services;
@@ -100,7 +124,10 @@ public sealed class ProxyHost : IAsyncDisposable
             });
         }
         await _admin.StartAsync(cancellationToken).ConfigureAwait(false);
-        AdminAddress = new Uri(_admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var addresses = _admin.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        // Kestrel reports its listeners in the order they were configured: admin first, then the status port.
+        AdminAddress = addresses[0];
+        StatusAddress = addresses.Count > 1 ? addresses[1] : null;
         var log = _admin.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyHost>();
         // The workload certificate first, as Envoy waits for its SDS secrets: bounded, so a CA outage delays mTLS, not the proxy.
         using (var first = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))

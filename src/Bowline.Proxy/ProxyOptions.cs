@@ -17,6 +17,9 @@ public sealed class ProxyOptions
     /// <summary>The node's cluster (Envoy's service cluster), Istio sets the workload's app name.</summary>
     public string NodeCluster { get; init; } = "";
 
+    /// <summary>Istio's <c>CLUSTER_ID</c>: the cluster the workload runs in, reported as <c>source_cluster</c>/<c>destination_cluster</c>.</summary>
+    public string ClusterId { get; init; } = Telemetry.WorkloadMetadata.DefaultCluster;
+
     public required string WorkloadName { get; init; }
 
     public string Namespace { get; init; } = "default";
@@ -44,6 +47,18 @@ public sealed class ProxyOptions
 
     /// <summary>Admin port on loopback (Envoy's 15000): <c>/ready</c>, <c>/config_dump</c>, <c>/clusters</c>, <c>/stats</c>. 0 picks a free port.</summary>
     public int AdminPort { get; init; } = 15000;
+
+    /// <summary>
+    /// Istio's 15020: merged Prometheus metrics (<c>/stats/prometheus</c>) and readiness (<c>/healthz/ready</c>), bound on
+    /// <see cref="BindAddress"/> so a scraper can reach it. 0 picks a free port; null (the default here; the command line defaults to 15020) serves none.
+    /// </summary>
+    public int? StatusPort { get; init; }
+
+    /// <summary>
+    /// The app's own Prometheus endpoint (Istio's <c>prometheus.io/scrape</c>, <c>port</c> and <c>path</c> annotations
+    /// say where), merged into the status port's metrics; null when the workload declares none.
+    /// </summary>
+    public Uri? AppMetrics { get; init; }
 
     /// <summary>The address the control plane should bind this proxy's listeners to.</summary>
     public IPAddress BindAddress { get; init; } = IPAddress.Loopback;

@@ -27,7 +27,9 @@ public static class XdsJson
         Envoy.Extensions.Filters.Listener.HttpInspector.V3.HttpInspectorReflection.Descriptor,
         Envoy.Extensions.Retry.Priority.PreviousPriorities.V3.PreviousPrioritiesConfigReflection.Descriptor,
         Envoy.Admin.V3.ConfigDumpReflection.Descriptor,
-        Envoy.Admin.V3.ConfigDumpSharedReflection.Descriptor);
+        Envoy.Admin.V3.ConfigDumpSharedReflection.Descriptor,
+        Udpa.Type.V1.TypedStructReflection.Descriptor,
+        global::Xds.Type.V3.TypedStructReflection.Descriptor);
 
     private static readonly JsonFormatter Indented = new(JsonFormatter.Settings.Default.WithTypeRegistry(Registry).WithIndentation());
     private static readonly JsonFormatter Compact = new(JsonFormatter.Settings.Default.WithTypeRegistry(Registry));

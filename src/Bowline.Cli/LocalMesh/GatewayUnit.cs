@@ -64,7 +64,7 @@ internal sealed class GatewayUnit
         {
             arguments.AddRange(["--label", $"{key}={value}"]);
         }
-        arguments.AddRange(["--admin-port", Port(plan.AdminPort), "--bind", plan.Address.ToString(), "--drain-seconds", WorkloadUnit.DrainSeconds]);
+        arguments.AddRange(["--admin-port", Port(plan.AdminPort), "--status-port", "0", "--bind", plan.Address.ToString(), "--drain-seconds", WorkloadUnit.DrainSeconds]);
         foreach (var (server, listen) in plan.GatewayPorts)
         {
             arguments.AddRange(["--gateway-port", $"{Port(server)}={Port(listen)}"]);

@@ -29,6 +29,29 @@ internal sealed record WorkloadPlan(
     /// <summary>The TCP ports of the Services in the workload's namespace, each on a local port of its own.</summary>
     public IReadOnlyList<OutboundTcpPlan> OutboundTcp { get; init; } = [];
 
+    /// <summary>The sidecar's status port (Istio's 15020): merged metrics and readiness.</summary>
+    public int StatusPort { get; init; }
+
+    /// <summary>
+    /// The app's own metrics, as Istio's annotations declare them: <c>prometheus.io/scrape: "true"</c>, the container
+    /// port in <c>prometheus.io/port</c> (here the port the app really listens on) and <c>prometheus.io/path</c>
+    /// (default <c>/metrics</c>). Null when the workload declares none.
+    /// </summary>
+    public string? AppMetrics
+    {
+        get
+        {
+            var annotations = Workload.Meta.Annotations;
+            if (annotations.GetValueOrDefault("prometheus.io/scrape") != "true" || !int.TryParse(annotations.GetValueOrDefault("prometheus.io/port"), out var port))
+            {
+                return null;
+            }
+            var appPort = Ports.FirstOrDefault(p => p.ContainerPort == port)?.AppPort ?? port;
+            var path = annotations.GetValueOrDefault("prometheus.io/path") is { Length: > 0 } p ? (p.StartsWith('/') ? p : "/" + p) : "/metrics";
+            return $"http://127.0.0.1:{appPort}{path}";
+        }
+    }
+
     public string Name => Workload.Meta.Name;
 
     public string Namespace => Workload.Meta.Namespace;

@@ -28,6 +28,7 @@ internal static class WorkloadPlanner
                 AppLaunch(workload, programs, state.LogFile($"{id}.app.log")))
             {
                 OutboundTcp = OutboundTcp(workload, mesh.Services, ports),
+                StatusPort = ports.Pick(IPAddress.Loopback),
             });
         }
         return plans;

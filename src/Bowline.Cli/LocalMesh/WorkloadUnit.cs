@@ -118,10 +118,15 @@ internal sealed class WorkloadUnit
         [
             "--service-account", plan.ServiceAccount,
             "--admin-port", Key(plan.AdminPort),
+            "--status-port", Key(plan.StatusPort),
             "--bind", "127.0.0.1",
             "--outbound-port", Key(plan.OutboundPort),
             "--drain-seconds", DrainSeconds,
         ]);
+        if (plan.AppMetrics is { } metrics)
+        {
+            arguments.AddRange(["--app-metrics", metrics]);
+        }
         foreach (var port in plan.Ports)
         {
             arguments.AddRange(["--inbound", $"{port.ContainerPort}={port.InboundPort}:{port.AppPort}"]);

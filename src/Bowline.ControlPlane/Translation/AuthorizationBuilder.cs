@@ -128,7 +128,7 @@ internal sealed class AuthorizationBuilder
     /// </summary>
     public void InsertInto(HttpConnectionManager hcm)
     {
-        var at = hcm.HttpFilters.Select((f, i) => (f, i)).LastOrDefault(x => x.f.Name == AuthorizationMatchers.JwtAuthnFilter, (null!, -1)).Item2 + 1;
+        var at = Math.Max(hcm.HttpFilters.Select((f, i) => (f, i)).LastOrDefault(x => x.f.Name == AuthorizationMatchers.JwtAuthnFilter, (null!, -1)).Item2 + 1, IstioTelemetryBuilder.FirstPolicyIndex(hcm));
         for (var i = 0; i < Filters.Count; i++)
         {
             hcm.HttpFilters.Insert(at + i, Filters[i].Clone());

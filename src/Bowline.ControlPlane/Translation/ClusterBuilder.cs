@@ -103,6 +103,11 @@ internal static class ClusterBuilder
                 },
                 LoadAssignment = Assignment(IstioNames.InboundCluster(inbound.ContainerPort), LocalityLoadBalancer.Group([new MeshEndpoint("127.0.0.1", inbound.AppPort, new Dictionary<string, string>(), 1)])),
             };
+            if (index.Services.FirstOrDefault(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector)
+                && s.Ports.Any(p => (p.TargetPort ?? p.Number) == inbound.ContainerPort)) is { } served)
+            {
+                IstioTelemetryBuilder.Describe(cluster, served);
+            }
             if (!ListenerBuilder.InboundIsTcp(node, index, inbound.ContainerPort))
             {
                 cluster.TypedExtensionProtocolOptions[EnvoyBuilders.HttpProtocolOptionsKey] = Any.Pack(ProtocolOptions(InboundIsHttp2(node, index, inbound.ContainerPort)));
@@ -175,6 +180,7 @@ internal static class ClusterBuilder
             // Proxyless gRPC clients balance round robin unless a consistent hash applies (what their gRFCs allow).
             LbPolicy = Cluster.Types.LbPolicy.RoundRobin,
         };
+        IstioTelemetryBuilder.Describe(cluster, target.Service);
         if (kind == ProxyKind.ProxylessGrpc)
         {
             ClusterPolicyBuilder.ApplyProxyless(cluster, policy, where, snapshot);

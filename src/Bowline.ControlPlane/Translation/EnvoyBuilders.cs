@@ -68,6 +68,7 @@ internal static class EnvoyBuilders
                 : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
         };
         AccessLogBuilder.Apply(hcm, mesh, node, side);
+        IstioTelemetryBuilder.Apply(hcm, side);
         return hcm;
     }
 

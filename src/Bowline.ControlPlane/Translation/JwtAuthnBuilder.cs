@@ -59,7 +59,7 @@ internal static class JwtAuthnBuilder
     {
         if (filter is not null)
         {
-            hcm.HttpFilters.Insert(0, filter.Clone());
+            hcm.HttpFilters.Insert(IstioTelemetryBuilder.FirstPolicyIndex(hcm), filter.Clone());
         }
     }
 

@@ -23,7 +23,6 @@ internal static class AdminEndpoints
         });
         app.MapGet("/certs", () => Results.Text(Certificates(secrets, time), "application/json"));
         app.MapGet("/ready", () => applier.Initialized ? Results.Text("LIVE\n") : Results.Text("PRE_INITIALIZING\n", statusCode: 503));
-        app.MapGet("/healthz/ready", () => applier.Initialized ? Results.Text("ready\n") : Results.Text("not ready: waiting for listeners and clusters from the control plane\n", statusCode: 503));
         app.MapGet("/config_dump", () => Results.Text(XdsJson.Format(ConfigDumpBuilder.Build(snapshots.Current)), "application/json"));
         app.MapGet("/stats", () => Results.Text(stats.Render()));
         app.MapGet("/listeners", () => Results.Text(string.Concat(snapshots.Current.Listeners.Values.OrderBy(l => l.Name, StringComparer.Ordinal)

@@ -48,6 +48,24 @@ internal sealed class ClusterConfig(
     /// <summary>Envoy's max_requests_per_connection; 0 means unlimited.</summary>
     public int MaxRequestsPerConnection { get; } = maxRequestsPerConnection;
 
+    /// <summary>
+    /// The service the cluster is for, from its <c>istio</c> filter metadata (<c>services[0]</c>: host, name, namespace),
+    /// as Istio's clusters carry it for the stats filter; null when the control plane named none.
+    /// </summary>
+    public Telemetry.ServiceLabels? Service { get; } = ServiceOf(source);
+
+    private static Telemetry.ServiceLabels? ServiceOf(Envoy.Config.Cluster.V3.Cluster cluster)
+    {
+        if (cluster.Metadata?.FilterMetadata.TryGetValue("istio", out var istio) != true
+            || !istio!.Fields.TryGetValue("services", out var services) || services.ListValue is not { Values.Count: > 0 } list
+            || list.Values[0].StructValue is not { } service)
+        {
+            return null;
+        }
+        string Field(string name) => service.Fields.TryGetValue(name, out var v) ? v.StringValue : "";
+        return Field("host") is { Length: > 0 } host ? Telemetry.ServiceLabels.Of(host, Field("name"), Field("namespace")) : null;
+    }
+
     /// <summary>The resource this was compiled from; an identical resource in a later update reuses this object.</summary>
     public Envoy.Config.Cluster.V3.Cluster Source { get; } = source;
 

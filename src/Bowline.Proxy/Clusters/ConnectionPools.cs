@@ -102,6 +102,9 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
     /// </summary>
     public static readonly HttpRequestOptionsKey<System.Net.DnsEndPoint> AddressOption = new("bowline.upstream_address");
 
+    /// <summary>The endpoint a TLS connection is opened to, which learns the mesh identity its server proved.</summary>
+    public static readonly HttpRequestOptionsKey<UpstreamEndpoint> EndpointOption = new("bowline.upstream_endpoint");
+
     /// <summary>
     /// Opens a connection the way the cluster's settings say: TCP keepalive probes, and TLS originated by the proxy
     /// (the endpoint's transport socket, carried on the request that opened the connection). The handler itself always
@@ -119,7 +122,8 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         try
         {
             var requestHost = context.InitialRequestMessage.Headers.Host is { } authority ? authority.Split(':')[0] : null;
-            return await tls.ConnectAsync(stream, target.Host, requestHost, secrets, cancellationToken).ConfigureAwait(false);
+            context.InitialRequestMessage.Options.TryGetValue(EndpointOption, out var endpoint);
+            return await tls.ConnectAsync(stream, target.Host, requestHost, secrets, cancellationToken, endpoint).ConfigureAwait(false);
         }
         catch
         {

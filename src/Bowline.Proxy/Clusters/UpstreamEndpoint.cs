@@ -95,6 +95,18 @@ internal sealed class UpstreamEndpoint(string address, int port)
         Volatile.Write(ref _consecutiveLocalOriginFailures, 0);
     }
 
+    /// <summary>
+    /// The SPIFFE identity this endpoint's server proved on its last mesh mTLS handshake (null until one): the identity
+    /// that must vouch for the workload metadata it sends back. An endpoint address is one workload, so it is kept here.
+    /// </summary>
+    public Tls.SpiffeId? PeerIdentity
+    {
+        get => Volatile.Read(ref _peerIdentity);
+        set => Volatile.Write(ref _peerIdentity, value);
+    }
+
+    private Tls.SpiffeId? _peerIdentity;
+
     public override string ToString() => $"{Address}:{Port}";
 }
 

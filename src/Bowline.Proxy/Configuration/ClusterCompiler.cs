@@ -76,7 +76,7 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         XdsFields.Check(cluster, where, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "typed_extension_protocol_options",
             "circuit_breakers", "outlier_detection", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config", "upstream_connection_options",
             "health_checks", "dns_lookup_family", "dns_refresh_rate", "round_robin_lb_config", "least_request_lb_config",
-            "transport_socket", "transport_socket_matches");
+            "transport_socket", "transport_socket_matches", "metadata");
         if (cluster.Type is not (Cluster.Types.DiscoveryType.Eds or Cluster.Types.DiscoveryType.Static or Cluster.Types.DiscoveryType.StrictDns or Cluster.Types.DiscoveryType.LogicalDns))
         {
             throw new ProxyConfigException($"{where}: type {cluster.Type} is not supported; use EDS, STATIC, STRICT_DNS or LOGICAL_DNS");

@@ -7,14 +7,14 @@ namespace Bowline.Proxy.Configuration;
 /// <summary>Per-HCM counters (<c>http.&lt;stat_prefix&gt;.downstream_rq_*</c>).</summary>
 internal sealed class HttpChainStats(ProxyStats stats, string prefix)
 {
-    public Stat RequestsTotal { get; } = stats.Get($"http.{prefix}.downstream_rq_total");
-    public Stat Requests1xx { get; } = stats.Get($"http.{prefix}.downstream_rq_1xx");
-    public Stat Requests2xx { get; } = stats.Get($"http.{prefix}.downstream_rq_2xx");
-    public Stat Requests3xx { get; } = stats.Get($"http.{prefix}.downstream_rq_3xx");
-    public Stat Requests4xx { get; } = stats.Get($"http.{prefix}.downstream_rq_4xx");
-    public Stat Requests5xx { get; } = stats.Get($"http.{prefix}.downstream_rq_5xx");
-    public Stat NoRoute { get; } = stats.Get($"http.{prefix}.no_route");
-    public Stat NoCluster { get; } = stats.Get($"http.{prefix}.no_cluster");
+    public Stat RequestsTotal { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_total");
+    public Stat Requests1xx { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_1xx");
+    public Stat Requests2xx { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_2xx");
+    public Stat Requests3xx { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_3xx");
+    public Stat Requests4xx { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_4xx");
+    public Stat Requests5xx { get; } = stats.Get(StatTag.Http(prefix), "downstream_rq_5xx");
+    public Stat NoRoute { get; } = stats.Get(StatTag.Http(prefix), "no_route");
+    public Stat NoCluster { get; } = stats.Get(StatTag.Http(prefix), "no_cluster");
 
     public void Completed(int status)
     {
@@ -47,6 +47,9 @@ internal sealed class HttpChain(string statPrefix, string? routeConfigName, Rout
 
     /// <summary>The HCM's http_filters in order; the last is the router.</summary>
     public HttpFilterEntry[] Filters { get; } = filters;
+
+    /// <summary>The filters that report on every finished request (Istio's stats), in chain order.</summary>
+    public Filters.Http.IHttpStreamObserver[] Observers { get; } = [.. filters.Select(f => f.Filter).OfType<Filters.Http.IHttpStreamObserver>()];
 
     public string StatPrefix { get; } = statPrefix;
 
@@ -84,15 +87,15 @@ internal sealed class CompiledFilterChain(string name, HttpChain? http, Tls.Down
 /// <summary>A listener's counters, Envoy's <c>listener.&lt;address&gt;.*</c>: connections, no chain matched, TLS handshakes and their failures.</summary>
 internal sealed class ListenerStats(ProxyStats stats, string prefix)
 {
-    public Stat ConnectionsTotal { get; } = stats.Get($"listener.{prefix}.downstream_cx_total");
-    public Stat NoFilterChainMatch { get; } = stats.Get($"listener.{prefix}.no_filter_chain_match");
-    public Stat ListenerFilterTimeout { get; } = stats.Get($"listener.{prefix}.downstream_pre_cx_timeout");
-    public Stat Handshakes { get; } = stats.Get($"listener.{prefix}.ssl.handshake");
-    public Stat ConnectionErrors { get; } = stats.Get($"listener.{prefix}.ssl.connection_error");
-    public Stat NoCertificate { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_no_cert");
-    public Stat VerifyError { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_error");
-    public Stat VerifySan { get; } = stats.Get($"listener.{prefix}.ssl.fail_verify_san");
-    public Stat SecretMissing { get; } = stats.Get($"listener.{prefix}.ssl.secret_not_ready");
+    public Stat ConnectionsTotal { get; } = stats.Get(StatTag.Listener(prefix), "downstream_cx_total");
+    public Stat NoFilterChainMatch { get; } = stats.Get(StatTag.Listener(prefix), "no_filter_chain_match");
+    public Stat ListenerFilterTimeout { get; } = stats.Get(StatTag.Listener(prefix), "downstream_pre_cx_timeout");
+    public Stat Handshakes { get; } = stats.Get(StatTag.Listener(prefix), "ssl.handshake");
+    public Stat ConnectionErrors { get; } = stats.Get(StatTag.Listener(prefix), "ssl.connection_error");
+    public Stat NoCertificate { get; } = stats.Get(StatTag.Listener(prefix), "ssl.fail_verify_no_cert");
+    public Stat VerifyError { get; } = stats.Get(StatTag.Listener(prefix), "ssl.fail_verify_error");
+    public Stat VerifySan { get; } = stats.Get(StatTag.Listener(prefix), "ssl.fail_verify_san");
+    public Stat SecretMissing { get; } = stats.Get(StatTag.Listener(prefix), "ssl.secret_not_ready");
 }
 
 /// <summary>

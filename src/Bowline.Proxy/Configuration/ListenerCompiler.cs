@@ -15,7 +15,8 @@ namespace Bowline.Proxy.Configuration;
 /// with its filter chain built through the <see cref="HttpFilterCatalog"/> (the router last). Route tables come from
 /// the caller, which reuses those whose RDS resource did not change.
 /// </summary>
-internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers, AccessLogs.AccessLogFiles accessLogs)
+internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers, AccessLogs.AccessLogFiles accessLogs,
+    Telemetry.IstioMetrics metrics, Telemetry.LocalWorkload local)
 {
     // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
     private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
@@ -24,7 +25,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
     {
         var where = $"listener {listener.Name}";
         XdsFields.Check(listener, where, "name", "address", "additional_addresses", "filter_chains", "default_filter_chain", "listener_filters",
-            "listener_filters_timeout", "continue_on_listener_filters_timeout");
+            "listener_filters_timeout", "continue_on_listener_filters_timeout", "traffic_direction");
         var addresses = new List<IPEndPoint> { Endpoint(listener.Address, where) };
         addresses.AddRange(listener.AdditionalAddresses.Select(a => Endpoint(a.Address, where + " additional_addresses")));
         var (tlsInspector, httpInspector) = ListenerFilters(listener, where);
@@ -33,9 +34,9 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         foreach (var chain in listener.FilterChains)
         {
             var cwhere = $"{where} filter chain {chain.Name}";
-            chains.Add((new FilterChainCriteria(chain.FilterChainMatch, cwhere), CompileChain(chain, cwhere, rds, inline)));
+            chains.Add((new FilterChainCriteria(chain.FilterChainMatch, cwhere), CompileChain(chain, cwhere, rds, inline, listener.TrafficDirection)));
         }
-        var defaultChain = listener.DefaultFilterChain is { } fallback ? CompileChain(fallback, $"{where} default_filter_chain", rds, inline) : null;
+        var defaultChain = listener.DefaultFilterChain is { } fallback ? CompileChain(fallback, $"{where} default_filter_chain", rds, inline, listener.TrafficDirection) : null;
         if (chains.Count == 0 && defaultChain is null)
         {
             throw new ProxyConfigException($"{where}: no filter chains");
@@ -92,28 +93,35 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         return listenerStats;
     }
 
-    private CompiledFilterChain CompileChain(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    private CompiledFilterChain CompileChain(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline, Envoy.Config.Core.V3.TrafficDirection direction)
     {
         XdsFields.Check(chain, where, "name", "filter_chain_match", "filters", "transport_socket");
         var tls = chain.TransportSocket is { } socket ? Tls.DownstreamTls.Compile(socket, where) : null;
         if (chain.Filters.Count > 0 && chain.Filters[^1].TypedConfig?.TypeUrl == Filters.Network.TcpProxy.TcpProxyConfig.TypeUrl)
         {
-            // A TCP chain: network RBAC filters, then the tcp_proxy that ends it.
+            // A TCP chain: network RBAC filters and Istio's stats, then the tcp_proxy that ends it.
             var rbac = new List<Filters.Network.Rbac.NetworkRbacConfig>();
+            Telemetry.IstioStatsConfig? istioStats = null;
             foreach (var filter in chain.Filters.Take(chain.Filters.Count - 1))
             {
                 var fwhere = where + " filter " + filter.Name;
                 XdsFields.Check(filter, fwhere, "name", "typed_config");
-                if (filter.TypedConfig?.TypeUrl != Filters.Network.Rbac.NetworkRbacConfig.TypeUrl)
+                var type = filter.TypedConfig is { } typed ? TypedStructs.TypeUrlOf(typed) : null;
+                if (type == Telemetry.IstioStatsConfig.TypeUrl)
                 {
-                    throw new ProxyConfigException($"{fwhere}: network filter {filter.TypedConfig?.TypeUrl ?? "(no typed_config)"} is not supported before tcp_proxy; only {Filters.Network.Rbac.NetworkRbacConfig.TypeUrl} is");
+                    istioStats = Telemetry.IstioStatsConfig.Compile(filter.TypedConfig!, metrics, local, direction, fwhere);
+                    continue;
+                }
+                if (type != Filters.Network.Rbac.NetworkRbacConfig.TypeUrl)
+                {
+                    throw new ProxyConfigException($"{fwhere}: network filter {type ?? "(no typed_config)"} is not supported before tcp_proxy; supported: {Filters.Network.Rbac.NetworkRbacConfig.TypeUrl}, {Telemetry.IstioStatsConfig.TypeUrl}");
                 }
                 rbac.Add(Filters.Network.Rbac.NetworkRbacConfig.Compile(filter.TypedConfig, stats, fwhere));
             }
             XdsFields.Check(chain.Filters[^1], where + " filter " + chain.Filters[^1].Name, "name", "typed_config");
-            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[^1].TypedConfig, clusters, TcpStatsFor, random, accessLogs, time, where)) { NetworkRbac = rbac };
+            return new CompiledFilterChain(chain.Name, null, tls, Filters.Network.TcpProxy.TcpProxyConfig.Compile(chain.Filters[^1].TypedConfig, clusters, TcpStatsFor, random, accessLogs, time, where, istioStats)) { NetworkRbac = rbac };
         }
-        return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline), tls);
+        return new CompiledFilterChain(chain.Name, CompileHttp(chain, where, rds, inline, direction), tls);
     }
 
     private readonly Dictionary<string, Filters.Network.TcpProxy.TcpProxyStats> _tcpStats = new(StringComparer.Ordinal);
@@ -127,7 +135,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         return tcpStats;
     }
 
-    private HttpChain CompileHttp(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline)
+    private HttpChain CompileHttp(FilterChain chain, string where, Func<string, RouteTable?> rds, Func<RouteConfiguration, RouteTable> inline, Envoy.Config.Core.V3.TrafficDirection direction)
     {
         if (chain.Filters.Count != 1 || chain.Filters[0].TypedConfig?.TypeUrl != ResourceReferences.HttpConnectionManagerTypeUrl)
         {
@@ -137,7 +145,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
             "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details", "access_log");
-        var filters = CompileFilters(hcm, where);
+        var filters = CompileFilters(hcm, where, direction);
 
         RouteTable? table;
         string? rdsName = null;
@@ -207,9 +215,9 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         return paths == Http.PathNormalization.Default ? Http.PathNormalization.Default : paths;
     }
 
-    private HttpFilterEntry[] CompileFilters(HttpConnectionManager hcm, string where)
+    private HttpFilterEntry[] CompileFilters(HttpConnectionManager hcm, string where, Envoy.Config.Core.V3.TrafficDirection direction)
     {
-        var context = new FilterFactoryContext(stats, time, random, loggers, hcm.StatPrefix);
+        var context = new FilterFactoryContext(stats, time, random, loggers, hcm.StatPrefix, direction);
         var entries = new List<HttpFilterEntry>();
         // Names may repeat (Istio sends a DENY and an ALLOW envoy.filters.http.rbac); a route's typed_per_filter_config
         // under a name applies to each filter of that name, as in Envoy.
@@ -217,7 +225,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         {
             var fwhere = $"{where} http filter {filter.Name}";
             XdsFields.Check(filter, fwhere, "name", "typed_config", "is_optional", "disabled");
-            var factory = filter.TypedConfig is { } typed ? catalog.ForConfig(typed.TypeUrl) : null;
+            var factory = filter.TypedConfig is { } typed ? catalog.ForConfig(TypedStructs.TypeUrlOf(typed)) : null;
             if (factory is null)
             {
                 if (filter.IsOptional)

@@ -94,6 +94,10 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             }
             chain.Stats.Completed(info.ResponseCode == 0 ? 499 : info.ResponseCode);
             Count(info.Flags);
+            foreach (var observer in chain.Observers)
+            {
+                observer.OnStreamComplete(stream);
+            }
             if (chain.AccessLogs.Length > 0)
             {
                 AccessLogs.AccessLogger.LogAll(chain.AccessLogs, AccessLogs.AccessLogInput.Of(stream));

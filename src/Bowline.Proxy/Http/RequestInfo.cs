@@ -35,6 +35,9 @@ internal sealed class RequestInfo
 
     public string? UpstreamCluster { get; set; }
 
+    /// <summary>The service the upstream cluster is for (its <c>istio</c> metadata), for Istio's destination_service labels.</summary>
+    public Telemetry.ServiceLabels? UpstreamService { get; set; }
+
     public UpstreamEndpoint? UpstreamHost { get; set; }
 
     /// <summary>Upstream attempts made: 0 when the request never left the proxy, 1 + retries otherwise.</summary>
@@ -49,6 +52,20 @@ internal sealed class RequestInfo
     /// <summary>Why the last upstream attempt failed at the transport level (Envoy's <c>%UPSTREAM_TRANSPORT_FAILURE_REASON%</c>).</summary>
     public string? UpstreamTransportFailureReason { get; set; }
 
+    /// <summary>The downstream workload, from metadata exchange, when its mTLS identity vouched for it (Istio's <c>downstream_peer</c>).</summary>
+    public Telemetry.WorkloadMetadata? DownstreamPeer { get; set; }
+
+    /// <summary>The upstream workload, from the metadata on its response, when its mTLS identity vouched for it.</summary>
+    public Telemetry.WorkloadMetadata? UpstreamPeer { get; set; }
+
+    /// <summary>gRPC messages in the request and the response bodies (counted only for gRPC requests).</summary>
+    public Telemetry.GrpcMessageCounter RequestMessages;
+
+    public Telemetry.GrpcMessageCounter ResponseMessages;
+
+    /// <summary>A TCP connection's Istio series, resolved once its upstream is known; its bytes are added as they flow.</summary>
+    public Telemetry.TcpSeries? IstioSeries { get; set; }
+
     public void Reset()
     {
         StartTimestamp = UpstreamRequestTimestamp = UpstreamFirstByteTimestamp = EndTimestamp = 0;
@@ -56,7 +73,11 @@ internal sealed class RequestInfo
         Flags = ResponseFlags.None;
         ResponseCodeDetails = RouteName = UpstreamCluster = UpstreamTransportFailureReason = null;
         UpstreamHost = null;
+        UpstreamService = null;
         ResponseCode = Attempts = 0;
         BytesReceived = BytesSent = 0;
+        DownstreamPeer = UpstreamPeer = null;
+        IstioSeries = null;
+        RequestMessages = ResponseMessages = default;
     }
 }

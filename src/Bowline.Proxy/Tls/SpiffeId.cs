@@ -12,7 +12,8 @@ internal sealed record SpiffeId(string TrustDomain, string Namespace, string Ser
 {
     private const string Scheme = "spiffe://";
 
-    public string Uri => $"{Scheme}{TrustDomain}/ns/{Namespace}/sa/{ServiceAccount}";
+    /// <summary>Computed once: metrics label requests with it.</summary>
+    public string Uri { get; } = $"{Scheme}{TrustDomain}/ns/{Namespace}/sa/{ServiceAccount}";
 
     /// <summary>Istio's <c>source.principal</c>: <c>cluster.local/ns/default/sa/bookinfo-productpage</c>.</summary>
     public string Principal => $"{TrustDomain}/ns/{Namespace}/sa/{ServiceAccount}";

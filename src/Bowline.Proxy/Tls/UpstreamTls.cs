@@ -52,7 +52,8 @@ internal sealed class UpstreamTls
 
     /// <summary>Completes the handshake over <paramref name="transport"/>; throws with the reason when the server is not accepted.</summary>
     /// <param name="requestHost">The request's host name (its Host header without the port), for auto_sni and auto_san_validation.</param>
-    public async Task<SslStream> ConnectAsync(Stream transport, string host, string? requestHost, SecretStore secrets, CancellationToken cancellationToken)
+    /// <param name="endpoint">Told the mesh identity the server proved (<see cref="Clusters.UpstreamEndpoint.PeerIdentity"/>), which vouches for the metadata it sends back.</param>
+    public async Task<SslStream> ConnectAsync(Stream transport, string host, string? requestHost, SecretStore secrets, CancellationToken cancellationToken, Clusters.UpstreamEndpoint? endpoint = null)
     {
         var certificate = Settings.CertificateSource?.Certificate(secrets);
         if (Settings.CertificateSource is not null && certificate is null)
@@ -65,6 +66,7 @@ internal sealed class UpstreamTls
             throw new AuthenticationExceptionWithReason($"{validation.Describe()} has not arrived yet");
         }
         string? failure = null;
+        SpiffeId? verified = null;
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = Sni ?? (AutoSni && requestHost is not null ? requestHost : host),
@@ -84,14 +86,19 @@ internal sealed class UpstreamTls
                 return true;
             }
             var leaf = presented as X509Certificate2 ?? (presented is null ? null : new X509Certificate2(presented));
-            var (verdict, reason, _) = PeerVerifier.Verify(leaf, errors, chain, Settings, peerIsClient: false, RequireSpiffe, checkName);
+            var (verdict, reason, peer) = PeerVerifier.Verify(leaf, errors, chain, Settings, peerIsClient: false, RequireSpiffe, checkName);
             failure = reason;
+            verified = RequireSpiffe ? peer?.Spiffe : null;
             return verdict == PeerVerifier.Failure.None;
         };
         var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
         try
         {
             await ssl.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+            if (endpoint is not null && verified is not null)
+            {
+                endpoint.PeerIdentity = verified;
+            }
             return ssl;
         }
         catch (System.Security.Authentication.AuthenticationException e)

@@ -76,6 +76,6 @@ public sealed class JwksPushTests : IAsyncLifetime
         var snapshot = MeshTranslator.Translate(index, ProxyNode.From(TestNodes.ProductpageSidecar()));
         var listener = Assert.IsType<Listener>(snapshot.Get(TypeUrls.Listener)!.Resources[IstioNames.VirtualInbound].Message);
         var hcm = listener.FilterChains.Single().Filters.Single().TypedConfig.Unpack<HttpConnectionManager>();
-        return hcm.HttpFilters[0].TypedConfig.Unpack<JwtAuthentication>().Providers["origins-0"].LocalJwks.InlineString;
+        return hcm.HttpFilters.Single(f => f.Name == "envoy.filters.http.jwt_authn").TypedConfig.Unpack<JwtAuthentication>().Providers["origins-0"].LocalJwks.InlineString;
     }
 }

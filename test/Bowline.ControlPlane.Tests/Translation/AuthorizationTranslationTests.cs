@@ -70,7 +70,7 @@ public sealed class AuthorizationTranslationTests
     [Fact]
     public void Translate_NoPolicy_NoRbacFilter()
     {
-        Assert.Equal(["envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "envoy.filters.http.router"], Filters(Translate(Productpage)).Select(f => f.Name));
+        Assert.Equal(["istio.metadata_exchange", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "istio.stats", "envoy.filters.http.router"], Filters(Translate(Productpage)).Select(f => f.Name));
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class AuthorizationTranslationTests
     {
         var snapshot = Translate(Productpage, AllowNothing);
 
-        Assert.Equal(["envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "envoy.filters.http.router"], Filters(snapshot).Select(f => f.Name));
+        Assert.Equal(["istio.metadata_exchange", "envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "istio.stats", "envoy.filters.http.router"], Filters(snapshot).Select(f => f.Name));
         Assert.Equal(Json<HttpRbac>("{\"rules\": {\"policies\": {\"ns[default]-policy[allow-nothing]-rule[0]\": " + MatchNever + "}}, " + DryRunAllowPrefix + "}"), Assert.Single(Rbac(snapshot)));
         // Every workload of the namespace is covered; a workload of another namespace is not.
         Assert.Single(Rbac(Translate(Reviews, AllowNothing)));
@@ -238,10 +238,10 @@ public sealed class AuthorizationTranslationTests
 
         // With the JWT filter (RequestAuthentication's) in place, the RBAC filters go right after it.
         var hcm = EnvoyBuilders.Hcm("test", Bowline.ControlPlane.Config.MeshConfig.Empty, ProxyNode.From(TestNodes.ProductpageSidecar()), Bowline.ControlPlane.Config.TelemetryMode.Server);
-        hcm.HttpFilters.Insert(0, new HttpFilter { Name = "envoy.filters.http.jwt_authn" });
+        hcm.HttpFilters.Insert(1, new HttpFilter { Name = "envoy.filters.http.jwt_authn" });
         var builder = AuthorizationBuilder.For(Reviews, Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, Policy("default", "allow", "{rules: [{}]}")), new SnapshotBuilder(), new Dictionary<int, int> { [9080] = 15380 });
         builder.InsertInto(hcm);
-        Assert.Equal(["envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "envoy.filters.http.router"], hcm.HttpFilters.Select(f => f.Name));
+        Assert.Equal(["istio.metadata_exchange", "envoy.filters.http.jwt_authn", "envoy.filters.http.rbac", "envoy.filters.http.fault", "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "istio.stats", "envoy.filters.http.router"], hcm.HttpFilters.Select(f => f.Name));
     }
 
     [Fact]

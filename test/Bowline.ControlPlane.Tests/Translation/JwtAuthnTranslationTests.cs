@@ -64,7 +64,7 @@ public sealed class JwtAuthnTranslationTests : IAsyncLifetime
 
     private static string[] FilterNames(HttpConnectionManager hcm) => hcm.HttpFilters.Select(f => f.Name).ToArray();
 
-    private static JwtAuthentication JwtConfig(HttpConnectionManager hcm) => hcm.HttpFilters[0].TypedConfig.Unpack<JwtAuthentication>();
+    private static JwtAuthentication JwtConfig(HttpConnectionManager hcm) => hcm.HttpFilters.Single(f => f.Name == JwtAuthnBuilder.FilterName).TypedConfig.Unpack<JwtAuthentication>();
 
     private static string Escaped(string json) => System.Text.Json.JsonSerializer.Serialize(json);
 
@@ -74,7 +74,7 @@ public sealed class JwtAuthnTranslationTests : IAsyncLifetime
         var snapshot = MeshTranslator.Translate(await IndexAsync(JwtExample()), Productpage);
 
         var hcm = InboundHcm(snapshot);
-        Assert.Equal([JwtAuthnBuilder.FilterName, EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.LocalRateLimitFilter, EnvoyBuilders.RouterFilter], FilterNames(hcm));
+        Assert.Equal([IstioTelemetryBuilder.MetadataExchangeFilter, JwtAuthnBuilder.FilterName, EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.LocalRateLimitFilter, IstioTelemetryBuilder.StatsFilter, EnvoyBuilders.RouterFilter], FilterNames(hcm));
         Assert.Equal(Json<JwtAuthentication>("""
             {
               "providers": {
@@ -108,7 +108,8 @@ public sealed class JwtAuthnTranslationTests : IAsyncLifetime
         var index = await IndexAsync(JwtExample("istio-system", "istio: ingressgateway"));
 
         var hcm = GatewayHcm(MeshTranslator.Translate(index, Ingress));
-        Assert.Equal(JwtAuthnBuilder.FilterName, hcm.HttpFilters[0].Name);
+        // Policy filters come right after the metadata exchange, which labels even a request they refuse.
+        Assert.Equal([IstioTelemetryBuilder.MetadataExchangeFilter, JwtAuthnBuilder.FilterName], hcm.HttpFilters.Take(2).Select(f => f.Name));
         var provider = JwtConfig(hcm).Providers["origins-0"];
         Assert.True(provider.ClearRouteCache);
         Assert.Equal(JwksServer.IstioSampleJwks, provider.LocalJwks.InlineString);

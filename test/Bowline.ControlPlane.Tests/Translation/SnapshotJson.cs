@@ -26,7 +26,8 @@ internal static class SnapshotJson
         Envoy.Extensions.Filters.Http.Fault.V3.FaultReflection.Descriptor,
         Envoy.Extensions.Filters.Http.Cors.V3.CorsReflection.Descriptor,
         Envoy.Extensions.Filters.Http.LocalRatelimit.V3.LocalRateLimitReflection.Descriptor,
-        Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor)));
+        Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor,
+        Udpa.Type.V1.TypedStructReflection.Descriptor)));
 
     public static string Serialize(XdsSnapshot snapshot)
     {

@@ -71,8 +71,9 @@ public sealed class TcpTranslationTests
 
     private static TcpProxy TcpProxyOf(FilterChain chain)
     {
-        var filter = Assert.Single(chain.Filters);
-        Assert.Equal("envoy.filters.network.tcp_proxy", filter.Name);
+        // Istio's stats filter comes first on every TCP chain; the tcp_proxy ends it.
+        Assert.Equal(["istio.stats", "envoy.filters.network.tcp_proxy"], chain.Filters.Select(f => f.Name));
+        var filter = chain.Filters[^1];
         return filter.TypedConfig.Unpack<TcpProxy>();
     }
 
@@ -357,7 +358,7 @@ public sealed class TcpTranslationTests
         var snapshot = MeshTranslator.Translate(Index(Policy("ALLOW", "[{from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-ratings]}}], to: [{operation: {ports: ['3306']}}]}]")), node);
 
         var chain = Assert.Single(InboundChains(snapshot));
-        Assert.Equal(["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"], chain.Filters.Select(f => f.Name));
+        Assert.Equal(["envoy.filters.network.rbac", "istio.stats", "envoy.filters.network.tcp_proxy"], chain.Filters.Select(f => f.Name));
         Assert.Equal(Json<Envoy.Extensions.Filters.Network.Rbac.V3.RBAC>("""
             {
               "statPrefix": "tcp.",
@@ -412,8 +413,8 @@ public sealed class TcpTranslationTests
             """;
         var snapshot = MeshTranslator.Translate(Index(policy, GatewayYaml(servers), VirtualService("mysql", "['*']", "  tcp:\n  - route: [{destination: {host: mysqldb}}]")), Gateway);
 
-        Assert.Equal(["envoy.filters.network.rbac", "envoy.filters.network.tcp_proxy"], Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400").FilterChains).Filters.Select(f => f.Name));
-        Assert.All(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains, c => Assert.Equal("envoy.filters.network.tcp_proxy", Assert.Single(c.Filters).Name));
+        Assert.Equal(["envoy.filters.network.rbac", "istio.stats", "envoy.filters.network.tcp_proxy"], Assert.Single(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_31400").FilterChains).Filters.Select(f => f.Name));
+        Assert.All(Resource<Listener>(snapshot, TypeUrls.Listener, "0.0.0.0_15443").FilterChains, c => Assert.Equal(["istio.stats", "envoy.filters.network.tcp_proxy"], c.Filters.Select(f => f.Name)));
     }
 
     /// <summary>The ratings-v2 sidecar (outbound port 15001) with explicit-mode outbound TCP ports in its metadata.</summary>

@@ -117,7 +117,7 @@ public sealed class TrafficManagementTranslationTests
             foreach (var chain in listener.FilterChains)
             {
                 var hcm = chain.Filters.Single().TypedConfig.Unpack<HttpConnectionManager>();
-                Assert.Equal([EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.LocalRateLimitFilter, EnvoyBuilders.RouterFilter], hcm.HttpFilters.Select(f => f.Name));
+                Assert.Equal([IstioTelemetryBuilder.MetadataExchangeFilter, EnvoyBuilders.FaultFilter, EnvoyBuilders.CorsFilter, EnvoyBuilders.LocalRateLimitFilter, IstioTelemetryBuilder.StatsFilter, EnvoyBuilders.RouterFilter], hcm.HttpFilters.Select(f => f.Name));
             }
         }
         foreach (var listener in proxyless.Get(TypeUrls.Listener)!.Resources.Values.Select(r => (Listener)r.Message))

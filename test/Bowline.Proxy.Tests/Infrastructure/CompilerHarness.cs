@@ -27,9 +27,9 @@ internal sealed class CompilerHarness : IDisposable
         Clusters = new ClusterManager(Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Dns);
         var catalog = new Bowline.Proxy.Filters.Http.HttpFilterCatalog(
             new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
-            Stats, Time);
+            Stats, Time, Metrics, Local);
         Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
-            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs));
+            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs, Metrics, Local));
     }
 
     public FakeTimeProvider Time { get; } = new();
@@ -41,6 +41,22 @@ internal sealed class CompilerHarness : IDisposable
     public Bowline.Proxy.Tls.SecretStore Secrets { get; } = new();
 
     public ProxyStats Stats { get; } = new();
+
+    /// <summary>Istio's standard metrics the compiled istio.stats filters record into.</summary>
+    public Bowline.Proxy.Telemetry.IstioMetrics Metrics => _metrics ??= new(Stats);
+
+    private Bowline.Proxy.Telemetry.IstioMetrics? _metrics;
+
+    /// <summary>This proxy's own workload, as a sidecar of productpage-v1 would describe itself.</summary>
+    public Bowline.Proxy.Telemetry.LocalWorkload Local { get; } = new(new Bowline.Proxy.ProxyOptions
+    {
+        NodeId = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local",
+        WorkloadName = "productpage-v1",
+        ServiceAccount = "bookinfo-productpage",
+        Labels = new Dictionary<string, string> { ["app"] = "productpage", ["version"] = "v1" },
+        XdsAddress = new Uri("http://127.0.0.1:1"),
+        CaToken = "t",
+    });
 
     public ConnectionPools Pools { get; }
 

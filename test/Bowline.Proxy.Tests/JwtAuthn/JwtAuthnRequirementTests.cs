@@ -305,7 +305,7 @@ public sealed class JwtAuthnRequirementTests : JwtAuthnTestBase
     [Fact]
     public void Catalog_RegistersTheFilterAndItsPerRouteType()
     {
-        var catalog = new HttpFilterCatalog(new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(null!, new Random(1), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), Stats, Time);
+        var catalog = new HttpFilterCatalog(new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(null!, new Random(1), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance), Stats, Time, new Bowline.Proxy.Telemetry.IstioMetrics(Stats), null!);
 
         Assert.NotNull(catalog.ForConfig("type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"));
         Assert.NotNull(catalog.ForPerRoute("type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"));

@@ -34,9 +34,9 @@ internal sealed partial class DnsRefresher : IDisposable
         _resolver = resolver;
         _time = time;
         _logger = logger;
-        _attempts = stats.Get($"cluster.{cluster.Name}.update_attempt");
-        _successes = stats.Get($"cluster.{cluster.Name}.update_success");
-        _failures = stats.Get($"cluster.{cluster.Name}.update_failure");
+        _attempts = stats.Get(StatTag.Cluster(cluster.Name), "update_attempt");
+        _successes = stats.Get(StatTag.Cluster(cluster.Name), "update_success");
+        _failures = stats.Get(StatTag.Cluster(cluster.Name), "update_failure");
         _timer = time.CreateTimer(_ => _ = RefreshAsync(), null, TimeSpan.Zero, settings.RefreshRate);
     }
 

@@ -43,12 +43,12 @@ internal sealed partial class HealthChecker : IDisposable
         _logger = logger;
         // Probes use their own connections, as Envoy's do: a wedged request pool must not hide a healthy host, nor the reverse.
         _http = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30), ActivityHeadersPropagator = null });
-        var prefix = $"cluster.{cluster.Name}.health_check";
-        _attempts = stats.Get($"{prefix}.attempt");
-        _successes = stats.Get($"{prefix}.success");
-        _failures = stats.Get($"{prefix}.failure");
-        _networkFailures = stats.Get($"{prefix}.network_failure");
-        _healthy = stats.Get($"{prefix}.healthy");
+        var tag = StatTag.Cluster(cluster.Name);
+        _attempts = stats.Get(tag, "health_check.attempt");
+        _successes = stats.Get(tag, "health_check.success");
+        _failures = stats.Get(tag, "health_check.failure");
+        _networkFailures = stats.Get(tag, "health_check.network_failure");
+        _healthy = stats.Get(tag, "health_check.healthy");
         // Assigned before it first fires, so a round that completes at once can reschedule it.
         _timer = time.CreateTimer(_ => _ = RoundAsync(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _timer.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan);

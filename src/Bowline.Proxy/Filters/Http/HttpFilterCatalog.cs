@@ -16,11 +16,12 @@ internal sealed class HttpFilterCatalog
     private readonly Dictionary<string, IHttpFilterFactory> _byConfigType;
     private readonly Dictionary<string, IHttpFilterFactory> _byPerRouteType;
 
-    public HttpFilterCatalog(RouterFilterFactory router, Stats.ProxyStats stats, TimeProvider time)
+    public HttpFilterCatalog(RouterFilterFactory router, Stats.ProxyStats stats, TimeProvider time, Telemetry.IstioMetrics metrics, Telemetry.LocalWorkload local)
     {
         IHttpFilterFactory[] factories =
         [
-            new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new JwtAuthn.JwtAuthnFilterFactory(), new RbacFilterFactory(), router,
+            new FaultFilterFactory(), new CorsFilterFactory(), new LocalRateLimitFilterFactory(stats, time), new JwtAuthn.JwtAuthnFilterFactory(), new RbacFilterFactory(),
+            new PeerMetadata.PeerMetadataFilterFactory(local), new IstioStats.IstioStatsFilterFactory(metrics, local), router,
         ];
         _byConfigType = factories.ToDictionary(f => f.ConfigTypeUrl, StringComparer.Ordinal);
         _byPerRouteType = factories.Where(f => f.PerRouteTypeUrl is not null).ToDictionary(f => f.PerRouteTypeUrl!, StringComparer.Ordinal);

@@ -34,3 +34,12 @@ internal interface IHttpResponseFilter
 {
     void OnResponseHeaders(HttpStream stream);
 }
+
+/// <summary>
+/// A filter that reports on the finished request (Envoy's log callback): called once per request after its record is
+/// complete, whether the request reached the filter or an earlier one answered it. Must not throw.
+/// </summary>
+internal interface IHttpStreamObserver
+{
+    void OnStreamComplete(HttpStream stream);
+}

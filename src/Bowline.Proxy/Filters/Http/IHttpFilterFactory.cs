@@ -5,7 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace Bowline.Proxy.Filters.Http;
 
 /// <summary>What factories may build filters from: the proxy's long-lived services.</summary>
-internal sealed record FilterFactoryContext(ProxyStats Stats, TimeProvider Time, Random Random, ILoggerFactory Loggers, string StatPrefix);
+/// <param name="Direction">The listener's traffic_direction: which side of the request the chain is (Istio's stats reporter).</param>
+internal sealed record FilterFactoryContext(ProxyStats Stats, TimeProvider Time, Random Random, ILoggerFactory Loggers, string StatPrefix,
+    Envoy.Config.Core.V3.TrafficDirection Direction = Envoy.Config.Core.V3.TrafficDirection.Unspecified);
 
 /// <summary>
 /// Envoy's filter factory: turns one filter's proto config into an immutable <see cref="IHttpFilter"/>, once per config

@@ -12,8 +12,8 @@ namespace Bowline.Proxy.Filters.Http.Cors;
 /// </summary>
 internal sealed class CorsFilter(string name, FilterFactoryContext context) : IHttpFilter, IHttpResponseFilter
 {
-    private readonly Stat _preflights = context.Stats.Get($"http.{context.StatPrefix}.cors.origin_valid");
-    private readonly Stat _invalid = context.Stats.Get($"http.{context.StatPrefix}.cors.origin_invalid");
+    private readonly Stat _preflights = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "cors.origin_valid");
+    private readonly Stat _invalid = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "cors.origin_invalid");
 
     public string Name => name;
 

@@ -10,10 +10,10 @@ namespace Bowline.Proxy.Filters.Http.Fault;
 /// </summary>
 internal sealed class FaultFilter(string name, FaultConfig config, FilterFactoryContext context) : IHttpFilter
 {
-    private readonly Stat _delays = context.Stats.Get($"http.{context.StatPrefix}.fault.delays_injected");
-    private readonly Stat _aborts = context.Stats.Get($"http.{context.StatPrefix}.fault.aborts_injected");
-    private readonly Stat _overflow = context.Stats.Get($"http.{context.StatPrefix}.fault.faults_overflow");
-    private readonly Stat _active = context.Stats.Get($"http.{context.StatPrefix}.fault.active_faults");
+    private readonly Stat _delays = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "fault.delays_injected");
+    private readonly Stat _aborts = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "fault.aborts_injected");
+    private readonly Stat _overflow = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "fault.faults_overflow");
+    private readonly Stat _active = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "fault.active_faults");
     private int _activeFaults;
 
     public string Name => name;

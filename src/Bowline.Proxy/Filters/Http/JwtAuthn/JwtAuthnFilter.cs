@@ -21,9 +21,9 @@ internal sealed class JwtAuthnFilter(string name, JwtAuthnConfig config, FilterF
     // Envoy caps the realm URI at 256 characters of path.
     private const int MaximumUriPathLength = 256;
 
-    private readonly Stat _allowed = context.Stats.Get($"http.{context.StatPrefix}.jwt_authn.allowed");
-    private readonly Stat _denied = context.Stats.Get($"http.{context.StatPrefix}.jwt_authn.denied");
-    private readonly Stat _corsBypassed = context.Stats.Get($"http.{context.StatPrefix}.jwt_authn.cors_preflight_bypassed");
+    private readonly Stat _allowed = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "jwt_authn.allowed");
+    private readonly Stat _denied = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "jwt_authn.denied");
+    private readonly Stat _corsBypassed = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), "jwt_authn.cors_preflight_bypassed");
 
     public string Name => name;
 

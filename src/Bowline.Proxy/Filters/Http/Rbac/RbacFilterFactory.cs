@@ -53,8 +53,8 @@ internal sealed record RbacRules(RbacEngine? Rules, RbacEngine? Shadow, string S
 /// <summary>Envoy's RBAC counters: <c>http.&lt;stat_prefix&gt;.rbac.[&lt;rules_stat_prefix&gt;](allowed|denied)</c> and the shadow pair.</summary>
 internal sealed class RbacStats(FilterFactoryContext context, string rulesPrefix, string shadowPrefix)
 {
-    public Stats.Stat Allowed { get; } = context.Stats.Get($"http.{context.StatPrefix}.rbac.{rulesPrefix}allowed");
-    public Stats.Stat Denied { get; } = context.Stats.Get($"http.{context.StatPrefix}.rbac.{rulesPrefix}denied");
-    public Stats.Stat ShadowAllowed { get; } = context.Stats.Get($"http.{context.StatPrefix}.rbac.{shadowPrefix}shadow_allowed");
-    public Stats.Stat ShadowDenied { get; } = context.Stats.Get($"http.{context.StatPrefix}.rbac.{shadowPrefix}shadow_denied");
+    public Stats.Stat Allowed { get; } = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), $"rbac.{rulesPrefix}allowed");
+    public Stats.Stat Denied { get; } = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), $"rbac.{rulesPrefix}denied");
+    public Stats.Stat ShadowAllowed { get; } = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), $"rbac.{shadowPrefix}shadow_allowed");
+    public Stats.Stat ShadowDenied { get; } = context.Stats.Get(Stats.StatTag.Http(context.StatPrefix), $"rbac.{shadowPrefix}shadow_denied");
 }

@@ -8,10 +8,10 @@ namespace Bowline.Proxy.Filters.Http.Router;
 /// to the client are counted into the request's record as they pass. It wraps the read side, where YARP pulls from,
 /// and leaves Kestrel's response body feature alone: HTTP/2 END_STREAM and trailers still go through it.
 /// </summary>
-internal sealed class CountedResponseContent(HttpContent inner, RequestInfo info) : HttpContent
+internal sealed class CountedResponseContent(HttpContent inner, RequestInfo info, bool grpc = false) : HttpContent
 {
     protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-        new CountingStream(await inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), info);
+        new CountingStream(await inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), info, grpc);
 
     protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
@@ -34,7 +34,7 @@ internal sealed class CountedResponseContent(HttpContent inner, RequestInfo info
         base.Dispose(disposing);
     }
 
-    private sealed class CountingStream(Stream inner, RequestInfo info) : Stream
+    private sealed class CountingStream(Stream inner, RequestInfo info, bool grpc) : Stream
     {
         public override bool CanRead => true;
 
@@ -50,6 +50,10 @@ internal sealed class CountedResponseContent(HttpContent inner, RequestInfo info
         {
             var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             info.BytesSent += read;
+            if (grpc)
+            {
+                info.ResponseMessages.Count(buffer.Span[..read]);
+            }
             return read;
         }
 
@@ -60,6 +64,10 @@ internal sealed class CountedResponseContent(HttpContent inner, RequestInfo info
         {
             var read = inner.Read(buffer);
             info.BytesSent += read;
+            if (grpc)
+            {
+                info.ResponseMessages.Count(buffer[..read]);
+            }
             return read;
         }
 

@@ -80,7 +80,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
         }
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == true && !IsUpgrade(context);
         var keepBody = hasBody && (retry is { NumRetries: > 0 } || action.Mirrors.Length > 0);
-        var body = hasBody ? new UpstreamBody(context.Request.Body, keepBody ? BufferLimit : 0) : null;
+        var body = hasBody ? new UpstreamBody(context.Request.Body, keepBody ? BufferLimit : 0, Telemetry.Grpc.IsGrpc(context.Request.ContentType) ? stream.Info : null) : null;
         if (body is not null)
         {
             context.Request.Body = body;
@@ -106,6 +106,7 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                     await stream.SendLocalReplyAsync(StatusCodes.Status503ServiceUnavailable, "", ResponseFlags.NoClusterFound, "cluster_not_found").ConfigureAwait(false);
                     return;
                 }
+                stream.Info.UpstreamService = snapshot.Config.Service;
                 if (previousHost is not null)
                 {
                     (tried ??= []).Add(previousHost);

@@ -58,6 +58,10 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         if (Tls is not null)
         {
             proxyRequest.Options.Set(Clusters.ConnectionPools.TlsOption, Tls);
+            if (stream.Info.UpstreamHost is { } endpoint)
+            {
+                proxyRequest.Options.Set(Clusters.ConnectionPools.EndpointOption, endpoint);
+            }
             if (Tls is { AutoSni: true, Sni: null } && proxyRequest.Headers.Host is { Length: > 0 } authority)
             {
                 // YARP fills RequestUri after the transform when it is still null: build it here to rename its host.
@@ -110,13 +114,14 @@ internal sealed class UpstreamAttempt(HttpStream stream, RouteEntry route, Route
         Forwarded = true;
         // The body YARP copies is exactly the upstream's: a declared length is the count; an undeclared one is counted
         // as YARP reads it. An upgrade (WebSocket, CONNECT) turns the content into a two-way tunnel: left alone.
-        if (proxyResponse.Content.Headers.ContentLength is { } length)
+        var grpc = Telemetry.Grpc.IsGrpc(proxyResponse.Content.Headers.ContentType?.MediaType);
+        if (proxyResponse.Content.Headers.ContentLength is { } length && !grpc)
         {
             stream.Info.BytesSent = length;
         }
         else if (status != StatusCodes.Status101SwitchingProtocols && !HttpMethods.IsConnect(httpContext.Request.Method))
         {
-            proxyResponse.Content = new CountedResponseContent(proxyResponse.Content, stream.Info);
+            proxyResponse.Content = new CountedResponseContent(proxyResponse.Content, stream.Info, grpc);
         }
         return true;
     }

@@ -8,7 +8,8 @@ namespace Bowline.Proxy.Filters.Http.Router;
 /// on and the request can no longer be replayed, as with Envoy's per-request buffer limit.
 /// </summary>
 /// <remarks>Owned by one request; reads are sequential (one attempt at a time). The buffer is pooled and returned on dispose.</remarks>
-internal sealed class UpstreamBody(Stream inner, int bufferLimit) : Stream
+/// <param name="grpc">Set for a gRPC request: its messages are counted into the record as they pass.</param>
+internal sealed class UpstreamBody(Stream inner, int bufferLimit, Bowline.Proxy.Http.RequestInfo? grpc = null) : Stream
 {
     private byte[]? _buffer = bufferLimit > 0 ? ArrayPool<byte>.Shared.Rent(Math.Min(bufferLimit, 16 * 1024)) : null;
     private int _buffered;
@@ -53,6 +54,7 @@ internal sealed class UpstreamBody(Stream inner, int bufferLimit) : Stream
             return 0;
         }
         BytesRead += read;
+        grpc?.RequestMessages.Count(destination.Span[..read]);
         Keep(destination.Span[..read]);
         if (_replayPosition >= 0)
         {

@@ -8,13 +8,13 @@ namespace Bowline.Proxy.Filters.Network.TcpProxy;
 /// <summary>Envoy's <c>tcp.&lt;stat_prefix&gt;.*</c> counters of one tcp_proxy.</summary>
 internal sealed class TcpProxyStats(ProxyStats stats, string prefix)
 {
-    public Stat ConnectionsTotal { get; } = stats.Get($"tcp.{prefix}.downstream_cx_total");
-    public Stat ReceivedBytes { get; } = stats.Get($"tcp.{prefix}.downstream_cx_rx_bytes_total");
-    public Stat SentBytes { get; } = stats.Get($"tcp.{prefix}.downstream_cx_tx_bytes_total");
-    public Stat NoRoute { get; } = stats.Get($"tcp.{prefix}.downstream_cx_no_route");
-    public Stat IdleTimeouts { get; } = stats.Get($"tcp.{prefix}.idle_timeout");
-    public Stat MaxDurationReached { get; } = stats.Get($"tcp.{prefix}.max_downstream_connection_duration");
-    public Stat ConnectAttemptsExceeded { get; } = stats.Get($"tcp.{prefix}.upstream_connect_attempts_exceeded");
+    public Stat ConnectionsTotal { get; } = stats.Get(StatTag.Tcp(prefix), "downstream_cx_total");
+    public Stat ReceivedBytes { get; } = stats.Get(StatTag.Tcp(prefix), "downstream_cx_rx_bytes_total");
+    public Stat SentBytes { get; } = stats.Get(StatTag.Tcp(prefix), "downstream_cx_tx_bytes_total");
+    public Stat NoRoute { get; } = stats.Get(StatTag.Tcp(prefix), "downstream_cx_no_route");
+    public Stat IdleTimeouts { get; } = stats.Get(StatTag.Tcp(prefix), "idle_timeout");
+    public Stat MaxDurationReached { get; } = stats.Get(StatTag.Tcp(prefix), "max_downstream_connection_duration");
+    public Stat ConnectAttemptsExceeded { get; } = stats.Get(StatTag.Tcp(prefix), "upstream_connect_attempts_exceeded");
 }
 
 /// <summary>
@@ -59,6 +59,9 @@ internal sealed class TcpProxyConfig
     /// <summary>The access_log entries, each run when the connection ends (REQ, RESP and PROTOCOL are missing there).</summary>
     public Bowline.Proxy.AccessLogs.AccessLogger[] AccessLogs { get; private init; } = [];
 
+    /// <summary>Istio's TCP metrics for the chain (its <c>istio.stats</c> network filter), or null.</summary>
+    public Telemetry.IstioStatsConfig? IstioStats { get; private init; }
+
     /// <summary>The clock a connection's record is timed by.</summary>
     public TimeProvider Time { get; private init; } = TimeProvider.System;
 
@@ -67,7 +70,8 @@ internal sealed class TcpProxyConfig
     /// <summary>The cluster for one new connection, by weight.</summary>
     public ClusterState Pick() => Routing.WeightedTarget.Pick(_targets, _random).Cluster;
 
-    public static TcpProxyConfig Compile(Any typed, ClusterManager clusters, Func<string, TcpProxyStats> statsFor, Random random, Bowline.Proxy.AccessLogs.AccessLogFiles accessLogs, TimeProvider time, string where)
+    public static TcpProxyConfig Compile(Any typed, ClusterManager clusters, Func<string, TcpProxyStats> statsFor, Random random, Bowline.Proxy.AccessLogs.AccessLogFiles accessLogs, TimeProvider time, string where,
+        Telemetry.IstioStatsConfig? istioStats = null)
     {
         var config = typed.Unpack<Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>();
         where += " tcp_proxy";
@@ -107,6 +111,7 @@ internal sealed class TcpProxyConfig
         {
             AccessLogs = [.. config.AccessLog.Select(log => Bowline.Proxy.AccessLogs.AccessLogger.Compile(log, accessLogs, where))],
             Time = time,
+            IstioStats = istioStats,
         };
     }
 }

@@ -31,11 +31,15 @@ internal static partial class TcpProxySession
         var info = new RequestInfo { StartTimestamp = time.GetTimestamp(), StartTime = time.GetUtcNow() };
         try
         {
-            await ProxyAsync(downstream, config, info, secrets, logger, draining).ConfigureAwait(false);
+            await ProxyAsync(downstream, config, connection, info, secrets, logger, draining).ConfigureAwait(false);
         }
         finally
         {
             info.EndTimestamp = time.GetTimestamp();
+            if (info.IstioSeries is { } series)
+            {
+                Interlocked.Increment(ref series.Closed);
+            }
             if (config.AccessLogs.Length > 0)
             {
                 Bowline.Proxy.AccessLogs.AccessLogger.LogAll(config.AccessLogs, new AccessLogs.AccessLogInput(info, connection, null, time));
@@ -43,7 +47,7 @@ internal static partial class TcpProxySession
         }
     }
 
-    private static async Task ProxyAsync(IDuplexPipe downstream, TcpProxyConfig config, RequestInfo info, SecretStore secrets, ILogger logger, CancellationToken draining)
+    private static async Task ProxyAsync(IDuplexPipe downstream, TcpProxyConfig config, ConnectionChain connection, RequestInfo info, SecretStore secrets, ILogger logger, CancellationToken draining)
     {
         var stats = config.Stats;
         stats.ConnectionsTotal.Increment();
@@ -54,9 +58,13 @@ internal static partial class TcpProxySession
             stats.NoRoute.Increment();
             info.Flags |= ResponseFlags.NoClusterFound;
             LogNoCluster(logger, config.StatPrefix, cluster.Name);
+            info.IstioSeries = config.IstioStats?.OpenTcp(info, connection);
             return;
         }
+        info.UpstreamService = snapshot.Config.Service;
         var upstream = await ConnectAsync(config, cluster, snapshot, info, secrets, logger, draining).ConfigureAwait(false);
+        // Istio reports a connection once its upstream is known, failed connects (UF, UO, UH) included.
+        info.IstioSeries = config.IstioStats?.OpenTcp(info, connection);
         if (upstream is null)
         {
             return;
@@ -139,7 +147,7 @@ internal static partial class TcpProxySession
                 Stream stream = new NetworkStream(socket, ownsSocket: true);
                 if (settings.Transport is { } transport && snapshot.Hosts.TlsOf(host, transport.Unlabelled) is { } tls)
                 {
-                    stream = await tls.ConnectAsync(stream, host.Address, null, secrets, timeout.Token).ConfigureAwait(false);
+                    stream = await tls.ConnectAsync(stream, host.Address, null, secrets, timeout.Token, host).ConfigureAwait(false);
                 }
                 cluster.Stats.ConnectionsTotal.Increment();
                 return (stream, host, socket);
@@ -180,6 +188,10 @@ internal static partial class TcpProxySession
                 await upstream.FlushAsync(cancellationToken).ConfigureAwait(false);
                 stats.ReceivedBytes.Add(buffer.Length);
                 info.BytesReceived += buffer.Length;
+                if (info.IstioSeries is { } series)
+                {
+                    Interlocked.Add(ref series.ReceivedBytes, buffer.Length);
+                }
                 idle.Touch();
             }
             input.AdvanceTo(buffer.End);
@@ -209,6 +221,10 @@ internal static partial class TcpProxySession
             output.Advance(read);
             stats.SentBytes.Add(read);
             info.BytesSent += read;
+            if (info.IstioSeries is { } series)
+            {
+                Interlocked.Add(ref series.SentBytes, read);
+            }
             idle.Touch();
             var flushed = await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (flushed.IsCompleted)
