@@ -16,7 +16,9 @@ internal static class StatusEndpoints
 
     public static void Map(IEndpointRouteBuilder app, PrometheusEndpoint prometheus, ConfigApplier applier, Func<HttpContext, bool> isAdmin)
     {
-        app.MapGet("/stats/prometheus", async (HttpContext context) => Results.Text(
+        // The explicit return type matters: an async lambda taking only HttpContext would otherwise bind to RequestDelegate
+        // and its result would be dropped (an empty 200).
+        app.MapGet("/stats/prometheus", async Task<IResult> (HttpContext context) => Results.Text(
             isAdmin(context) ? prometheus.RenderProxy() : await prometheus.RenderMergedAsync(context.RequestAborted).ConfigureAwait(false), PrometheusText.ContentType));
         app.MapGet("/healthz/ready", () => applier.Initialized ? Results.Text("ready\n") : Results.Text("not ready: waiting for listeners and clusters from the control plane\n", statusCode: 503));
     }

@@ -46,7 +46,8 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
     {
         // Run again when a filter changed what routing reads (jwt_authn's clear_route_cache): start from nothing.
         Route = null;
-        Info.RouteName = null;
+        Info.RouteName = Info.UpstreamCluster = null;
+        Info.UpstreamService = null;
         VirtualHost = Chain.Routes?.FindVirtualHost(Context.Request.Host.Value ?? "");
         if (VirtualHost is null)
         {
@@ -58,6 +59,13 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
             {
                 Route = route;
                 Info.RouteName = route.Name;
+                // As Envoy's route resolution sets the upstream cluster's info: a local reply before the router (a fault,
+                // RBAC) still reports the service it was meant for. A weighted pick is the router's, so only one target here.
+                if (route.Action?.Targets is [var only])
+                {
+                    Info.UpstreamCluster = only.ClusterName;
+                    Info.UpstreamService = only.Cluster.Current?.Config.Service;
+                }
                 return;
             }
         }

@@ -50,6 +50,9 @@ internal sealed class MeshHarness : IAsyncDisposable
     /// <summary>The certificate lifetime sidecars started from now on ask for (short, to watch rotation); null for the default.</summary>
     public TimeSpan? CertificateTtl { get; set; }
 
+    /// <summary>The app metrics endpoint the next sidecars merge into their status port (Istio's prometheus.io annotations).</summary>
+    public Uri? AppMetrics { get; set; }
+
     /// <summary>
     /// Service accounts by <c>app</c> label for sidecars started from now on, as a Deployment's
     /// <c>serviceAccountName</c> (bookinfo's <c>bookinfo-productpage</c>); without an entry, the app label itself.
@@ -200,6 +203,8 @@ internal sealed class MeshHarness : IAsyncDisposable
             ServiceAccount = serviceAccount,
             CertificateTtl = CertificateTtl ?? TimeSpan.FromHours(24),
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
+            StatusPort = 0,
+            AppMetrics = AppMetrics,
         }, logging: SidecarLogging, random: random);
         await StartAndWaitAsync(host, waitForClusters);
         return new Sidecar(host, outbound, inbound);

@@ -31,6 +31,9 @@ internal sealed class TestBackend : IAsyncDisposable
     /// <summary>Every request this backend received: its authority and path, in arrival order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<(string Host, string Path)> Received { get; } = new();
 
+    /// <summary>The name of every request header the backend was sent.</summary>
+    public System.Collections.Concurrent.ConcurrentBag<string> Headers { get; } = [];
+
     private int _flakyCounter;
     private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _atGate;
@@ -94,10 +97,20 @@ internal sealed class TestBackend : IAsyncDisposable
         var name = Name;
         var path = context.Request.Path.Value ?? "/";
         Received.Enqueue((context.Request.Host.Value ?? "", path + context.Request.QueryString.Value));
+        foreach (var header in context.Request.Headers.Keys)
+        {
+            Headers.Add(header);
+        }
         Interlocked.Exchange(ref _arrived, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         if (Handlers.TryGetValue(path, out var handler))
         {
             await handler(context);
+            return;
+        }
+        // /metrics: the app's own Prometheus endpoint, which a sidecar merges into its status port.
+        if (path == "/metrics")
+        {
+            await context.Response.WriteAsync("# TYPE app_requests_handled_total counter\napp_requests_handled_total 42\n");
             return;
         }
         // /status-if/<name>/<code>: this backend answers <code> when it is <name>, 200 otherwise (one bad host among good ones).

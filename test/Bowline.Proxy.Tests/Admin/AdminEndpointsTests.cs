@@ -37,6 +37,27 @@ public sealed class AdminEndpointsTests
         Assert.Contains($"{EnvoyResources.ReviewsCluster}::10.0.0.1:9080::health_flags::healthy\n", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task StatsPrometheus_AdminAndStatusPort_ServeEnvoyStatsTagged_StatusServesNothingElse()
+    {
+        await using var server = await FakeAdsServer.StartAsync();
+        await using var proxy = await RunningProxy.StartAsync(server.Address, statusPort: 0);
+        using var admin = new HttpClient { BaseAddress = proxy.Host.AdminAddress, Timeout = Timeouts.Default };
+        using var status = new HttpClient { BaseAddress = proxy.Host.StatusAddress, Timeout = Timeouts.Default };
+        await AdsClientTests.ConfigureSidecarAsync(server);
+
+        var fromAdmin = await admin.GetStringAsync(new Uri("/stats/prometheus", UriKind.Relative)).WaitAsync(Timeouts.Default);
+        var fromStatus = await status.GetStringAsync(new Uri("/stats/prometheus", UriKind.Relative)).WaitAsync(Timeouts.Default);
+        using var configDump = await status.GetAsync(new Uri("/config_dump", UriKind.Relative)).WaitAsync(Timeouts.Default);
+
+        Assert.NotEqual(proxy.Host.AdminAddress.Port, proxy.Host.StatusAddress!.Port);
+        foreach (var text in new[] { fromAdmin, fromStatus })
+        {
+            Assert.Contains($"envoy_cluster_upstream_cx_total{{cluster_name=\"{EnvoyResources.ReviewsCluster}\"}} 0\n", text, StringComparison.Ordinal);
+        }
+        Assert.Equal(HttpStatusCode.NotFound, configDump.StatusCode);
+    }
+
     private static async Task<HttpStatusCode> ReadyAsync(HttpClient admin)
     {
         using var response = await admin.GetAsync(new Uri("/ready", UriKind.Relative)).WaitAsync(Timeouts.Default);

@@ -21,7 +21,7 @@ internal sealed class RunningProxy : IAsyncDisposable
     /// <summary>The port reported in the node metadata; listeners come from xDS, so nothing binds it unless the test's config says so.</summary>
     public int OutboundPort { get; }
 
-    public static async Task<RunningProxy> StartAsync(Uri xdsAddress, TimeProvider? time = null)
+    public static async Task<RunningProxy> StartAsync(Uri xdsAddress, TimeProvider? time = null, int? statusPort = null, Uri? appMetrics = null)
     {
         var outboundPort = Ports.Free();
         var host = ProxyHost.Create(new ProxyOptions
@@ -37,6 +37,8 @@ internal sealed class RunningProxy : IAsyncDisposable
             InitialBackoff = InitialBackoff,
             MaxBackoff = MaxBackoff,
             DrainTimeout = TimeSpan.FromSeconds(1),
+            StatusPort = statusPort,
+            AppMetrics = appMetrics,
         }, time: time, random: new Random(42));
         await host.StartAsync(Timeouts.Token()).WaitAsync(Timeouts.Default);
         return new RunningProxy(host, outboundPort);
