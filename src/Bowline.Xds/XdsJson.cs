@@ -29,6 +29,7 @@ public static class XdsJson
         Envoy.Admin.V3.ConfigDumpReflection.Descriptor,
         Envoy.Admin.V3.ConfigDumpSharedReflection.Descriptor,
         Udpa.Type.V1.TypedStructReflection.Descriptor,
+        Envoy.Extensions.RateLimitDescriptors.Expr.V3.ExprReflection.Descriptor,
         global::Xds.Type.V3.TypedStructReflection.Descriptor);
 
     private static readonly JsonFormatter Indented = new(JsonFormatter.Settings.Default.WithTypeRegistry(Registry).WithIndentation());

@@ -86,7 +86,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
     private RouteAction Action(Envoy.Config.Route.V3.RouteAction action, string where, VirtualHostContext vhost)
     {
         XdsFields.Check(action, where + " route", "cluster", "weighted_clusters", "timeout", "retry_policy", "hash_policy", "prefix_rewrite", "regex_rewrite",
-            "host_rewrite_literal", "request_mirror_policies", "upgrade_configs", "max_grpc_timeout", "max_stream_duration", "idle_timeout");
+            "host_rewrite_literal", "request_mirror_policies", "upgrade_configs", "max_grpc_timeout", "max_stream_duration", "idle_timeout", "rate_limits");
         if (action.IdleTimeout is { } idle && idle.ToTimeSpan() != TimeSpan.Zero)
         {
             throw new ProxyConfigException($"{where}: route.idle_timeout is not supported; set 0s or leave it out");
@@ -140,6 +140,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
             RegexRewrite = regexRewrite,
             HostRewrite = action.HostRewriteLiteral.Length > 0 ? action.HostRewriteLiteral : null,
             Mirrors = [.. action.RequestMirrorPolicies.Select(m => Mirror(m, where))],
+            RateLimits = [.. action.RateLimits.Select((r, i) => RateLimitPolicy.Compile(r, $"{where} rate_limits[{i}]"))],
         };
     }
 

@@ -61,6 +61,9 @@ internal sealed class RouteAction
 
     public MirrorPolicy[] Mirrors { get; init; } = [];
 
+    /// <summary>The route's <c>rate_limits</c>: the descriptors the local rate limit filter looks up; empty when none.</summary>
+    public RateLimitPolicy[] RateLimits { get; init; } = [];
+
     /// <summary>Picks a target by weight; <paramref name="random"/> is the injected source of randomness.</summary>
     public WeightedTarget Pick(Random random) => WeightedTarget.Pick(_targets, random);
 

@@ -27,7 +27,8 @@ internal static class SnapshotJson
         Envoy.Extensions.Filters.Http.Cors.V3.CorsReflection.Descriptor,
         Envoy.Extensions.Filters.Http.LocalRatelimit.V3.LocalRateLimitReflection.Descriptor,
         Envoy.Extensions.Retry.Host.PreviousHosts.V3.PreviousHostsReflection.Descriptor,
-        Udpa.Type.V1.TypedStructReflection.Descriptor)));
+        Udpa.Type.V1.TypedStructReflection.Descriptor,
+        Envoy.Extensions.RateLimitDescriptors.Expr.V3.ExprReflection.Descriptor)));
 
     public static string Serialize(XdsSnapshot snapshot)
     {

@@ -86,14 +86,147 @@ public sealed class LocalRateLimitFilterTests
         Assert.Contains("fill_interval", error.Message, StringComparison.Ordinal);
     }
 
+    private static Envoy.Extensions.Common.Ratelimit.V3.LocalRateLimitDescriptor Descriptor(string key, string value, uint tokens) => new()
+    {
+        Entries = { new Envoy.Extensions.Common.Ratelimit.V3.RateLimitDescriptor.Types.Entry { Key = key, Value = value } },
+        TokenBucket = new Envoy.Type.V3.TokenBucket { MaxTokens = tokens, TokensPerFill = tokens, FillInterval = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) },
+    };
+
+    /// <summary>A route table whose one route carries <paramref name="limits"/> as its <c>rate_limits</c>.</summary>
+    private static Bowline.Proxy.Routing.RouteTable Routes(CompilerHarness harness, params Envoy.Config.Route.V3.RateLimit[] limits)
+    {
+        var action = new Envoy.Config.Route.V3.RouteAction { Cluster = "outbound|9080||reviews" };
+        action.RateLimits.AddRange(limits);
+        return harness.Routes.Compile(new Envoy.Config.Route.V3.RouteConfiguration
+        {
+            Name = "9080",
+            VirtualHosts = { new Envoy.Config.Route.V3.VirtualHost { Name = "reviews", Domains = { "*" }, Routes = { new Envoy.Config.Route.V3.Route { Name = "default", Match = new Envoy.Config.Route.V3.RouteMatch { Prefix = "/" }, Route_ = action } } } },
+        });
+    }
+
+    private static Envoy.Config.Route.V3.RateLimit ByHeader(string header, string key, bool skipIfAbsent = false) => new()
+    {
+        Actions = { new Envoy.Config.Route.V3.RateLimit.Types.Action { RequestHeaders = new Envoy.Config.Route.V3.RateLimit.Types.Action.Types.RequestHeaders { HeaderName = header, DescriptorKey = key, SkipIfAbsent = skipIfAbsent } } },
+    };
+
+    private static Envoy.Config.Route.V3.RateLimit ByPeerIdentity(string expression = "connection.uri_san_peer_certificate") => new()
+    {
+        Actions =
+        {
+            new Envoy.Config.Route.V3.RateLimit.Types.Action
+            {
+                Extension = new TypedExtensionConfig
+                {
+                    Name = "envoy.rate_limit_descriptors.expr",
+                    TypedConfig = Any.Pack(new Envoy.Extensions.RateLimitDescriptors.Expr.V3.Descriptor { DescriptorKey = "source_principal", Text = expression }),
+                },
+            },
+        },
+    };
+
     [Fact]
-    public void Compile_Descriptors_AreRejectedNotIgnored()
+    public async Task Descriptors_EachValueTakesFromItsOwnBucket_UnmatchedRequestsShareTheDefault()
+    {
+        using var harness = new CompilerHarness();
+        var routes = Routes(harness, ByHeader("x-user", "user"));
+        var config = Limit(1, TimeSpan.FromSeconds(1));
+        config.Descriptors.Add(Descriptor("user", "alice", 2));
+        config.Descriptors.Add(Descriptor("user", "bob", 2));
+        config.AlwaysConsumeDefaultTokenBucket = false;
+        var filter = Create(config);
+
+        async Task<FilterStatus> Send(string? user) => await filter.OnRequestAsync(Streams.Create(_time, request: r =>
+        {
+            if (user is not null)
+            {
+                r.Headers["x-user"] = user;
+            }
+        }, routes: routes));
+
+        // alice's bucket of 2 runs out on her third; bob still has his; carol (no descriptor) and a request without the
+        // header (no descriptor at all) share the default bucket of 1.
+        Assert.Equal([FilterStatus.Continue, FilterStatus.Continue, FilterStatus.Stop], [await Send("alice"), await Send("alice"), await Send("alice")]);
+        Assert.Equal([FilterStatus.Continue, FilterStatus.Continue], [await Send("bob"), await Send("bob")]);
+        Assert.Equal([FilterStatus.Continue, FilterStatus.Stop], [await Send("carol"), await Send(null)]);
+    }
+
+    [Fact]
+    public async Task Descriptors_AlwaysConsumeDefaultByDefault_TheDefaultBucketLimitsMatchedRequestsToo()
+    {
+        using var harness = new CompilerHarness();
+        var routes = Routes(harness, ByHeader("x-user", "user"));
+        var config = Limit(1, TimeSpan.FromSeconds(1));
+        config.Descriptors.Add(Descriptor("user", "alice", 5));
+        var filter = Create(config);
+
+        var first = await filter.OnRequestAsync(Streams.Create(_time, request: r => r.Headers["x-user"] = "alice", routes: routes));
+        var second = await filter.OnRequestAsync(Streams.Create(_time, request: r => r.Headers["x-user"] = "alice", routes: routes));
+
+        Assert.Equal((FilterStatus.Continue, FilterStatus.Stop), (first, second));
+    }
+
+    [Fact]
+    public async Task PeerIdentityDescriptor_PlaintextCaller_HasNoIdentity_AndFallsToTheDefaultBucket()
+    {
+        using var harness = new CompilerHarness();
+        var routes = Routes(harness, ByPeerIdentity());
+        var config = Limit(1, TimeSpan.FromSeconds(1));
+        config.Descriptors.Add(Descriptor("source_principal", "spiffe://cluster.local/ns/default/sa/productpage", 100));
+        config.AlwaysConsumeDefaultTokenBucket = false;
+        var filter = Create(config);
+
+        // A forged header cannot stand in for a certificate: the identity comes from the TLS connection only.
+        var first = await filter.OnRequestAsync(Streams.Create(_time, request: r => r.Headers["x-forwarded-client-cert"] = "URI=spiffe://cluster.local/ns/default/sa/productpage", routes: routes));
+        var second = await filter.OnRequestAsync(Streams.Create(_time, routes: routes));
+
+        Assert.Equal((FilterStatus.Continue, FilterStatus.Stop), (first, second));
+    }
+
+    [Theory]
+    [InlineData("stage", "stage 1 is not supported")]
+    [InlineData("descriptor-without-bucket", "token_bucket is required")]
+    [InlineData("duplicate", "the same entries are given twice")]
+    [InlineData("no-default", "descriptors need a token_bucket as well")]
+    [InlineData("empty-value", "each with a key and a value")]
+    public void Compile_BadDescriptors_AreRejectedWithTheReason(string problem, string message)
     {
         var config = Limit(1, TimeSpan.FromSeconds(1));
-        config.Descriptors.Add(new Envoy.Extensions.Common.Ratelimit.V3.LocalRateLimitDescriptor());
+        config.Descriptors.Add(Descriptor("user", "alice", 2));
+        switch (problem)
+        {
+            case "stage":
+                config.Stage = 1;
+                break;
+            case "descriptor-without-bucket":
+                config.Descriptors[0].TokenBucket = null;
+                break;
+            case "duplicate":
+                config.Descriptors.Add(Descriptor("user", "alice", 3));
+                break;
+            case "no-default":
+                config.TokenBucket = null;
+                break;
+            case "empty-value":
+                config.Descriptors.Add(Descriptor("user", "", 3));
+                break;
+        }
 
         var error = Assert.Throws<ProxyConfigException>(() => Create(config));
 
-        Assert.Contains("descriptors", error.Message, StringComparison.Ordinal);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RouteRateLimits_UnsupportedActionsAndExpressions_AreRejectedByName()
+    {
+        using var harness = new CompilerHarness();
+        var sourceCluster = new Envoy.Config.Route.V3.RateLimit { Actions = { new Envoy.Config.Route.V3.RateLimit.Types.Action { SourceCluster = new() } } };
+
+        var action = Assert.Throws<ProxyConfigException>(() => Routes(harness, sourceCluster));
+        var expression = Assert.Throws<ProxyConfigException>(() => Routes(harness, ByPeerIdentity("request.headers['x-user']")));
+
+        Assert.Contains("rate limit action SourceCluster is not supported", action.Message, StringComparison.Ordinal);
+        Assert.Contains("rate_limits[0]", action.Message, StringComparison.Ordinal);
+        Assert.Contains("expression 'request.headers['x-user']' is not supported", expression.Message, StringComparison.Ordinal);
     }
 }

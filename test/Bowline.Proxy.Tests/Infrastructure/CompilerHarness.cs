@@ -28,7 +28,8 @@ internal sealed class CompilerHarness : IDisposable
         var catalog = new Bowline.Proxy.Filters.Http.HttpFilterCatalog(
             new Bowline.Proxy.Filters.Http.Router.RouterFilterFactory(new CompileOnlyForwarder(), new Random(42), Time, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
             Stats, Time, Metrics, Local);
-        Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), new RouteCompiler(Clusters, catalog),
+        Routes = new RouteCompiler(Clusters, catalog);
+        Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), Routes,
             new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs, Metrics, Local));
     }
 
@@ -68,6 +69,9 @@ internal sealed class CompilerHarness : IDisposable
     private ProxySnapshot? _live;
 
     public ProxyConfigCompiler Compiler { get; }
+
+    /// <summary>The route compiler the config compiler uses, for tests that need a compiled route table alone.</summary>
+    public RouteCompiler Routes { get; }
 
     /// <summary>Compiles a state of the world made of <paramref name="resources"/> (listeners, routes, clusters, endpoints in any order).</summary>
     public ProxySnapshot Compile(params IMessage[] resources)

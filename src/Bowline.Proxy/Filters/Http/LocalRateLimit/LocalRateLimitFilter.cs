@@ -22,7 +22,7 @@ internal sealed class LocalRateLimitFilter(string name, LocalRateLimitConfig con
         }
         var stats = limit.Stats;
         stats.Enabled.Increment();
-        var (allowed, remaining, reset) = bucket.TryTake();
+        var (allowed, remaining, reset) = Take(stream, limit, ref bucket);
         if (limit.RateLimitHeaders)
         {
             stream.AddResponseHeader("x-ratelimit-limit", bucket.MaxTokens.ToString(CultureInfo.InvariantCulture));
@@ -46,5 +46,49 @@ internal sealed class LocalRateLimitFilter(string name, LocalRateLimitConfig con
         }
         await stream.SendLocalReplyAsync(limit.Status, "local_rate_limited", ResponseFlags.RateLimited, "local_rate_limited").ConfigureAwait(false);
         return FilterStatus.Stop;
+    }
+
+    /// <summary>
+    /// Envoy's order: the buckets of the descriptors the route's rate_limits produced and the config names, then the
+    /// default bucket when none matched or always_consume_default_token_bucket says so. The first empty bucket limits
+    /// the request; <paramref name="bucket"/> ends as the bucket the x-ratelimit headers describe.
+    /// </summary>
+    private static (bool Allowed, int Remaining, int Reset) Take(HttpStream stream, LocalRateLimitConfig limit, ref TokenBucket bucket)
+    {
+        var matched = false;
+        if (limit.Descriptors is { } descriptors && stream.Route?.Action?.RateLimits is { Length: > 0 } policies)
+        {
+            (bool, int, int)? last = null;
+            foreach (var policy in policies)
+            {
+                if (policy.Descriptor(stream) is not { } key || !descriptors.TryGetValue(key, out var own))
+                {
+                    continue;
+                }
+                matched = true;
+                var taken = own.TryTake();
+                bucket = own;
+                if (!taken.Allowed)
+                {
+                    return taken;
+                }
+                last = taken;
+            }
+            if (matched && !limit.AlwaysConsumeDefault)
+            {
+                return last!.Value;
+            }
+        }
+        var fallback = limit.Bucket!;
+        if (!matched)
+        {
+            bucket = fallback;
+        }
+        var result = fallback.TryTake();
+        if (!result.Allowed)
+        {
+            bucket = fallback;
+        }
+        return result;
     }
 }
