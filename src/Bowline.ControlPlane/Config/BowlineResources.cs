@@ -38,13 +38,24 @@ internal sealed record HealthCheck(ResourceMeta Meta, string Host, string? Subse
 /// <c>bowline.dev/v1alpha1 RateLimit</c>: a local (per proxy) token bucket on the calls to a service, answered with
 /// <see cref="StatusCode"/> when empty. Applies to the routes of the service's virtual host on every sidecar; with
 /// <see cref="Matches"/>, only to requests whose path matches one of them.
+/// <see cref="Bucket"/> is each calling sidecar's own bucket (null when the RateLimit has only <see cref="PerSource"/>).
 /// </summary>
-internal sealed record RateLimit(ResourceMeta Meta, string Host, int? Port, IReadOnlyList<StringMatch> Matches, TokenBucketSettings Bucket) : MeshResource(Meta)
+internal sealed record RateLimit(ResourceMeta Meta, string Host, int? Port, IReadOnlyList<StringMatch> Matches, TokenBucketSettings? Bucket) : MeshResource(Meta)
 {
     public int StatusCode { get; init; } = 429;
 
+    /// <summary>The limit the service's own sidecars enforce per calling mesh identity; null when none.</summary>
+    public PerSourceLimit? PerSource { get; init; }
+
     public IReadOnlyList<(string Name, string Value)> ResponseHeaders { get; init; } = [];
 }
+
+/// <summary>
+/// A RateLimit's <c>perSource</c>: at each of the service's sidecars, every calling mesh identity has a bucket of its
+/// own, of <paramref name="Bucket"/>'s size or its override's (<paramref name="Overrides"/>, keyed by Istio principal
+/// <c>trust-domain/ns/NS/sa/SA</c>); callers without a mesh identity share one bucket of <paramref name="Bucket"/>'s size.
+/// </summary>
+internal sealed record PerSourceLimit(TokenBucketSettings Bucket, IReadOnlyList<(string Principal, TokenBucketSettings Bucket)> Overrides);
 
 /// <summary>Envoy's token bucket: starts full with <paramref name="MaxTokens"/>, gains <paramref name="TokensPerFill"/> every <paramref name="FillInterval"/>; each request takes one.</summary>
 internal sealed record TokenBucketSettings(int MaxTokens, int TokensPerFill, TimeSpan FillInterval);

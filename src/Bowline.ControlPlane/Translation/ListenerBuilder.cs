@@ -172,7 +172,7 @@ internal static class ListenerBuilder
             // A TCP port's bytes go to the app untouched, after the policies' network RBAC has admitted the connection.
             IReadOnlyList<Envoy.Config.Listener.V3.Filter> filters = opaque
                 ? WithNetworkRbac(authorization, TcpProxyBuilder.ForCluster(cluster, cluster, null))
-                : [EnvoyBuilders.NetworkFilter(InboundHcm(node, inbound, cluster, index, authorization, jwtAuthn))];
+                : [EnvoyBuilders.NetworkFilter(InboundHcm(node, inbound, cluster, index, authorization, jwtAuthn, snapshot))];
             if (peer is not null)
             {
                 listener.FilterChains.AddRange(InboundMtls.Chains(cluster, inbound.ListenPort, filters, peer.ModeFor(inbound.ContainerPort), security.TrustDomain, opaque));
@@ -214,27 +214,20 @@ internal static class ListenerBuilder
         };
     }
 
-    private static HttpConnectionManager InboundHcm(ProxyNode node, InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    private static HttpConnectionManager InboundHcm(ProxyNode node, InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn, SnapshotBuilder snapshot)
     {
         var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config, node, TelemetryMode.Server);
         // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
         hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
         hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
         authorization.InsertInto(hcm);
-        hcm.RouteConfig = new RouteConfiguration
-        {
-            Name = cluster,
-            ValidateClusters = false,
-            VirtualHosts =
-            {
-                new VirtualHost
-                {
-                    Name = $"inbound|http|{inbound.ContainerPort}",
-                    Domains = { "*" },
-                    Routes = { new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } } },
-                },
-            },
-        };
+        var host = new VirtualHost { Name = $"inbound|http|{inbound.ContainerPort}", Domains = { "*" } };
+        List<Route> routes = [new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } }];
+        // The services this workload serves on the port, whose RateLimits' perSource its own sidecar enforces.
+        var served = index.Services.Where(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector))
+            .SelectMany(s => s.Ports.Where(p => p.IsHttp && (p.TargetPort ?? p.Number) == inbound.ContainerPort).Select(p => (s, p)));
+        host.Routes.AddRange(RateLimitBuilder.ApplyInbound(index, served, routes, snapshot));
+        hcm.RouteConfig = new RouteConfiguration { Name = cluster, ValidateClusters = false, VirtualHosts = { host } };
         JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
         return hcm;
     }

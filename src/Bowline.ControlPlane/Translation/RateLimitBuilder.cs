@@ -6,6 +6,7 @@ using Envoy.Config.Core.V3;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Http.LocalRatelimit.V3;
 using Google.Protobuf.WellKnownTypes;
+using EnvoyRateLimit = Envoy.Config.Route.V3.RateLimit;
 
 namespace Bowline.ControlPlane.Translation;
 
@@ -35,63 +36,136 @@ internal static class RateLimitBuilder
     {
         foreach (var limit in index.RateLimitsFor(service.Hostname))
         {
-            if (limit.Port is { } p && p != port.Number)
+            if (limit.Bucket is not null && (limit.Port is not { } p || p == port.Number))
             {
-                continue;
+                routes = Limit(limit, Any.Pack(PerRoute(limit)), null, $"{service.Hostname}:{port.Number}", routes, snapshot);
             }
-            var config = Any.Pack(PerRoute(limit));
-            var where = $"{limit.Meta} ({limit.Meta.File})";
-            IReadOnlyList<StringMatch?> matches = limit.Matches.Count == 0 ? new StringMatch?[] { null } : [.. limit.Matches];
-            var result = new List<Route>(routes.Count);
-            foreach (var route in routes)
+        }
+        return routes;
+    }
+
+    /// <summary>The descriptor key the inbound routes' rate_limits write the caller's identity under.</summary>
+    public const string SourcePrincipalKey = "source_principal";
+
+    /// <summary>
+    /// The inbound routes of a workload's port with the <c>perSource</c> limits of the services it serves on that port:
+    /// each limited route carries a rate_limits entry whose expression descriptor names the caller's mTLS identity
+    /// (<c>connection.uri_san_peer_certificate</c>), and a local rate limit with one descriptor (and bucket) per
+    /// identity of the mesh: every WorkloadEntry's service account and every override. Callers without one, or with an
+    /// identity the mesh has no workload for, share the default bucket.
+    /// </summary>
+    public static List<Route> ApplyInbound(ServiceIndex index, IEnumerable<(MeshService Service, ServicePort Port)> served, List<Route> routes, SnapshotBuilder snapshot)
+    {
+        var trustDomain = index.Config.Security.TrustDomain;
+        foreach (var (service, port) in served)
+        {
+            foreach (var limit in index.RateLimitsFor(service.Hostname))
             {
-                // A route an earlier RateLimit already limits (whole, or the narrowed copy it made) keeps that limit.
-                if (route.TypedPerFilterConfig.ContainsKey(FilterName))
+                if (limit.PerSource is not { } perSource || (limit.Port is { } p && p != port.Number))
                 {
-                    result.Add(route);
                     continue;
                 }
-                var whole = false;
-                var copies = new List<Route>();
-                foreach (var match in matches)
+                if (!index.Config.Security.MeshMtls)
                 {
-                    var (overlap, narrowed) = Relate(route.Match, match);
-                    switch (overlap)
-                    {
-                        case Overlap.RouteInside:
-                            whole = true;
-                            break;
-                        case Overlap.MatchInside:
-                            var copy = route.Clone();
-                            EnvoyBuilders.SetPath(copy.Match, narrowed);
-                            copy.Match.CaseSensitive = null;
-                            copy.TypedPerFilterConfig[FilterName] = config;
-                            copies.Add(copy);
-                            break;
-                        case Overlap.Unknown:
-                            snapshot.Warn($"{where}: cannot tell which requests of route '{route.Name}' of {service.Hostname}:{port.Number} match uri {match!.Kind} '{match.Value}' (a regex on one side); that route is not limited. Use prefix or exact matches");
-                            break;
-                    }
-                    if (whole)
-                    {
+                    snapshot.Warn($"{limit.Meta} ({limit.Meta.File}): perSource needs mesh mTLS to know who calls; without it every caller of {service.Hostname} shares one bucket");
+                }
+                routes = Limit(limit, Any.Pack(PerSourceRoute(limit, perSource, Identities(index, trustDomain, perSource))), IdentityRateLimit(), $"inbound {service.Hostname}:{port.Number}", routes, snapshot);
+            }
+        }
+        return routes;
+    }
+
+    /// <summary>Every mesh identity a caller can have, as SPIFFE ids: the workloads' service accounts and the overrides' principals.</summary>
+    private static SortedSet<string> Identities(ServiceIndex index, string trustDomain, PerSourceLimit perSource)
+    {
+        var identities = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var workload in index.Config.WorkloadEntries)
+        {
+            identities.Add($"spiffe://{trustDomain}/ns/{workload.Meta.Namespace}/sa/{workload.ServiceAccount ?? "default"}");
+        }
+        foreach (var (principal, _) in perSource.Overrides)
+        {
+            identities.Add("spiffe://" + principal);
+        }
+        return identities;
+    }
+
+    private static EnvoyRateLimit IdentityRateLimit() => new()
+    {
+        Actions =
+        {
+            new EnvoyRateLimit.Types.Action
+            {
+                Extension = new TypedExtensionConfig
+                {
+                    Name = "envoy.rate_limit_descriptors.expr",
+                    TypedConfig = Any.Pack(new Envoy.Extensions.RateLimitDescriptors.Expr.V3.Descriptor { DescriptorKey = SourcePrincipalKey, Text = "connection.uri_san_peer_certificate" }),
+                },
+            },
+        },
+    };
+
+    /// <summary>Applies one RateLimit's <paramref name="config"/> (and, for per-identity limits, its route rate_limits) to the routes it selects.</summary>
+    private static List<Route> Limit(Config.RateLimit limit, Any config, EnvoyRateLimit? rateLimits, string what, List<Route> routes, SnapshotBuilder snapshot)
+    {
+        var where = $"{limit.Meta} ({limit.Meta.File})";
+        IReadOnlyList<StringMatch?> matches = limit.Matches.Count == 0 ? new StringMatch?[] { null } : [.. limit.Matches];
+        var result = new List<Route>(routes.Count);
+        foreach (var route in routes)
+        {
+            // A route an earlier RateLimit already limits (whole, or the narrowed copy it made) keeps that limit.
+            if (route.TypedPerFilterConfig.ContainsKey(FilterName))
+            {
+                result.Add(route);
+                continue;
+            }
+            var whole = false;
+            var copies = new List<Route>();
+            foreach (var match in matches)
+            {
+                var (overlap, narrowed) = Relate(route.Match, match);
+                switch (overlap)
+                {
+                    case Overlap.RouteInside:
+                        whole = true;
                         break;
-                    }
+                    case Overlap.MatchInside:
+                        var copy = Limited(route, config, rateLimits);
+                        EnvoyBuilders.SetPath(copy.Match, narrowed);
+                        copy.Match.CaseSensitive = null;
+                        copies.Add(copy);
+                        break;
+                    case Overlap.Unknown:
+                        snapshot.Warn($"{where}: cannot tell which requests of route '{route.Name}' of {what} match uri {match!.Kind} '{match.Value}' (a regex on one side); that route is not limited. Use prefix or exact matches");
+                        break;
                 }
                 if (whole)
                 {
-                    var limited = route.Clone();
-                    limited.TypedPerFilterConfig[FilterName] = config;
-                    result.Add(limited);
-                }
-                else
-                {
-                    result.AddRange(copies);
-                    result.Add(route);
+                    break;
                 }
             }
-            routes = result;
+            if (whole)
+            {
+                result.Add(Limited(route, config, rateLimits));
+            }
+            else
+            {
+                result.AddRange(copies);
+                result.Add(route);
+            }
         }
-        return routes;
+        return result;
+    }
+
+    private static Route Limited(Route route, Any config, EnvoyRateLimit? rateLimits)
+    {
+        var limited = route.Clone();
+        limited.TypedPerFilterConfig[FilterName] = config;
+        if (rateLimits is not null && limited.Route_ is { } action)
+        {
+            action.RateLimits.Add(rateLimits);
+        }
+        return limited;
     }
 
     /// <summary>References a RateLimit makes that the mesh cannot satisfy, and the clients it cannot reach.</summary>
@@ -116,17 +190,39 @@ internal static class RateLimitBuilder
         }
     }
 
-    public static LocalRateLimit PerRoute(Config.RateLimit limit)
+    public static LocalRateLimit PerRoute(Config.RateLimit limit) => Common(limit, limit.Bucket!);
+
+    /// <summary>The server side's config: the default bucket for callers without a known identity, one descriptor per identity.</summary>
+    private static LocalRateLimit PerSourceRoute(Config.RateLimit limit, PerSourceLimit perSource, IEnumerable<string> identities)
+    {
+        var config = Common(limit, perSource.Bucket);
+        // Each identity takes from its own bucket only; the default one is for the callers no descriptor names.
+        config.AlwaysConsumeDefaultTokenBucket = false;
+        foreach (var identity in identities)
+        {
+            var own = perSource.Overrides.FirstOrDefault(o => "spiffe://" + o.Principal == identity).Bucket ?? perSource.Bucket;
+            config.Descriptors.Add(new Envoy.Extensions.Common.Ratelimit.V3.LocalRateLimitDescriptor
+            {
+                Entries = { new Envoy.Extensions.Common.Ratelimit.V3.RateLimitDescriptor.Types.Entry { Key = SourcePrincipalKey, Value = identity } },
+                TokenBucket = Bucket(own),
+            });
+        }
+        return config;
+    }
+
+    private static Envoy.Type.V3.TokenBucket Bucket(TokenBucketSettings bucket) => new()
+    {
+        MaxTokens = (uint)bucket.MaxTokens,
+        TokensPerFill = (uint)bucket.TokensPerFill,
+        FillInterval = Duration.FromTimeSpan(bucket.FillInterval),
+    };
+
+    private static LocalRateLimit Common(Config.RateLimit limit, TokenBucketSettings bucket)
     {
         var config = new LocalRateLimit
         {
             StatPrefix = StatPrefix,
-            TokenBucket = new Envoy.Type.V3.TokenBucket
-            {
-                MaxTokens = (uint)limit.Bucket.MaxTokens,
-                TokensPerFill = (uint)limit.Bucket.TokensPerFill,
-                FillInterval = Duration.FromTimeSpan(limit.Bucket.FillInterval),
-            },
+            TokenBucket = Bucket(bucket),
             // Both default to 0% in Envoy: a bucket that is neither enabled nor enforced limits nothing.
             FilterEnabled = new RuntimeFractionalPercent { DefaultValue = EnvoyBuilders.Hundredths(100) },
             FilterEnforced = new RuntimeFractionalPercent { DefaultValue = EnvoyBuilders.Hundredths(100) },

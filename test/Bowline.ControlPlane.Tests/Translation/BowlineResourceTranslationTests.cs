@@ -215,6 +215,69 @@ public sealed class BowlineResourceTranslationTests
             r => Assert.False(r.TypedPerFilterConfig.ContainsKey(RateLimitBuilder.FilterName)));
     }
 
+    private static readonly ProxyNode ReviewsV1 = ProxyNode.From(TestNodes.Sidecar("reviews", "v1", 9080));
+
+    private const string PerSource = """
+        host: reviews
+        match: [{uri: {prefix: /api}}]
+        perSource:
+          tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 1s}
+          overrides:
+          - principal: cluster.local/ns/default/sa/bookinfo-productpage
+            tokenBucket: {maxTokens: 50, fillInterval: 1s}
+          - principal: cluster.local/ns/other/sa/batch
+            tokenBucket: {maxTokens: 1, fillInterval: 1s}
+        """;
+
+    private static List<Route> InboundRoutes(XdsSnapshot snapshot)
+    {
+        var listener = (Envoy.Config.Listener.V3.Listener)snapshot.Get(TypeUrls.Listener)!.Resources[IstioNames.VirtualInbound].Message;
+        var hcm = listener.FilterChains.SelectMany(c => c.Filters).First(f => f.TypedConfig.Is(Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager.Descriptor))
+            .TypedConfig.Unpack<Envoy.Extensions.Filters.Network.HttpConnectionManager.V3.HttpConnectionManager>();
+        Assert.Contains(hcm.HttpFilters, f => f.Name == RateLimitBuilder.FilterName);
+        return [.. hcm.RouteConfig.VirtualHosts.Single().Routes];
+    }
+
+    [Fact]
+    public void Translate_PerSource_TheServicesOwnSidecarLimitsEachCallingIdentity_NoCallerSidecarDoes()
+    {
+        var index = Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, RateLimit("reviews-per-caller", PerSource));
+        var server = MeshTranslator.Translate(index, ReviewsV1);
+        var client = MeshTranslator.Translate(index, Sidecar);
+
+        // The inbound default route is split at /api: the narrowed copy is limited, the rest is not.
+        var routes = InboundRoutes(server);
+        Assert.Equal(["/api", "/"], routes.Select(r => r.Match.Prefix));
+        Assert.False(routes[1].TypedPerFilterConfig.ContainsKey(RateLimitBuilder.FilterName));
+        var action = Assert.Single(Assert.Single(routes[0].Route_.RateLimits).Actions);
+        Assert.Equal("type.googleapis.com/envoy.extensions.rate_limit_descriptors.expr.v3.Descriptor", action.Extension.TypedConfig.TypeUrl);
+        var expression = action.Extension.TypedConfig.Unpack<Envoy.Extensions.RateLimitDescriptors.Expr.V3.Descriptor>();
+        Assert.Equal(("source_principal", "connection.uri_san_peer_certificate", false), (expression.DescriptorKey, expression.Text, expression.SkipIfError));
+
+        var limit = routes[0].TypedPerFilterConfig[RateLimitBuilder.FilterName].Unpack<LocalRateLimitV3.LocalRateLimit>();
+        Assert.Equal(10u, limit.TokenBucket.MaxTokens);
+        Assert.False(limit.AlwaysConsumeDefaultTokenBucket);
+        var buckets = limit.Descriptors.ToDictionary(d => Assert.Single(d.Entries).Value, d => d.TokenBucket.MaxTokens);
+        // Every workload's identity has its own bucket, the overrides theirs, even one with no workload yet.
+        Assert.Equal(50u, buckets["spiffe://cluster.local/ns/default/sa/bookinfo-productpage"]);
+        Assert.Equal(10u, buckets["spiffe://cluster.local/ns/default/sa/bookinfo-ratings"]);
+        Assert.Equal(1u, buckets["spiffe://cluster.local/ns/other/sa/batch"]);
+        Assert.All(limit.Descriptors, d => Assert.Equal("source_principal", d.Entries[0].Key));
+
+        // A perSource-only RateLimit puts nothing on the callers' outbound routes.
+        Assert.All(Routes(client, ReviewsHost), r => Assert.False(r.TypedPerFilterConfig.ContainsKey(RateLimitBuilder.FilterName)));
+        // Other services' sidecars are not limited by it.
+        Assert.All(InboundRoutes(MeshTranslator.Translate(index, ProxyNode.From(TestNodes.Sidecar("ratings", "v1", 9080)))), r => Assert.Empty(r.Route_.RateLimits));
+    }
+
+    [Fact]
+    public void Translate_PerSourceWithoutMeshMtls_IsAWarning_EveryCallerSharesTheDefault()
+    {
+        var snapshot = MeshTranslator.Translate(Bookinfo.Index(RateLimit("reviews-per-caller", PerSource)), ReviewsV1);
+
+        Assert.Contains(snapshot.Warnings, w => w.StartsWith("RateLimit default/reviews-per-caller", StringComparison.Ordinal) && w.Contains("perSource needs mesh mTLS", StringComparison.Ordinal));
+    }
+
     private static IEnumerable<Cluster> Clusters(XdsSnapshot snapshot) => snapshot.Get(TypeUrls.Cluster)!.Resources.Values.Select(r => (Cluster)r.Message);
 
     private static Cluster Cluster(XdsSnapshot snapshot, string name) => Clusters(snapshot).Single(c => c.Name == name);

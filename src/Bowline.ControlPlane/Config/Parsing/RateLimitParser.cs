@@ -31,7 +31,12 @@ internal static class RateLimitParser
             }
             match.Finish();
         }
-        var bucket = TokenBucket(spec.Map("tokenBucket", required: true));
+        var bucket = TokenBucket(spec.Map("tokenBucket"));
+        var perSource = PerSource(spec.Map("perSource"));
+        if (!spec.Has("tokenBucket") && !spec.Has("perSource"))
+        {
+            spec.Error("tokenBucket", "is required unless perSource is given: give tokenBucket (each calling sidecar's bucket), perSource (a bucket per calling identity at the service), or both");
+        }
         var status = spec.Int("statusCode", min: 400, max: 599);
         if (status is { } code && !Enum.IsDefined((Envoy.Type.V3.StatusCode)code))
         {
@@ -59,11 +64,59 @@ internal static class RateLimitParser
                 headers.Add((name.ToLowerInvariant(), value));
             }
         }
-        if (host is null || bucket is null || spec.ErrorCount != before)
+        if (host is null || spec.ErrorCount != before)
         {
             return null;
         }
-        return new RateLimit(meta, host, port, matches, bucket) { StatusCode = status ?? 429, ResponseHeaders = headers };
+        return new RateLimit(meta, host, port, matches, bucket) { StatusCode = status ?? 429, ResponseHeaders = headers, PerSource = perSource };
+    }
+
+    private static PerSourceLimit? PerSource(FieldReader? perSource)
+    {
+        if (perSource is null)
+        {
+            return null;
+        }
+        var before = perSource.ErrorCount;
+        var bucket = TokenBucket(perSource.Map("tokenBucket", required: true));
+        var overrides = new List<(string, TokenBucketSettings)>();
+        foreach (var entry in perSource.MapList("overrides"))
+        {
+            var principal = entry.String("principal", required: true);
+            var own = TokenBucket(entry.Map("tokenBucket", required: true));
+            if (principal is not null && PrincipalProblem(principal) is { } problem)
+            {
+                entry.Error("principal", problem);
+            }
+            else if (principal is not null && overrides.Any(o => o.Item1 == principal))
+            {
+                entry.Error("principal", $"{principal} is given twice; keep one override per identity");
+            }
+            else if (principal is not null && own is not null)
+            {
+                overrides.Add((principal, own));
+            }
+            entry.Finish();
+        }
+        perSource.Finish();
+        return bucket is null || perSource.ErrorCount != before ? null : new PerSourceLimit(bucket, overrides);
+    }
+
+    /// <summary>An override names one identity exactly, in Istio's principal form (as an AuthorizationPolicy's <c>principals</c>).</summary>
+    private static string? PrincipalProblem(string principal)
+    {
+        if (principal.StartsWith("spiffe://", StringComparison.Ordinal))
+        {
+            return $"'{principal}': write the principal without spiffe://, as Istio's principals are ({principal["spiffe://".Length..]})";
+        }
+        if (principal.Contains('*', StringComparison.Ordinal))
+        {
+            return $"'{principal}': wildcards are not supported here; name one identity, trust-domain/ns/NAMESPACE/sa/SERVICE_ACCOUNT (every other identity already has perSource.tokenBucket)";
+        }
+        var parts = principal.Split('/');
+        return parts is [{ Length: > 0 }, "ns", { Length: > 0 }, "sa", { Length: > 0 }]
+            ? null
+            : $"'{principal}' is not a principal; write trust-domain/ns/NAMESPACE/sa/SERVICE_ACCOUNT, such as cluster.local/ns/default/sa/productpage";
     }
 
     private static TokenBucketSettings? TokenBucket(FieldReader? bucket)
