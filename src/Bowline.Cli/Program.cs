@@ -8,5 +8,7 @@ var root = new RootCommand("Bowline: a light service mesh. Sidecars programmed o
     ProxyCommand.Create(),
     UpCommand.Create(),
     StatusCommand.Create(),
+    ProxyStatusCommand.Create(),
+    WaitCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

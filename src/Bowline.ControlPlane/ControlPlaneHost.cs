@@ -124,6 +124,8 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
         app.MapGet("/ready", () => Results.Text("ready\n"));
         app.MapGet("/metrics", () => Results.Text(ControlPlaneMetrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/debug/connections", (ConnectedProxies proxies) => Results.Text(JsonSerializer.Serialize(proxies.All.Select(Describe), Json), "application/json"));
+        app.MapGet("/debug/wait", (string file, string hash, DirectoryConfigSource source, ConnectedProxies proxies) =>
+            Results.Text(JsonSerializer.Serialize(ChangeProgress.Of(file, hash, source, proxies), Json), "application/json"));
         app.MapGet("/debug/config", (DirectoryConfigSource source, MeshState mesh, Security.JwksResolver jwks) => Results.Text(JsonSerializer.Serialize(new
         {
             generation = mesh.Current.Config.Generation,
@@ -170,7 +172,11 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
         peer = proxy.Peer,
         verifiedIdentity = proxy.VerifiedIdentity,
         connectedAt = proxy.ConnectedAt,
-        types = proxy.Types.ToDictionary(t => t.Key, t => new { sent = t.Value.Sent, acked = t.Value.Acked, synced = t.Value.Synced, rejected = t.Value.Rejected, rejectReason = t.Value.RejectReason }),
+        generation = proxy.Generation,
+        types = proxy.Types.OrderBy(t => t.Key, StringComparer.Ordinal).ToDictionary(t => t.Key, t => new
+        {
+            status = t.Value.Label, sent = t.Value.Sent, acked = t.Value.Acked, synced = t.Value.Synced, rejected = t.Value.Rejected, rejectReason = t.Value.RejectReason, changedAtGeneration = t.Value.SentGeneration,
+        }),
     };
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };

@@ -48,6 +48,19 @@ internal static class ControlPlaneMetrics
 
     public static void Pushed(string shortType) => s_pushes.GetValueOrDefault(shortType)?.Add(1);
 
+    /// <summary>Istio's buckets for pilot_proxy_convergence_time, in seconds.</summary>
+    private static readonly double[] s_convergenceBuckets = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
+    private static readonly long[] s_convergence = new long[s_convergenceBuckets.Length + 1];
+    private static long s_convergenceSumMicros;
+
+    /// <summary>Records one proxy ACKing a type a config change altered, <paramref name="seconds"/> after the change was published.</summary>
+    public static void Converged(double seconds)
+    {
+        var bucket = Array.FindIndex(s_convergenceBuckets, b => seconds <= b);
+        Interlocked.Increment(ref s_convergence[bucket < 0 ? s_convergenceBuckets.Length : bucket]);
+        Interlocked.Add(ref s_convergenceSumMicros, (long)(seconds * 1_000_000));
+    }
+
     public static void Rejected(string shortType) => s_rejects.GetValueOrDefault(shortType)?.Add(1);
 
     public static string Render()
@@ -66,6 +79,17 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "bowline_xds_unauthenticated_total", "ADS streams on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
         CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
         CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
+        text.Append("# HELP pilot_proxy_convergence_time Delay in seconds between a config change and a proxy receiving and acknowledging it.\n# TYPE pilot_proxy_convergence_time histogram\n");
+        long cumulative = 0;
+        for (var i = 0; i < s_convergenceBuckets.Length; i++)
+        {
+            cumulative += Interlocked.Read(ref s_convergence[i]);
+            text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_bucket{{le=\"{s_convergenceBuckets[i]}\"}} {cumulative}\n");
+        }
+        cumulative += Interlocked.Read(ref s_convergence[^1]);
+        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_bucket{{le=\"+Inf\"}} {cumulative}\n");
+        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_sum {Interlocked.Read(ref s_convergenceSumMicros) / 1_000_000.0}\n");
+        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_count {cumulative}\n");
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {

@@ -102,6 +102,7 @@ internal sealed partial class DirectoryConfigSource : IDisposable
         diagnostics.Sort((a, b) => ByLocation(a.File, a.Line, b.File, b.Line));
         Diagnostics = diagnostics;
         var config = new MeshConfig(all, ++_generation);
+        Volatile.Write(ref _loaded, _files.Values.ToDictionary(f => f.Path, f => new LoadedFile(f.Hash, f.Generation, f.Diagnostics), StringComparer.Ordinal));
         LogLoaded(_logger, config.Generation, all.Count, _files.Count);
         return config;
     }
@@ -125,7 +126,7 @@ internal sealed partial class DirectoryConfigSource : IDisposable
             var denied = new ConfigDiagnostic(DiagnosticSeverity.Error, path, 0, null, null, $"cannot read the file ({e.Message}); its last good resources keep serving. Fix its permissions");
             LogDiagnostic(_logger, denied.ToString());
             var kept = _files.TryGetValue(path, out var last) ? last.Resources : [];
-            _files[path] = new FileState(path, "unreadable", DateTime.MinValue, kept, [denied]);
+            _files[path] = new FileState(path, "unreadable", DateTime.MinValue, kept, [denied], _generation + 1);
             return true;
         }
         var hash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
@@ -153,7 +154,8 @@ internal sealed partial class DirectoryConfigSource : IDisposable
                 }
             }
         }
-        _files[path] = new FileState(path, hash, File.GetLastWriteTimeUtc(path), resources, parsed.Diagnostics);
+        // Reload gives the config these files make the next generation number.
+        _files[path] = new FileState(path, hash, File.GetLastWriteTimeUtc(path), resources, parsed.Diagnostics, _generation + 1);
         return true;
     }
 
@@ -175,7 +177,12 @@ internal sealed partial class DirectoryConfigSource : IDisposable
         }
     }
 
-    private sealed record FileState(string Path, string Hash, DateTime Written, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics);
+    private sealed record FileState(string Path, string Hash, DateTime Written, IReadOnlyList<MeshResource> Resources, IReadOnlyList<ConfigDiagnostic> Diagnostics, long Generation);
+
+    private IReadOnlyDictionary<string, LoadedFile> _loaded = new Dictionary<string, LoadedFile>();
+
+    /// <summary>Every file of the current config, by full path: its content hash (SHA-256, hex), the generation that first loaded that content, its problems. Safe to read from any thread.</summary>
+    public IReadOnlyDictionary<string, LoadedFile> Files => Volatile.Read(ref _loaded);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "config: {Diagnostic}")]
     private static partial void LogDiagnostic(ILogger logger, string diagnostic);
@@ -192,3 +199,6 @@ internal sealed partial class DirectoryConfigSource : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "config: could not read {File} yet, will retry on its next change: {Reason}")]
     private static partial void LogReadFailed(ILogger logger, string file, string reason);
 }
+
+/// <summary>One config file as the control plane last read it (see <see cref="DirectoryConfigSource.Files"/>).</summary>
+internal sealed record LoadedFile(string Hash, long Generation, IReadOnlyList<ConfigDiagnostic> Diagnostics);

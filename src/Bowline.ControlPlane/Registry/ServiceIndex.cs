@@ -54,6 +54,9 @@ internal sealed class ServiceIndex
 
     public MeshConfig Config { get; }
 
+    /// <summary>When this generation was published (a <see cref="TimeProvider"/> timestamp): the start of its convergence.</summary>
+    public long PublishedAt { get; init; }
+
     /// <summary>Definitions that lost to another for the same host; reported as translation warnings.</summary>
     public IReadOnlyList<string> Conflicts => _conflicts;
 

@@ -7,7 +7,7 @@ namespace Bowline.ControlPlane.Snapshots;
 /// The current mesh (one immutable <see cref="ServiceIndex"/>), swapped atomically when config changes. Streams read
 /// <see cref="Current"/> and await <see cref="WaitForChangeAsync"/>; nothing here blocks a reader.
 /// </summary>
-internal sealed partial class MeshState(Microsoft.Extensions.Logging.ILogger<MeshState> logger)
+internal sealed partial class MeshState(Microsoft.Extensions.Logging.ILogger<MeshState> logger, TimeProvider? time = null)
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _warnings = new(StringComparer.Ordinal);
     private long _warningsGeneration;
@@ -16,10 +16,13 @@ internal sealed partial class MeshState(Microsoft.Extensions.Logging.ILogger<Mes
 
     public ServiceIndex Current => Volatile.Read(ref _current);
 
+    /// <summary>The clock generations are stamped with (<see cref="ServiceIndex.PublishedAt"/>), which convergence is measured on.</summary>
+    public TimeProvider Time { get; } = time ?? TimeProvider.System;
+
     /// <summary>Publishes a new mesh and wakes every waiter.</summary>
     public void Publish(MeshConfig config)
     {
-        Interlocked.Exchange(ref _current, new ServiceIndex(config));
+        Interlocked.Exchange(ref _current, new ServiceIndex(config) { PublishedAt = Time.GetTimestamp() });
         Interlocked.Exchange(ref _changed, NewSignal()).TrySetResult();
     }
 

@@ -28,6 +28,7 @@ internal sealed partial class AdsStream
     private ConnectedProxy? _connection;
     private XdsSnapshot? _snapshot;
     private long _generation = -1;
+    private long _generationPublishedAt;
     private long _nonce;
 
     /// <param name="translate">Turns a generation's service index into the node's snapshot; <see cref="MeshTranslator.Translate"/> unless a test needs it to fail.</param>
@@ -185,6 +186,11 @@ internal sealed partial class AdsStream
             }
             else
             {
+                if (state.AckedVersion != request.VersionInfo && request.VersionInfo == state.SentVersion)
+                {
+                    // Istio's pilot_proxy_convergence_time: from the config change to this proxy's ACK of what it changed.
+                    ControlPlaneMetrics.Converged(_mesh.Time.GetElapsedTime(state.SentGenerationPublishedAt).TotalSeconds);
+                }
                 state.AckedVersion = request.VersionInfo;
                 state.RejectedVersion = null;
                 state.RejectReason = null;
@@ -195,6 +201,7 @@ internal sealed partial class AdsStream
         {
             await SendAsync(state, force: true).ConfigureAwait(false);
         }
+        _connection!.Processed(_generation);
     }
 
     private async Task PushChangesAsync()
@@ -214,6 +221,7 @@ internal sealed partial class AdsStream
         {
             await SendAsync(clusters!, force: false).ConfigureAwait(false);
         }
+        _connection!.Processed(_generation);
     }
 
     /// <summary>What the current snapshot would remove from what the client has of this type.</summary>
@@ -231,6 +239,7 @@ internal sealed partial class AdsStream
             return;
         }
         _generation = index.Config.Generation;
+        _generationPublishedAt = index.PublishedAt;
         try
         {
             _snapshot = _translate(index, _node!);
@@ -281,6 +290,11 @@ internal sealed partial class AdsStream
             ControlPlaneMetrics.OversizedResponses.Add(1);
             LogOversized(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count, size, _maxResponseBytes);
             return;
+        }
+        if (version != state.SentVersion)
+        {
+            state.SentGeneration = _generation;
+            state.SentGenerationPublishedAt = _generationPublishedAt;
         }
         state.SentVersion = version;
         state.SentNonce = response.Nonce;

@@ -22,16 +22,64 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
     /// <summary>Per type (LDS, RDS, CDS, EDS): the version sent, the version acknowledged, and the last rejection.</summary>
     public IReadOnlyDictionary<string, TypeStatus> Types => _types;
 
+    /// <summary>The config generation this stream has translated and pushed; a change of a later generation has not reached it yet.</summary>
+    public long Generation => Volatile.Read(ref _generation);
+
+    private long _generation = -1;
+
     internal void Reclassify(ProxyNode node) => Node = node;
 
+    internal void Processed(long generation) => Volatile.Write(ref _generation, generation);
+
     internal void Update(string typeUrl, SubscriptionState state) =>
-        _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason);
+        _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason, state.SentGeneration, typeUrl);
+
+    /// <summary>
+    /// Where the change of config generation <paramref name="generation"/> stands on this proxy: not translated yet
+    /// (pending), not touching it (unaffected), every type it changed ACKed (applied), one of them NACKed, or sent and
+    /// not yet answered (pending).
+    /// </summary>
+    public (ChangeState State, string? Detail) StatusOf(long generation)
+    {
+        if (Generation < generation)
+        {
+            return (ChangeState.Pending, "not yet translated for this proxy");
+        }
+        var changed = _types.Where(t => t.Value.SentGeneration >= generation).ToList();
+        if (changed.Count == 0)
+        {
+            return (ChangeState.Unaffected, null);
+        }
+        if (changed.FirstOrDefault(t => t.Value.Sent is not null && t.Value.Rejected == t.Value.Sent) is { Value: not null } nacked)
+        {
+            return (ChangeState.Nacked, $"{nacked.Key} {nacked.Value.Rejected}: {nacked.Value.RejectReason}");
+        }
+        var waiting = changed.Where(t => !t.Value.Synced).Select(t => t.Key).Order(StringComparer.Ordinal).ToList();
+        return waiting.Count == 0 ? (ChangeState.Applied, null) : (ChangeState.Pending, $"waiting for the ACK of {string.Join(", ", waiting)}");
+    }
 }
 
-/// <summary>A type's sync state on one stream; <see cref="Synced"/> when the client acknowledged what it was sent.</summary>
-internal sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason)
+/// <summary>How far one config change has reached one proxy (<see cref="ConnectedProxy.StatusOf"/>).</summary>
+internal enum ChangeState
+{
+    Pending,
+    Unaffected,
+    Applied,
+    Nacked,
+}
+
+/// <summary>
+/// A type's sync state on one stream: <see cref="Synced"/> when the client acknowledged what it was sent; NACKED when it
+/// rejected the version it was sent; STALE when the newest version is sent and not yet answered.
+/// </summary>
+internal sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason, long SentGeneration = -1, string TypeUrl = "")
 {
     public bool Synced => Sent is not null && Sent == Acked;
+
+    public bool Nacked => Sent is not null && Rejected == Sent;
+
+    /// <summary>istioctl proxy-status's words for it.</summary>
+    public string Label => Sent is null ? "NOT SENT" : Synced ? "SYNCED" : Nacked ? "NACKED" : "STALE";
 }
 
 /// <summary>Every connected xDS stream. Thread-safe.</summary>

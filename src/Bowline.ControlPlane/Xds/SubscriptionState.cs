@@ -13,6 +13,12 @@ internal sealed class SubscriptionState(string typeUrl)
 
     public string? SentVersion { get; set; }
 
+    /// <summary>The config generation whose snapshot first had <see cref="SentVersion"/>: when this type last changed for the client.</summary>
+    public long SentGeneration { get; set; } = -1;
+
+    /// <summary>When that generation was published, for the convergence time its ACK ends.</summary>
+    public long SentGenerationPublishedAt { get; set; }
+
     /// <summary>The resources of the last response, so a removal can be delayed until nothing refers to them.</summary>
     public IReadOnlyList<Snapshots.NamedResource> SentResources { get; set; } = [];
 

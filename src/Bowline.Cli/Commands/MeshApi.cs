@@ -1,0 +1,40 @@
+using System.Text.Json;
+
+namespace Bowline.Cli.Commands;
+
+/// <summary>The control plane's monitoring API (Istio's 15014), read by the commands that report on a running mesh.</summary>
+internal static class MeshApi
+{
+    public const string DefaultAddress = "http://127.0.0.1:15014";
+
+    public static System.CommandLine.Option<Uri> AddressOption() => new("--control-plane")
+    {
+        Description = $"The control plane's monitoring address. Default {DefaultAddress}.",
+        DefaultValueFactory = _ => new Uri(DefaultAddress),
+    };
+
+    public static System.CommandLine.Option<string> OutputOption() => new("--output", "-o")
+    {
+        Description = "table (for people) or json (for machines).",
+        DefaultValueFactory = _ => "table",
+    };
+
+    public static HttpClient Client(Uri address) =>
+        new(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+
+    /// <summary>GETs a JSON document; a control plane that cannot be reached is an error naming the address and the fix.</summary>
+    public static async Task<(string Text, JsonDocument Json)> GetAsync(HttpClient http, string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var text = await http.GetStringAsync(new Uri(path, UriKind.Relative), cancellationToken).ConfigureAwait(false);
+            return (text, JsonDocument.Parse(text));
+        }
+        catch (HttpRequestException e)
+        {
+            throw new MeshApiException($"cannot reach the control plane at {http.BaseAddress} ({e.Message}); is it running? Give --control-plane with its monitoring address");
+        }
+    }
+}
+
+internal sealed class MeshApiException(string message) : Exception(message);

@@ -1,0 +1,36 @@
+using Bowline.ControlPlane.Config;
+
+namespace Bowline.ControlPlane.Xds;
+
+/// <summary>
+/// How far one config file's current content has reached the mesh, for <c>bowline wait</c>: whether the control plane
+/// has read that content (the caller names it by its SHA-256), whether it was rejected, and for every connected proxy
+/// whether the generation it made has been ACKed, NACKed, is still on its way, or changed nothing for it.
+/// </summary>
+internal static class ChangeProgress
+{
+    public sealed record Proxy(string Id, string Workload, string State, string? Detail);
+
+    public sealed record Report(string File, string State, long? Generation, IReadOnlyList<string> Errors, IReadOnlyList<Proxy> Proxies);
+
+    public static Report Of(string file, string hash, DirectoryConfigSource source, ConnectedProxies proxies)
+    {
+        var path = Path.GetFullPath(file);
+        var loaded = source.Files.FirstOrDefault(f => Path.GetFullPath(f.Key) == path).Value;
+        if (loaded is null)
+        {
+            return new Report(path, "unknown", null, [$"{path} is not a file of the control plane's config directories (yet); copy it there, or wait for the control plane to read it"], []);
+        }
+        if (!string.Equals(loaded.Hash, hash, StringComparison.OrdinalIgnoreCase))
+        {
+            return new Report(path, "not-loaded", null, [], []);
+        }
+        var errors = loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
+        var states = proxies.All.Select(p =>
+        {
+            var (state, detail) = p.StatusOf(loaded.Generation);
+            return new Proxy(p.Node.Id, $"{p.Node.Name}.{p.Node.Namespace}", state.ToString().ToLowerInvariant(), detail);
+        }).ToList();
+        return new Report(path, errors.Count > 0 ? "rejected" : "loaded", loaded.Generation, errors, states);
+    }
+}

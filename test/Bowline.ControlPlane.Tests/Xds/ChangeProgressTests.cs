@@ -1,0 +1,70 @@
+using Bowline.ControlPlane.Tests.Infrastructure;
+using Bowline.ControlPlane.Tests.Translation;
+using Bowline.ControlPlane.Xds;
+using Bowline.Xds;
+using Envoy.Service.Discovery.V3;
+
+namespace Bowline.ControlPlane.Tests.Xds;
+
+/// <summary>
+/// Where a config generation stands on a proxy (what <c>bowline wait</c> and <c>proxy-status</c> read): pending until
+/// translated and ACKed, applied once every type it changed is ACKed, NACKed with the reason, or unaffected.
+/// </summary>
+public sealed class ChangeProgressTests
+{
+    /// <summary>An external service with one more host (and so one more cluster) per version; none removed, so each change is one CDS push.</summary>
+    private static string Reviews(string version) => $$"""
+        apiVersion: networking.istio.io/v1
+        kind: ServiceEntry
+        metadata: {name: external, namespace: default}
+        spec:
+          hosts: [{{string.Join(", ", Enumerable.Range(10, int.Parse(version, System.Globalization.CultureInfo.InvariantCulture) - 9).Where(v => v % 10 == 0).Select(v => $"api-{v}.example.com"))}}]
+          ports: [{number: 80, name: http, protocol: HTTP}]
+          resolution: STATIC
+          endpoints: [{address: 10.9.9.9}]
+        """;
+
+    [Fact]
+    public async Task StatusOf_ChangeIsPendingUntilAcked_ThenApplied_ANackIsNamed_AndALaterNoOpLeavesItUnaffected()
+    {
+        await using var stream = new InMemoryAdsStream();
+        stream.Mesh.Publish(Bookinfo.Index(Reviews("10")).Config);
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster, Node = TestNodes.ProductpageSidecar() });
+        var first = await stream.ReceiveAsync();
+        var proxy = Assert.Single(stream.Proxies.All);
+        var generation = stream.Mesh.Current.Config.Generation;
+
+        // Sent, not yet answered.
+        Assert.Equal((ChangeState.Pending, "waiting for the ACK of CDS"), proxy.StatusOf(generation));
+        Assert.Equal("STALE", proxy.Types["CDS"].Label);
+
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster, VersionInfo = first.VersionInfo, ResponseNonce = first.Nonce });
+        await PollUntilAsync(() => proxy.StatusOf(generation).State == ChangeState.Applied);
+        Assert.Equal("SYNCED", proxy.Types["CDS"].Label);
+
+        // A later generation the proxy has not translated yet is pending; one that changes the clusters and is NACKed names the type and reason.
+        var next = new Bowline.ControlPlane.Config.MeshConfig(Bookinfo.Index(Reviews("20")).Config.Resources, generation + 1);
+        Assert.Equal(ChangeState.Pending, proxy.StatusOf(next.Generation).State);
+        stream.Mesh.Publish(next);
+        var second = await stream.ReceiveAsync();
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster, VersionInfo = first.VersionInfo, ResponseNonce = second.Nonce, ErrorDetail = new Google.Rpc.Status { Message = "cluster x: bad" } });
+        await PollUntilAsync(() => proxy.StatusOf(next.Generation).State == ChangeState.Nacked);
+        Assert.Equal($"CDS {second.VersionInfo}: cluster x: bad", proxy.StatusOf(next.Generation).Detail);
+        Assert.Equal("NACKED", proxy.Types["CDS"].Label);
+
+        // A generation that changes nothing this proxy has leaves it unaffected, once translated.
+        var same = new Bowline.ControlPlane.Config.MeshConfig(next.Resources, next.Generation + 1);
+        stream.Mesh.Publish(same);
+        await PollUntilAsync(() => proxy.Generation == same.Generation);
+        Assert.Equal((ChangeState.Unaffected, null), proxy.StatusOf(same.Generation));
+    }
+
+    private static async Task PollUntilAsync(Func<bool> condition)
+    {
+        using var deadline = new CancellationTokenSource(TestTimeouts.Default);
+        while (!condition())
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(10), deadline.Token);
+        }
+    }
+}
