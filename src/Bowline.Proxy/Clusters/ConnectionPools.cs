@@ -3,8 +3,13 @@ using Bowline.Proxy.Clusters.LoadBalancing;
 namespace Bowline.Proxy.Clusters;
 
 /// <summary>How a cluster's connections are made and kept; a change replaces the pool.</summary>
-/// <remarks><see cref="Tls"/>: some endpoint may be reached over TLS, so connections are opened by the proxy's own connect callback.</remarks>
-internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsPerHost, TimeSpan IdleTimeout, TimeSpan MaxConnectionDuration, TcpKeepalive? Keepalive, bool Tls = false)
+/// <remarks>
+/// <see cref="Tls"/>: some endpoint may be reached over TLS, so connections are opened by the proxy's own connect callback.
+/// <see cref="MaxRequestsPerConnection"/>: above 1, each HTTP/1.1 connection carries at most that many requests (Envoy's
+/// max_requests_per_connection; 1 is the router's <c>Connection: close</c>, and HTTP/2 connections are not counted).
+/// </remarks>
+internal sealed record PoolSettings(TimeSpan ConnectTimeout, int MaxConnectionsPerHost, TimeSpan IdleTimeout, TimeSpan MaxConnectionDuration, TcpKeepalive? Keepalive, bool Tls = false,
+    int MaxRequestsPerConnection = 0)
 {
     /// <summary>
     /// Shorter than common server keep-alive timeouts (Node's 5 s is the shortest; Kestrel 130 s, Go 90 s), so the proxy
@@ -65,12 +70,12 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
             // The proxy forwards the app's trace headers; it must not add its own.
             ActivityHeadersPropagator = null,
         };
-        if (settings.Keepalive is not null || settings.Tls)
+        var countsRequests = settings.MaxRequestsPerConnection > 1;
+        if (settings.Keepalive is not null || settings.Tls || countsRequests)
         {
-            var keepalive = settings.Keepalive;
-            handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(context, keepalive, secrets, cancellationToken);
+            handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(context, settings, secrets, cancellationToken);
         }
-        var invoker = new UpstreamPool(handler);
+        var invoker = new UpstreamPool(handler, countsRequests);
         _created.Add(invoker);
         Replace(_invokers, cluster, (settings, invoker), existing, existing.Invoker is not null);
         if (existing.Invoker is not null)
@@ -108,21 +113,39 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
     /// <summary>
     /// Opens a connection the way the cluster's settings say: TCP keepalive probes, and TLS originated by the proxy
     /// (the endpoint's transport socket, carried on the request that opened the connection). The handler itself always
-    /// speaks cleartext HTTP over the stream returned, so mesh ALPN, SNI and SAN checks stay the proxy's.
+    /// speaks cleartext HTTP over the stream returned, so mesh ALPN, SNI and SAN checks stay the proxy's. With
+    /// max_requests_per_connection above 1, an HTTP/1.1 connection is handed over inside a
+    /// <see cref="RequestLimitedStream"/>, which opens its successors the same way.
     /// </summary>
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TcpKeepalive? keepalive, Tls.SecretStore secrets, CancellationToken cancellationToken)
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, PoolSettings settings, Tls.SecretStore secrets, CancellationToken cancellationToken)
     {
-        var target = context.InitialRequestMessage.Options.TryGetValue(AddressOption, out var address) ? address : context.DnsEndPoint;
+        var initial = context.InitialRequestMessage;
+        var target = initial.Options.TryGetValue(AddressOption, out var address) ? address : context.DnsEndPoint;
+        initial.Options.TryGetValue(TlsOption, out var tls);
+        var requestHost = tls is not null && initial.Headers.Host is { } authority ? authority.Split(':')[0] : null;
+        initial.Options.TryGetValue(EndpointOption, out var endpoint);
+        var keepalive = settings.Keepalive;
+        var stream = await OpenAsync(target, keepalive, tls, requestHost, endpoint, secrets, cancellationToken).ConfigureAwait(false);
+        if (settings.MaxRequestsPerConnection <= 1 || UpstreamPool.Http2(initial))
+        {
+            return stream;
+        }
+        // What the successors need is captured here, not the request: the connection outlives it.
+        return new RequestLimitedStream(stream, settings.MaxRequestsPerConnection, settings.ConnectTimeout,
+            token => OpenAsync(target, keepalive, tls, requestHost, endpoint, secrets, token));
+    }
+
+    private static async ValueTask<Stream> OpenAsync(System.Net.DnsEndPoint target, TcpKeepalive? keepalive, Tls.UpstreamTls? tls, string? requestHost, UpstreamEndpoint? endpoint,
+        Tls.SecretStore secrets, CancellationToken cancellationToken)
+    {
         var socket = await ConnectSocketAsync(target, keepalive, cancellationToken).ConfigureAwait(false);
         var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-        if (!context.InitialRequestMessage.Options.TryGetValue(TlsOption, out var tls) || tls is null)
+        if (tls is null)
         {
             return stream;
         }
         try
         {
-            var requestHost = context.InitialRequestMessage.Headers.Host is { } authority ? authority.Split(':')[0] : null;
-            context.InitialRequestMessage.Options.TryGetValue(EndpointOption, out var endpoint);
             return await tls.ConnectAsync(stream, target.Host, requestHost, secrets, cancellationToken, endpoint).ConfigureAwait(false);
         }
         catch

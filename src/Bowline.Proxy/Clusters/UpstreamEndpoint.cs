@@ -27,15 +27,6 @@ internal sealed class UpstreamEndpoint(string address, int port)
 
     public void RequestEnded() => Interlocked.Decrement(ref _activeRequests);
 
-    private long _requestsSent;
-
-    /// <summary>
-    /// Counts a request sent to this host; returns the count. HTTP/1.1 max_requests_per_connection closes a connection
-    /// after every N-th request to the host: exact with one connection per host (maxRequestsPerConnection 1 is always
-    /// exact), an upper bound on reuse otherwise, since SocketsHttpHandler does not say which connection a request took.
-    /// </summary>
-    public long CountRequest() => Interlocked.Increment(ref _requestsSent);
-
     /// <summary>
     /// When (a <see cref="TimeProvider"/> timestamp) the host joined the cluster or last came back from failing its
     /// health checks: slow start ramps its weight up from here.

@@ -175,7 +175,12 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
         var policy = new HostSetPolicy(panic, balancer.RingKind, localityWeighted, SlowStartOf(cluster, where));
         var healthCheck = cluster.HealthChecks.Count > 0 ? Clusters.Health.HealthCheckConfig.Compile(cluster.HealthChecks, where) : null;
         var transport = Tls.UpstreamTransport.Compile(cluster, where, autoSni, autoSan);
-        var settings = PoolSettingsOf(cluster, where) with { Tls = transport is not null };
+        var settings = PoolSettingsOf(cluster, where) with
+        {
+            Tls = transport is not null,
+            // Counted by the pool's connections above 1; 1 is the router's Connection: close. HTTP/2 is not limited.
+            MaxRequestsPerConnection = maxRequestsPerConnection > 1 && protocol != UpstreamProtocol.Http2 ? maxRequestsPerConnection : 0,
+        };
         return new ClusterConfig(cluster, protocol, pools.Invoker(cluster.Name, settings), balancer, limits, outlier, policy, dns, healthCheck, maxRequestsPerConnection, transport, settings);
     }
 

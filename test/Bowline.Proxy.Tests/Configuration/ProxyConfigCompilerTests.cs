@@ -53,6 +53,28 @@ public sealed class ProxyConfigCompilerTests : IDisposable
         Assert.Equal(UpstreamProtocol.Http1, snapshot.Clusters[ReviewsCluster].Protocol);
     }
 
+    [Theory]
+    [InlineData(false, 3u, 3)]
+    [InlineData(false, 1u, 0)]
+    [InlineData(true, 3u, 0)]
+    public void Compile_MaxRequestsPerConnection_CountedByHttp1PoolsAboveOneOnly(bool http2, uint maxRequests, int counted)
+    {
+        // 1 is the router's Connection: close; HTTP/2 connections are not limited, so their pool counts nothing.
+        var cluster = EdsCluster(ReviewsCluster);
+        cluster.TypedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = Any.Pack(new Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptions
+        {
+            CommonHttpProtocolOptions = new Envoy.Config.Core.V3.HttpProtocolOptions { MaxRequestsPerConnection = maxRequests },
+            ExplicitHttpConfig = http2
+                ? new() { Http2ProtocolOptions = new Envoy.Config.Core.V3.Http2ProtocolOptions() }
+                : new() { HttpProtocolOptions = new Envoy.Config.Core.V3.Http1ProtocolOptions() },
+        });
+
+        var config = _compiler.Compile(cluster).Clusters[ReviewsCluster].Current!.Config;
+
+        Assert.Equal((int)maxRequests, config.MaxRequestsPerConnection);
+        Assert.Equal(counted, config.Pool.MaxRequestsPerConnection);
+    }
+
     [Fact]
     public void Compile_ListenerBeforeItsRoutes_IsNotWarm()
     {

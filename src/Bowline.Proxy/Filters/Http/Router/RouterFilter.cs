@@ -131,8 +131,9 @@ internal sealed partial class RouterFilter(IHttpForwarder forwarder, Random rand
                 attempt.Number = number;
                 attempt.MayRetry = retriesLeft && (body is null || body.CanReplay) && !IsUpgrade(context) && !(routeTimeout?.IsCancellationRequested ?? false);
                 attempt.Budget = (cluster, snapshot.Config.Limits);
-                attempt.CloseConnection = snapshot.Config.MaxRequestsPerConnection > 0 && snapshot.Config.Protocol != UpstreamProtocol.Http2
-                    && host.CountRequest() % snapshot.Config.MaxRequestsPerConnection == 0;
+                // max_requests_per_connection 1: every request closes its connection. Above 1 the pool's connections
+                // count their own requests (RequestLimitedStream), since which connection a request takes is the handler's.
+                attempt.CloseConnection = snapshot.Config.MaxRequestsPerConnection == 1 && snapshot.Config.Protocol != UpstreamProtocol.Http2;
                 attempt.Reset();
                 stream.Info.Attempts = number;
                 stream.Info.UpstreamHost = host;
