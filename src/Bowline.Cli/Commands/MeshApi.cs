@@ -11,6 +11,16 @@ internal static class MeshApi
     {
         Description = $"The control plane's monitoring address. Default {DefaultAddress}.",
         DefaultValueFactory = _ => new Uri(DefaultAddress),
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Single().Value;
+            if (Uri.TryCreate(text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            {
+                return uri;
+            }
+            result.AddError($"--control-plane {text}: give the monitoring address, such as {DefaultAddress} or 127.0.0.1:15014");
+            return null;
+        },
     };
 
     public static System.CommandLine.Option<string> OutputOption() => new("--output", "-o")

@@ -40,7 +40,8 @@ public sealed class ProxyStatusTests
             """);
         await using (var wait = ChildProcess.Dotnet("bowline.dll", ["wait", file, "--control-plane", controlPlane, "--timeout", "60s"]))
         {
-            Assert.Equal(0, await wait.WaitForExitAsync(Timeouts.Long));
+            var code = await wait.WaitForExitAsync(Timeouts.Long);
+            Assert.True(code == 0, $"bowline wait exited {code}:\n{wait.Output}");
             // Every sidecar has outbound routes for reviews, so the change reaches all three.
             Assert.Contains("applied to 3 of 3 proxies", wait.Output, StringComparison.Ordinal);
         }
@@ -55,7 +56,8 @@ public sealed class ProxyStatusTests
 
         await using (var status = ChildProcess.Dotnet("bowline.dll", ["proxy-status", "--control-plane", controlPlane]))
         {
-            Assert.Equal(0, await status.WaitForExitAsync(Timeouts.Long));
+            var code = await status.WaitForExitAsync(Timeouts.Long);
+            Assert.True(code == 0, $"bowline proxy-status exited {code}:\n{status.Output}");
             var rows = status.Output.Split('\n').Where(l => l.StartsWith("sidecar~", StringComparison.Ordinal)).ToList();
             Assert.Equal(3, rows.Count);
             Assert.All(rows, r => Assert.Equal(4, r.Split("SYNCED").Length - 1));
@@ -75,7 +77,8 @@ public sealed class ProxyStatusTests
             """);
         await using (var rejected = ChildProcess.Dotnet("bowline.dll", ["wait", bad, "--control-plane", controlPlane, "--timeout", "60s"]))
         {
-            Assert.Equal(1, await rejected.WaitForExitAsync(Timeouts.Long));
+            var code = await rejected.WaitForExitAsync(Timeouts.Long);
+            Assert.True(code == 1, $"bowline wait exited {code}:\n{rejected.Output}");
             Assert.Contains("rejected by the control plane", rejected.Output, StringComparison.Ordinal);
             Assert.Contains("retries.attempts", rejected.Output, StringComparison.Ordinal);
         }
