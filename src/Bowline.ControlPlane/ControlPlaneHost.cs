@@ -90,6 +90,7 @@ public sealed partial class ControlPlaneHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapGrpcService<AggregatedDiscoveryServiceImpl>();
+        app.MapGrpcService<ClientStatusDiscoveryServiceImpl>();
         if (options.Ca is not null)
         {
             // Opened here, so a bad CA directory fails the start with its message instead of the first CSR.
