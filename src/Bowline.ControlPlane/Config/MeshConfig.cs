@@ -60,6 +60,30 @@ internal sealed class MeshConfig
         }.OfType<Telemetry>().ToList();
     }
 
+    /// <summary>
+    /// Whether Istio's standard metrics are recorded on this side of the workload: on by default, as in Istio; the
+    /// root, namespace and workload Telemetry layers' <c>metrics</c> overrides for that side apply in that order.
+    /// </summary>
+    public bool MetricsEnabled(string ns, IReadOnlyDictionary<string, string> labels, TelemetryMode side)
+    {
+        var withMetrics = Telemetries.Where(t => t.Metrics.Count > 0).ToList();
+        var layers = new[]
+        {
+            withMetrics.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0),
+            ns == MeshSecurity.RootNamespace ? null : withMetrics.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0),
+            withMetrics.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector)),
+        };
+        var enabled = true;
+        foreach (var toggle in layers.OfType<Telemetry>().SelectMany(t => t.Metrics))
+        {
+            if (toggle.Mode == TelemetryMode.ClientAndServer || toggle.Mode == side)
+            {
+                enabled = !toggle.Disabled;
+            }
+        }
+        return enabled;
+    }
+
     /// <summary>Istio's meshConfig access log settings; off unless the control plane was given a file.</summary>
     public MeshTelemetry Telemetry { get; init; } = MeshTelemetry.Off;
 

@@ -31,4 +31,14 @@ internal sealed record AccessLogging(IReadOnlyList<string> Providers, bool Disab
 /// namespace, or the workloads a selector picks, merged as Istio merges them: meshConfig's file is the default, and
 /// root, namespace and workload layers each set or remove a provider per side.
 /// </summary>
-internal sealed record Telemetry(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<AccessLogging> AccessLogging) : MeshResource(Meta);
+internal sealed record Telemetry(ResourceMeta Meta, IReadOnlyDictionary<string, string> Selector, IReadOnlyList<AccessLogging> AccessLogging) : MeshResource(Meta)
+{
+    /// <summary>Its <c>metrics</c> overrides that switch all of Istio's standard metrics on or off, in order.</summary>
+    public IReadOnlyList<MetricsToggle> Metrics { get; init; } = [];
+}
+
+/// <summary>
+/// One <c>metrics[].overrides[]</c> entry of the shape Bowline applies: every metric (<c>match.metric</c> absent or
+/// <c>ALL_METRICS</c>) of the built-in <c>prometheus</c> provider, on one side or both, <c>disabled</c> or not.
+/// </summary>
+internal sealed record MetricsToggle(TelemetryMode Mode, bool Disabled);

@@ -68,7 +68,7 @@ internal static class EnvoyBuilders
                 : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
         };
         AccessLogBuilder.Apply(hcm, mesh, node, side);
-        IstioTelemetryBuilder.Apply(hcm, side);
+        IstioTelemetryBuilder.Apply(hcm, mesh, node, side);
         return hcm;
     }
 

@@ -19,8 +19,12 @@ internal static class IstioTelemetryBuilder
     public const string MetadataExchangeTypeUrl = "type.googleapis.com/io.istio.http.peer_metadata.Config";
     public const string StatsTypeUrl = "type.googleapis.com/stats.PluginConfig";
 
-    /// <summary>Adds both filters to an HCM built for <paramref name="side"/> (a gateway is a client).</summary>
-    public static void Apply(HttpConnectionManager hcm, Config.TelemetryMode side)
+    /// <summary>
+    /// Adds both filters to an HCM built for <paramref name="side"/> (a gateway is a client). With the metrics switched
+    /// off for that side (Telemetry <c>metrics</c> overrides), the stats filter is left out and the metadata exchange
+    /// stays, as in Istio: the peer is still learned (access logs, the other side's metrics), nothing is recorded here.
+    /// </summary>
+    public static void Apply(HttpConnectionManager hcm, Config.MeshConfig mesh, ProxyNode node, Config.TelemetryMode side)
     {
         var methods = new Struct();
         var headers = Value.ForList(Value.ForStruct(new Struct { Fields = { ["istio_headers"] = Value.ForStruct(new Struct()) } }));
@@ -35,15 +39,22 @@ internal static class IstioTelemetryBuilder
             methods.Fields["upstream_propagation"] = headers.Clone();
         }
         hcm.HttpFilters.Insert(0, new HttpFilter { Name = MetadataExchangeFilter, TypedConfig = TypedStruct(MetadataExchangeTypeUrl, methods) });
-        hcm.HttpFilters.Insert(hcm.HttpFilters.Count - 1, new HttpFilter { Name = StatsFilter, TypedConfig = TypedStruct(StatsTypeUrl, new Struct()) });
+        if (mesh.MetricsEnabled(node.Namespace, node.Labels, side))
+        {
+            hcm.HttpFilters.Insert(hcm.HttpFilters.Count - 1, new HttpFilter { Name = StatsFilter, TypedConfig = TypedStruct(StatsTypeUrl, new Struct()) });
+        }
     }
 
     /// <summary>Where policy filters (JWT, RBAC) go: after the metadata exchange, so a request they refuse is still labelled by its peer.</summary>
     public static int FirstPolicyIndex(HttpConnectionManager hcm) => hcm.HttpFilters.Count > 0 && hcm.HttpFilters[0].Name == MetadataExchangeFilter ? 1 : 0;
 
     /// <summary>Puts <c>istio.stats</c> before every tcp_proxy of the listener (after its RBAC filters).</summary>
-    public static void ApplyToTcp(Envoy.Config.Listener.V3.Listener listener)
+    public static void ApplyToTcp(Envoy.Config.Listener.V3.Listener listener, Config.MeshConfig mesh, ProxyNode node, Config.TelemetryMode side)
     {
+        if (!mesh.MetricsEnabled(node.Namespace, node.Labels, side))
+        {
+            return;
+        }
         foreach (var chain in listener.FilterChains)
         {
             var at = chain.Filters.Select((f, i) => (f, i)).FirstOrDefault(x => x.f.Name == TcpProxyBuilder.FilterName, (null!, -1)).Item2;

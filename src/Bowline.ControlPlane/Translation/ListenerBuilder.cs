@@ -89,7 +89,7 @@ internal static class ListenerBuilder
                 FilterChains = { new FilterChain { Name = $"{outbound.Host}:{outbound.Port}", Filters = { tcpProxy } } },
             };
             AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
-            IstioTelemetryBuilder.ApplyToTcp(listener);
+            IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
             snapshot.AddListener(listener);
         }
     }
@@ -195,7 +195,7 @@ internal static class ListenerBuilder
             listener.ListenerFilters[1].FilterDisabled = PortsPredicate(tcpInbound.Select(p => p.ListenPort));
         }
         AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server);
-        IstioTelemetryBuilder.ApplyToTcp(listener);
+        IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server);
         snapshot.AddListener(listener);
     }
 
@@ -308,7 +308,7 @@ internal static class ListenerBuilder
                 WarnDroppedForTcp($"gateway {node.Name}.{node.Namespace}", $"its TCP and TLS port {port}", authorization, snapshot);
             }
             AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
-            IstioTelemetryBuilder.ApplyToTcp(listener);
+            IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
             if (listener.FilterChains.Count == 0)
             {
                 snapshot.Warn($"gateway port {port} ({string.Join(", ", servers.Select(s => s.Gateway.Meta.ToString()).Distinct())}) has no route for any connection: bind a VirtualService with {(portClass == GatewayServerKind.Tcp ? "tcp" : "tls")} routes to it; connections to the port are closed until then");

@@ -87,6 +87,24 @@ public sealed class AccessLogTranslationTests
     }
 
     [Fact]
+    public void Translate_TelemetryMetricsDisabled_DropsTheStatsFilterOnThatSideOnly_AndKeepsTheMetadataExchange()
+    {
+        var defaults = ProductpageHcms(Index(MeshTelemetry.Off));
+        var root = ProductpageHcms(Index(MeshTelemetry.Off, TelemetryYaml("istio-system", "  metrics: [{providers: [{name: prometheus}], overrides: [{disabled: true}]}]")));
+        // The workload layer turns the client side back on over the root's "all off".
+        var layered = ProductpageHcms(Index(MeshTelemetry.Off,
+            TelemetryYaml("istio-system", "  metrics: [{overrides: [{disabled: true}]}]"),
+            TelemetryYaml("default", "  selector: {matchLabels: {app: productpage}}\n  metrics: [{overrides: [{match: {mode: CLIENT}, disabled: false}]}]").Replace("name: logs", "name: productpage", StringComparison.Ordinal)));
+
+        static bool Stats(HttpConnectionManager hcm) => hcm.HttpFilters.Any(f => f.Name == IstioTelemetryBuilder.StatsFilter);
+        static bool Exchange(HttpConnectionManager hcm) => hcm.HttpFilters[0].Name == IstioTelemetryBuilder.MetadataExchangeFilter;
+        Assert.Equal((true, true), (Stats(defaults.Inbound), Stats(defaults.Outbound)));
+        Assert.Equal((false, false), (Stats(root.Inbound), Stats(root.Outbound)));
+        Assert.True(Exchange(root.Inbound) && Exchange(root.Outbound));
+        Assert.Equal((false, true), (Stats(layered.Inbound), Stats(layered.Outbound)));
+    }
+
+    [Fact]
     public void Translate_NamespaceTelemetryDisabled_OverridesTheMeshFile()
     {
         var (inbound, outbound) = ProductpageHcms(Index(new MeshTelemetry("/dev/stdout"), TelemetryYaml("default", "  accessLogging: [{disabled: true}]")));

@@ -4,7 +4,7 @@ namespace Bowline.ControlPlane.Config.Parsing;
 
 /// <summary>
 /// Istio's <c>Telemetry</c>: <c>accessLogging</c> (providers, disabled, match.mode, filter.expression) is read and
-/// applied; <c>metrics</c> and <c>tracing</c> are accepted with a warning until Bowline's metrics and tracing exist;
+/// applied; <c>metrics</c> overrides switch the standard metrics off or on per side; <c>tracing</c> is accepted with a warning until tracing exists;
 /// <c>targetRefs</c> is refused (there is no Kubernetes Gateway API here). Only the built-in <c>envoy</c> provider exists.
 /// </summary>
 internal static partial class TelemetryParser
@@ -67,13 +67,72 @@ internal static partial class TelemetryParser
             logging.Finish();
             entries.Add(new AccessLogging(providers, disabled, mode, condition));
         }
-        foreach (var key in new[] { "metrics", "tracing" }.Where(spec.Has))
+        var metrics = new List<MetricsToggle>();
+        foreach (var entry in spec.MapList("metrics"))
         {
-            spec.Warning(key, $"{key} is not applied yet: Bowline's Istio metrics and tracing are still being built; accessLogging is applied");
-            spec.MapList(key);
+            foreach (var provider in entry.MapList("providers"))
+            {
+                if (provider.String("name", required: true) is { } name && name != PrometheusProvider)
+                {
+                    provider.Error("name", $"provider '{name}' is not defined: Bowline has Istio's built-in '{PrometheusProvider}' provider only");
+                }
+                provider.Finish();
+            }
+            if (entry.Has("reportingInterval"))
+            {
+                entry.Warning("reportingInterval", "is not applied: Bowline's metrics are read at each scrape, there is nothing to flush");
+                entry.String("reportingInterval");
+            }
+            foreach (var @override in entry.MapList("overrides"))
+            {
+                var mode = TelemetryMode.ClientAndServer;
+                var allMetrics = true;
+                if (@override.Map("match") is { } match)
+                {
+                    mode = match.String("mode") switch
+                    {
+                        null or "CLIENT_AND_SERVER" => TelemetryMode.ClientAndServer,
+                        "CLIENT" => TelemetryMode.Client,
+                        "SERVER" => TelemetryMode.Server,
+                        var other => Invalid(match, other),
+                    };
+                    if (match.String("metric") is { } metric && metric != "ALL_METRICS")
+                    {
+                        allMetrics = false;
+                        match.Warning("metric", $"switching one metric ({metric}) is not applied yet; Bowline switches all of Istio's standard metrics at once (ALL_METRICS)");
+                    }
+                    if (match.Has("customMetric"))
+                    {
+                        allMetrics = false;
+                        match.Warning("customMetric", "custom metrics are not applied: Bowline reports Istio's standard metrics only");
+                        match.String("customMetric");
+                    }
+                    match.Finish();
+                }
+                if (@override.Has("tagOverrides"))
+                {
+                    @override.Warning("tagOverrides", "is not applied yet: Bowline reports Istio's standard labels");
+                    @override.Map("tagOverrides");
+                }
+                var disabled = @override.Bool("disabled");
+                @override.Finish();
+                if (allMetrics && disabled is { } off)
+                {
+                    metrics.Add(new MetricsToggle(mode, off));
+                }
+            }
+            entry.Finish();
         }
-        return new Telemetry(meta, selector, entries);
+        if (spec.Has("tracing"))
+        {
+            spec.Warning("tracing", "is not applied yet: Bowline's tracing is still being built; accessLogging and metrics are applied");
+            spec.MapList("tracing");
+        }
+        return new Telemetry(meta, selector, entries) { Metrics = metrics };
     }
+
+    /// <summary>Istio's built-in metrics provider, the one the standard metrics are served through.</summary>
+    public const string PrometheusProvider = "prometheus";
 
     private static TelemetryMode Invalid(FieldReader match, string mode)
     {
