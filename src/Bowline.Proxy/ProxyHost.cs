@@ -63,6 +63,7 @@ public sealed class ProxyHost : IAsyncDisposable
         services.AddSingleton<ClusterCompiler>();
         services.AddSingleton<RouteCompiler>();
         services.AddSingleton<AccessLogs.AccessLogFiles>();
+        services.AddSingleton<Tracing.SpanSinks>();
         services.AddSingleton<ListenerCompiler>();
         services.AddSingleton<ProxyConfigCompiler>();
         services.AddSingleton<Http.HttpConnectionManager>();

@@ -39,6 +39,9 @@ internal sealed class HttpChain(string statPrefix, string? routeConfigName, Rout
     /// <summary>The HCM's access_log entries, each run when a request ends.</summary>
     public AccessLogs.AccessLogger[] AccessLogs { get; init; } = [];
 
+    /// <summary>The HCM's tracing; null when it traces nothing (no provider).</summary>
+    public Tracing.HttpTracing? Tracing { get; init; }
+
     /// <summary>What becomes of <c>x-forwarded-client-cert</c> before any filter runs.</summary>
     public Http.ClientCertForwarding ClientCerts { get; } = clientCerts ?? Http.ClientCertForwarding.Default;
 

@@ -16,7 +16,7 @@ internal static class IgnoredXdsFields
         ["envoy.config.route.v3.RouteConfiguration.validate_clusters"] = "handled: a route to a missing cluster answers 503 NC, Envoy's behaviour with validation off",
         ["envoy.config.route.v3.VirtualHost.name"] = "a label for logs",
         ["envoy.config.route.v3.Route.name"] = "a label for logs and stats",
-        ["envoy.config.route.v3.Route.decorator"] = "tracing span names: used once tracing exists",
+        ["envoy.config.route.v3.Decorator.propagate"] = "the operation names this proxy's span; x-envoy-decorator-operation is not sent upstream (it only renames a next Envoy's span)",
         ["envoy.config.route.v3.Route.stat_prefix"] = "per-route stats (vhost.<name>.route.<prefix>.*) are not kept yet; the cluster and listener stats count the same requests",
         ["envoy.config.cluster.v3.Cluster.respect_dns_ttl"] = "the operating system's resolver does not report TTLs; names are re-resolved every dns_refresh_rate (Envoy's default 5 s)",
         ["envoy.config.route.v3.Route.metadata"] = "opaque to the data path (Istio puts its config provenance here)",

@@ -16,7 +16,7 @@ namespace Bowline.Proxy.Configuration;
 /// the caller, which reuses those whose RDS resource did not change.
 /// </summary>
 internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.ClusterManager clusters, ProxyStats stats, TimeProvider time, Random random, ILoggerFactory loggers, AccessLogs.AccessLogFiles accessLogs,
-    Telemetry.IstioMetrics metrics, Telemetry.LocalWorkload local)
+    Telemetry.IstioMetrics metrics, Telemetry.LocalWorkload local, Tracing.SpanSinks spanSinks)
 {
     // Stats objects by name; like the stats themselves they live as long as the proxy. Used by the xDS loop only.
     private readonly Dictionary<string, HttpChainStats> _chainStats = new(StringComparer.Ordinal);
@@ -144,7 +144,8 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         }
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
-            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details", "access_log");
+            "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details", "access_log",
+            "tracing", "internal_address_config");
         var filters = CompileFilters(hcm, where, direction);
 
         RouteTable? table;
@@ -174,6 +175,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         return new HttpChain(hcm.StatPrefix, rdsName, table, filters, websocket, generateRequestId: hcm.GenerateRequestId is null or true, ChainStats(hcm.StatPrefix), Paths(hcm, where), ClientCerts(hcm, where))
         {
             AccessLogs = [.. hcm.AccessLog.Select(log => AccessLogs.AccessLogger.Compile(log, accessLogs, where))],
+            Tracing = Tracing.HttpTracing.Compile(hcm, spanSinks, stats, random, direction, where),
         };
     }
 

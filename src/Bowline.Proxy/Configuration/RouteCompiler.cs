@@ -48,7 +48,13 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
     private RouteEntry CompileRoute(Route route, string where, VirtualHostContext vhost)
     {
         XdsFields.Check(route, where, "match", "route", "redirect", "direct_response", "typed_per_filter_config",
-            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove");
+            "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove", "decorator");
+        string? decorator = null;
+        if (route.Decorator is { } d)
+        {
+            XdsFields.Check(d, where + " decorator", "operation", "propagate");
+            decorator = d.Operation is { Length: > 0 } operation ? operation : throw new ProxyConfigException($"{where} decorator: operation must not be empty");
+        }
         var match = route.Match ?? throw new ProxyConfigException($"{where}: match is required");
         var (exact, prefix, regex, caseSensitive, headers, query) = Match(match, where);
         var requestHeaders = HeaderMutation.Combine(vhost.RequestHeaders, Headers(route.RequestHeadersToAdd, route.RequestHeadersToRemove, where));
@@ -64,6 +70,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 ResponseHeaders = responseHeaders,
                 FilterConfigs = perFilter,
                 IncludeAttemptCount = vhost.IncludeAttemptCount,
+                Decorator = decorator,
             },
             Route.ActionOneofCase.Redirect => new RouteEntry(route.Name, exact, prefix, regex, caseSensitive, headers, query)
             {
@@ -71,6 +78,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 Redirect = Redirect(route.Redirect, where),
                 ResponseHeaders = responseHeaders,
                 FilterConfigs = perFilter,
+                Decorator = decorator,
             },
             Route.ActionOneofCase.DirectResponse => new RouteEntry(route.Name, exact, prefix, regex, caseSensitive, headers, query)
             {
@@ -78,6 +86,7 @@ internal sealed class RouteCompiler(ClusterManager clusters, HttpFilterCatalog f
                 DirectResponse = DirectResponse(route.DirectResponse, where),
                 ResponseHeaders = responseHeaders,
                 FilterConfigs = perFilter,
+                Decorator = decorator,
             },
             _ => throw new ProxyConfigException($"{where}: action {route.ActionCase} is not supported; use route, redirect or direct_response"),
         };

@@ -61,6 +61,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
                 // filter and the access log see the same id, and it travels end to end.
                 context.Request.Headers["x-request-id"] = Guid.NewGuid().ToString();
             }
+            chain.Tracing?.Begin(stream);
             if (await NormalizePathAsync(stream).ConfigureAwait(false))
             {
                 return;
@@ -98,6 +99,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             {
                 observer.OnStreamComplete(stream);
             }
+            chain.Tracing?.End(stream);
             if (chain.AccessLogs.Length > 0)
             {
                 AccessLogs.AccessLogger.LogAll(chain.AccessLogs, AccessLogs.AccessLogInput.Of(stream));

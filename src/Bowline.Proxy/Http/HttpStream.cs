@@ -36,6 +36,12 @@ internal sealed class HttpStream(HttpContext context, HttpChain chain, TimeProvi
     /// <summary>The request's dynamic metadata, created on first write.</summary>
     public DynamicMetadata WritableMetadata => Metadata ??= new DynamicMetadata();
 
+    /// <summary>This hop's span when the request is sampled (set by the chain's tracing before any filter runs).</summary>
+    public System.Diagnostics.Activity? Span { get; set; }
+
+    /// <summary>The router's own client span, when the tracing spawns one (<c>spawn_upstream_span</c>).</summary>
+    public System.Diagnostics.Activity? UpstreamSpan { get; set; }
+
     public VirtualHostEntry? VirtualHost { get; private set; }
 
     /// <summary>The route the request matched, or null (the router answers 404 NR).</summary>

@@ -80,6 +80,9 @@ internal sealed class RouteEntry
 
     public RouteKind Kind { get; init; }
 
+    /// <summary>Envoy's <c>decorator.operation</c>: the name of the spans of requests on this route.</summary>
+    public string? Decorator { get; init; }
+
     /// <summary>Set when <see cref="Kind"/> is <see cref="RouteKind.Forward"/>.</summary>
     public RouteAction? Action { get; init; }
 

@@ -30,8 +30,12 @@ internal sealed class CompilerHarness : IDisposable
             Stats, Time, Metrics, Local);
         Routes = new RouteCompiler(Clusters, catalog);
         Compiler = new ProxyConfigCompiler(Pools, Clusters, new ClusterCompiler(Pools, Clusters), Routes,
-            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs, Metrics, Local));
+            new ListenerCompiler(catalog, Clusters, Stats, Time, new Random(42), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, AccessLogs, Metrics, Local,
+                SpanSinks = new Bowline.Proxy.Tracing.SpanSinks(Clusters, Stats, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Options)));
     }
+
+    /// <summary>The OTLP sinks compiled tracing sends spans to (through the named cluster).</summary>
+    public Bowline.Proxy.Tracing.SpanSinks SpanSinks { get; }
 
     public FakeTimeProvider Time { get; } = new();
 
@@ -49,15 +53,21 @@ internal sealed class CompilerHarness : IDisposable
     private Bowline.Proxy.Telemetry.IstioMetrics? _metrics;
 
     /// <summary>This proxy's own workload, as a sidecar of productpage-v1 would describe itself.</summary>
-    public Bowline.Proxy.Telemetry.LocalWorkload Local { get; } = new(new Bowline.Proxy.ProxyOptions
+    public Bowline.Proxy.Telemetry.LocalWorkload Local => _local ??= new(Options);
+
+    private Bowline.Proxy.Telemetry.LocalWorkload? _local;
+
+    /// <summary>The bootstrap of that sidecar.</summary>
+    public Bowline.Proxy.ProxyOptions Options { get; } = new Bowline.Proxy.ProxyOptions
     {
+        TraceFlushInterval = TimeSpan.FromMilliseconds(200),
         NodeId = "sidecar~127.0.0.1~productpage-v1.default~default.svc.cluster.local",
         WorkloadName = "productpage-v1",
         ServiceAccount = "bookinfo-productpage",
         Labels = new Dictionary<string, string> { ["app"] = "productpage", ["version"] = "v1" },
         XdsAddress = new Uri("http://127.0.0.1:1"),
         CaToken = "t",
-    });
+    };
 
     public ConnectionPools Pools { get; }
 
@@ -125,6 +135,7 @@ internal sealed class CompilerHarness : IDisposable
 
     public void Dispose()
     {
+        SpanSinks.Dispose();
         Clusters.Dispose();
         Pools.Dispose();
         AccessLogs.Dispose();
