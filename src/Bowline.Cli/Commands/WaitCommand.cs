@@ -87,7 +87,7 @@ internal static class WaitCommand
             return null;
         }
         var proxies = report.GetProperty("Proxies").EnumerateArray().Select(p => p.GetProperty("State").GetString()).ToList();
-        return proxies.Contains("pending") ? null : proxies.Contains("nacked") ? 1 : 0;
+        return proxies.Contains("pending") ? null : proxies.Contains("nacked") || proxies.Contains("failed") ? 1 : 0;
     }
 
     private static async Task Report(JsonElement report, string text, bool json, bool timedOut)

@@ -244,12 +244,14 @@ internal sealed partial class AdsStream
         {
             _snapshot = _translate(index, _node!);
             _mesh.ReportWarnings(_generation, _snapshot.Warnings);
+            _connection?.Recovered();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A broken invariant in translation: keep serving the last good snapshot, loudly.
             ControlPlaneMetrics.TranslationFailures.Add(1);
             LogTranslationFailed(_logger, _node!.Id, _generation, e.Message);
+            _connection?.Failed(_generation, $"translation failed, the proxy keeps its last config: {e.Message}");
         }
     }
 
@@ -258,6 +260,7 @@ internal sealed partial class AdsStream
         if (_snapshot is null)
         {
             // Translation has never succeeded for this node: say nothing rather than tell it to delete everything.
+            _connection?.Failed(_generation, "no configuration could be translated for this proxy yet (see the control plane's log)");
             return;
         }
         var set = _snapshot.Get(state.TypeUrl);
@@ -289,6 +292,7 @@ internal sealed partial class AdsStream
             // would try again: skip it, so the client keeps its last version and the next change still reaches it.
             ControlPlaneMetrics.OversizedResponses.Add(1);
             LogOversized(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count, size, _maxResponseBytes);
+            _connection?.Failed(_generation, $"{TypeUrls.ShortName(state.TypeUrl)} response of {size} bytes is over the {_maxResponseBytes}-byte limit and was not sent");
             return;
         }
         if (version != state.SentVersion)

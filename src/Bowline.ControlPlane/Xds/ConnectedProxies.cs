@@ -31,19 +31,33 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
 
     internal void Processed(long generation) => Volatile.Write(ref _generation, generation);
 
+    /// <summary>The newest generation that could not be delivered (translation failed, a response was too large), and why.</summary>
+    private UndeliveredChange? _failure;
+
+    internal void Failed(long generation, string reason) => Volatile.Write(ref _failure, new UndeliveredChange(generation, reason));
+
+    /// <summary>A later translation succeeded: what it sends supersedes the undelivered change.</summary>
+    internal void Recovered() => Volatile.Write(ref _failure, null);
+
+    private sealed record UndeliveredChange(long Generation, string Reason);
+
     internal void Update(string typeUrl, SubscriptionState state) =>
         _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason, state.SentGeneration, typeUrl);
 
     /// <summary>
     /// Where the change of config generation <paramref name="generation"/> stands on this proxy: not translated yet
-    /// (pending), not touching it (unaffected), every type it changed ACKed (applied), one of them NACKed, or sent and
-    /// not yet answered (pending).
+    /// (pending), not touching it (unaffected), every type it changed ACKed (applied), one of them NACKed, not deliverable
+    /// (failed: translation broke or a response was too large), or sent and not yet answered (pending).
     /// </summary>
     public (ChangeState State, string? Detail) StatusOf(long generation)
     {
         if (Generation < generation)
         {
             return (ChangeState.Pending, "not yet translated for this proxy");
+        }
+        if (Volatile.Read(ref _failure) is { } failure && failure.Generation >= generation)
+        {
+            return (ChangeState.Failed, failure.Reason);
         }
         var changed = _types.Where(t => t.Value.SentGeneration >= generation).ToList();
         if (changed.Count == 0)
@@ -66,6 +80,9 @@ internal enum ChangeState
     Unaffected,
     Applied,
     Nacked,
+
+    /// <summary>The control plane could not deliver it to this proxy (see the detail and its log); the proxy keeps its last config.</summary>
+    Failed,
 }
 
 /// <summary>

@@ -131,6 +131,11 @@ internal sealed class RequestLimitedStream(Stream inner, int maxRequests, TimeSp
             {
                 throw new ObjectDisposedException(nameof(RequestLimitedStream), e);
             }
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                // The request itself was cancelled (the client left, a route timeout): not a failure of the upstream.
+                throw new OperationCanceledException(e.Message, e, cancellationToken);
+            }
             // As a failed connect of the handler's own: a connection error (UF to the router, retriable as connect-failure).
             var error = e is System.Security.Authentication.AuthenticationException ? HttpRequestError.SecureConnectionError : HttpRequestError.ConnectionError;
             throw new HttpIOException(error, $"opening the connection after one reached max_requests_per_connection {maxRequests} failed: {e.Message}", e);
@@ -164,7 +169,7 @@ internal sealed class RequestLimitedStream(Stream inner, int maxRequests, TimeSp
         if (read.IsCompletedSuccessfully)
         {
             var count = read.Result;
-            if (count > 0 || buffer.IsEmpty)
+            if ((count > 0 || buffer.IsEmpty) && !IsSpent(stream))
             {
                 return new ValueTask<int>(count);
             }
@@ -188,7 +193,7 @@ internal sealed class RequestLimitedStream(Stream inner, int maxRequests, TimeSp
             {
                 failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
             }
-            if (failure is null && (count > 0 || buffer.IsEmpty))
+            if (failure is null && (count > 0 || buffer.IsEmpty) && !IsSpent(stream))
             {
                 return count;
             }
@@ -201,6 +206,13 @@ internal sealed class RequestLimitedStream(Stream inner, int maxRequests, TimeSp
             read = Read(stream, buffer, cancellationToken);
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="stream"/> is the connection being (or already) replaced. Bytes it delivers now answer no
+    /// request of the handler's (its last response was read before the next request began: an unsolicited 408, say);
+    /// handed on, they would be taken as the reply to the request just written on the new connection.
+    /// </summary>
+    private bool IsSpent(Stream stream) => !ReferenceEquals(stream, Volatile.Read(ref _inner)) || ReferenceEquals(stream, Volatile.Read(ref _replacing));
 
     /// <summary>A read whose failure, even one thrown at once (a connection closed as it was replaced), is in the task, so it can be moved.</summary>
     private static ValueTask<int> Read(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)

@@ -107,11 +107,16 @@ public sealed class LargeConfigTests
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster, Node = TestNodes.ProductpageSidecar() });
         await PollUntilAsync(() => ControlPlaneMetrics.OversizedResponses.Value > before);
         Assert.True(stream.NothingSent);
-        Assert.Null(Assert.Single(stream.Proxies.All).Types.GetValueOrDefault("CDS")?.Sent);
+        var proxy = Assert.Single(stream.Proxies.All);
+        Assert.Null(proxy.Types.GetValueOrDefault("CDS")?.Sent);
+        // bowline wait must not call an undelivered change applied or unaffected.
+        await PollUntilAsync(() => proxy.StatusOf(1).State == Bowline.ControlPlane.Xds.ChangeState.Failed);
+        Assert.Contains("CDS response of", proxy.StatusOf(1).Detail, StringComparison.Ordinal);
 
         stream.Mesh.Publish(new MeshConfig(TestFiles.ParseValid("small.yaml", Small), 2));
 
         var clusters = await stream.ReceiveAsync();
+        Assert.NotEqual(Bowline.ControlPlane.Xds.ChangeState.Failed, proxy.StatusOf(2).State);
         Assert.True(clusters.CalculateSize() <= limit);
         Assert.Contains("outbound|8080||shipping.default.svc.cluster.local", clusters.Resources.Select(r => r.Unpack<Cluster>().Name));
     }

@@ -86,6 +86,17 @@ public sealed class LocalRateLimitFilterTests
         Assert.Contains("fill_interval", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Compile_ZeroTokensPerFill_IsRejected_AsEnvoyDoes()
+    {
+        var config = Limit(2, TimeSpan.FromSeconds(1));
+        config.TokenBucket.TokensPerFill = 0;
+
+        var error = Assert.Throws<ProxyConfigException>(() => Create(config));
+
+        Assert.Contains("tokens_per_fill must be above 0", error.Message, StringComparison.Ordinal);
+    }
+
     private static Envoy.Extensions.Common.Ratelimit.V3.LocalRateLimitDescriptor Descriptor(string key, string value, uint tokens) => new()
     {
         Entries = { new Envoy.Extensions.Common.Ratelimit.V3.RateLimitDescriptor.Types.Entry { Key = key, Value = value } },

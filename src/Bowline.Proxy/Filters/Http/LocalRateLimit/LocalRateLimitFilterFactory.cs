@@ -87,6 +87,11 @@ internal sealed class LocalRateLimitFilterFactory(ProxyStats stats, TimeProvider
         {
             throw new ProxyConfigException($"{where}: needs max_tokens above 0 and a fill_interval of at least 50ms");
         }
+        if (tb.TokensPerFill == 0)
+        {
+            // Envoy's validation (tokens_per_fill > 0): a bucket that never refills would refuse everything once spent.
+            throw new ProxyConfigException($"{where}: tokens_per_fill must be above 0 (leave it out for 1)");
+        }
         return new TokenBucket((int)Math.Min(tb.MaxTokens, int.MaxValue), (int)Math.Min(tb.TokensPerFill ?? 1, int.MaxValue), interval, time);
     }
 }
