@@ -40,9 +40,22 @@ internal static class MeshApi
             var text = await http.GetStringAsync(new Uri(path, UriKind.Relative), cancellationToken).ConfigureAwait(false);
             return (text, JsonDocument.Parse(text));
         }
+        catch (HttpRequestException e) when (e.StatusCode is { } status)
+        {
+            throw new MeshApiException($"the control plane at {http.BaseAddress} answered {(int)status} for {path}: is it a Bowline control plane of this version? Give --control-plane with its monitoring address");
+        }
         catch (HttpRequestException e)
         {
             throw new MeshApiException($"cannot reach the control plane at {http.BaseAddress} ({e.Message}); is it running? Give --control-plane with its monitoring address");
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // HttpClient's own timeout, not the caller's deadline: the control plane is up but did not answer.
+            throw new MeshApiException($"the control plane at {http.BaseAddress} did not answer {path} within {http.Timeout.TotalSeconds:0} s; it may be busy translating a large change, try again");
+        }
+        catch (JsonException e)
+        {
+            throw new MeshApiException($"the control plane at {http.BaseAddress} answered {path} with something that is not JSON ({e.Message}); is --control-plane its monitoring port?");
         }
     }
 }

@@ -15,6 +15,10 @@ internal static class ChangeProgress
 
     public static Report Of(string file, string hash, DirectoryConfigSource source, ConnectedProxies proxies)
     {
+        if (string.IsNullOrWhiteSpace(file))
+        {
+            return new Report(file, "unknown", null, ["no file given: ask /debug/wait?file=PATH&hash=SHA256 with the path of a file in the config directories"], []);
+        }
         var path = Path.GetFullPath(file);
         var loaded = source.Files.FirstOrDefault(f => Path.GetFullPath(f.Key) == path).Value;
         if (loaded is null)

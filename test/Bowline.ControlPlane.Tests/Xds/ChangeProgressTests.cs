@@ -24,6 +24,27 @@ public sealed class ChangeProgressTests
           endpoints: [{address: 10.9.9.9}]
         """;
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("  ")]
+    public void Of_NoFileNamed_IsUnknownWithTheFix_NotAnException(string file)
+    {
+        var dir = Directory.CreateTempSubdirectory("bowline-wait-").FullName;
+        try
+        {
+            using var source = new Bowline.ControlPlane.Config.DirectoryConfigSource([dir], Microsoft.Extensions.Logging.Abstractions.NullLogger<Bowline.ControlPlane.Config.DirectoryConfigSource>.Instance);
+
+            var report = ChangeProgress.Of(file, "00", source, new ConnectedProxies(TimeProvider.System));
+
+            Assert.Equal("unknown", report.State);
+            Assert.Contains("no file given", Assert.Single(report.Errors), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task StatusOf_ChangeIsPendingUntilAcked_ThenApplied_ANackIsNamed_AndALaterNoOpLeavesItUnaffected()
     {
