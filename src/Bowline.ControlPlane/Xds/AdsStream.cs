@@ -29,6 +29,9 @@ internal sealed partial class AdsStream
     private XdsSnapshot? _snapshot;
     private long _generation = -1;
     private long _generationPublishedAt;
+
+    /// <summary>When this stream's node first spoke: a proxy that connects after a change converges from then, as Istio times from the push.</summary>
+    private long _connectedAt;
     private long _nonce;
 
     /// <param name="translate">Turns a generation's service index into the node's snapshot; <see cref="MeshTranslator.Translate"/> unless a test needs it to fail.</param>
@@ -148,6 +151,7 @@ internal sealed partial class AdsStream
                 _node = authorization.Authorize(request.Node, _node, _logger);
             }
             _connection = _proxies.Add(_node, peer, Authorization?.Identity.SpiffeId(Authorization.TrustDomain));
+            _connectedAt = _mesh.Time.GetTimestamp();
             ControlPlaneMetrics.Connected();
             LogConnected(_logger, _node.Id, _node.Kind, peer);
             RefreshSnapshot();
@@ -298,7 +302,7 @@ internal sealed partial class AdsStream
         if (version != state.SentVersion)
         {
             state.SentGeneration = _generation;
-            state.SentGenerationPublishedAt = _generationPublishedAt;
+            state.SentGenerationPublishedAt = Math.Max(_generationPublishedAt, _connectedAt);
         }
         state.SentVersion = version;
         state.SentNonce = response.Nonce;
