@@ -31,6 +31,16 @@ internal sealed class ClusterHttpHandler(ClusterManager clusters, string cluster
         var target = request.RequestUri ?? throw new InvalidOperationException("the request has no URI");
         request.Headers.Host ??= target.Authority;
         request.RequestUri = new Uri(host.Prefix + target.PathAndQuery, UriKind.Absolute);
+        return await SendToHostAsync(cluster, snapshot, host, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/>, already addressed to <paramref name="host"/>, over the cluster's pool with the
+    /// host's TLS, counted on the cluster's stats as the router counts its own. Shared by everything that reaches a
+    /// cluster outside the router (mirrors, span exports).
+    /// </summary>
+    public static async Task<HttpResponseMessage> SendToHostAsync(ClusterState cluster, ClusterSnapshot snapshot, UpstreamEndpoint host, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
         if (snapshot.Config.Transport is { } transport)
         {
             request.Options.Set(ConnectionPools.TlsOption, snapshot.Hosts.TlsOf(host, transport.Unlabelled));
@@ -45,7 +55,7 @@ internal sealed class ClusterHttpHandler(ClusterManager clusters, string cluster
             cluster.Stats.CountResponse((int)response.StatusCode);
             return response;
         }
-        catch (Exception e) when (e is HttpRequestException or IOException)
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
         {
             cluster.Stats.Resets.Increment();
             throw;

@@ -45,10 +45,12 @@ internal sealed class HttpTracing
     private readonly Random _random;
     private readonly TracingStats _stats;
 
+    private readonly SpanSink _sink;
+
     private HttpTracing(SpanSink sink, int client, int random, int overall, int maxPathTagLength, bool spawnUpstreamSpan, ActivityKind kind,
         CustomSpanTag[] customTags, CidrRange[] internalRanges, string nodeId, string zone, Random rng, TracingStats stats)
     {
-        Sink = sink;
+        _sink = sink;
         _clientSampling = client;
         _randomSampling = random;
         _overallSampling = overall;
@@ -62,8 +64,6 @@ internal sealed class HttpTracing
         _random = rng;
         _stats = stats;
     }
-
-    public SpanSink Sink { get; }
 
     /// <summary>The HCM's tracing, or null when it has none (no provider: Envoy traces nothing then).</summary>
     public static HttpTracing? Compile(Hcm hcm, SpanSinks sinks, ProxyStats stats, Random random,
@@ -192,12 +192,12 @@ internal sealed class HttpTracing
         if (sampled)
         {
             var parent = incoming is { } from ? new ActivityContext(from.TraceId, from.SpanId, ActivityTraceFlags.Recorded, from.TraceState, isRemote: true) : default;
-            if (Sink.Start("", _kind, parent, stream.Info.StartTime) is { } span)
+            if (_sink.Start("", _kind, parent, stream.Info.StartTime) is { } span)
             {
                 stream.Span = span;
                 traceId = span.TraceId;
                 spanId = span.SpanId;
-                if (_spawnUpstreamSpan && Sink.Start("router", ActivityKind.Client, span.Context, stream.Info.StartTime) is { } upstream)
+                if (_spawnUpstreamSpan && _sink.Start("router", ActivityKind.Client, span.Context, stream.Info.StartTime) is { } upstream)
                 {
                     stream.UpstreamSpan = upstream;
                     spanId = upstream.SpanId;
@@ -238,28 +238,24 @@ internal sealed class HttpTracing
     private bool Decide(IHeaderDictionary headers, bool trusted)
     {
         var draw = RequestIdDraw(headers) ?? _random.Next(TenThousand);
-        bool traced;
         if (headers.ContainsKey(ClientTraceId) && _random.Next(TenThousand) < _clientSampling)
         {
             _stats.ClientEnabled.Increment();
-            traced = true;
         }
         else if (trusted && headers.ContainsKey(ForceTrace))
         {
             _stats.ServiceForced.Increment();
-            traced = true;
         }
         else if (draw < _randomSampling)
         {
             _stats.RandomSampling.Increment();
-            traced = true;
         }
         else
         {
             _stats.NotTraceable.Increment();
             return false;
         }
-        return traced && draw < _overallSampling;
+        return draw < _overallSampling;
     }
 
     /// <summary>Envoy's UUID request id as a number: its first 8 hex digits, mod 10,000; null when it is not a UUID.</summary>
@@ -330,9 +326,9 @@ internal sealed class HttpTracing
             upstream.DisplayName = "router " + (info.UpstreamCluster ?? "-") + " egress";
             upstream.SetTag("upstream_cluster", info.UpstreamCluster);
             upstream.SetTag("http.status_code", info.ResponseCode.ToString(CultureInfo.InvariantCulture));
-            Sink.End(upstream, end);
+            _sink.End(upstream, end);
         }
-        Sink.End(span, end);
+        _sink.End(span, end);
     }
 
     private string Truncate(string value) => value.Length <= _maxPathTagLength ? value : value[.._maxPathTagLength];

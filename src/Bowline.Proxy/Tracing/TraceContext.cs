@@ -6,7 +6,6 @@ namespace Bowline.Proxy.Tracing;
 /// <summary>Which header family a trace context arrived in; the proxy answers in the same family (and always in W3C).</summary>
 internal enum TraceHeaders
 {
-    None,
     W3C,
     B3Multi,
     B3Single,

@@ -34,11 +34,7 @@ internal static partial class Mirror
                 continue;
             }
             var request = Build(context, host.Prefix, body, snapshot.Config.Protocol == Clusters.UpstreamProtocol.Http2);
-            if (snapshot.Config.Transport is { } transport)
-            {
-                request.Options.Set(Clusters.ConnectionPools.TlsOption, snapshot.Hosts.TlsOf(host, transport.Unlabelled));
-            }
-            _ = SendAsync(mirror, snapshot.Config.Invoker, request, time, logger);
+            _ = SendAsync(mirror, snapshot, host, request, time, logger);
         }
     }
 
@@ -71,26 +67,20 @@ internal static partial class Mirror
         return request;
     }
 
-    private static async Task SendAsync(MirrorPolicy mirror, Clusters.UpstreamPool invoker, HttpRequestMessage request, TimeProvider time, ILogger logger)
+    private static async Task SendAsync(MirrorPolicy mirror, Clusters.ClusterSnapshot snapshot, Clusters.UpstreamEndpoint host, HttpRequestMessage request, TimeProvider time, ILogger logger)
     {
-        var stats = mirror.Cluster.Stats;
-        stats.RequestsTotal.Increment();
-        invoker.Enter();
         try
         {
             // The primary's cancellation must not cancel its mirror, nor the mirror hold the primary: its own timeout.
             using var timeout = new CancellationTokenSource(MirrorTimeout, time);
-            using var response = await invoker.SendAsync(request, timeout.Token).ConfigureAwait(false);
-            stats.CountResponse((int)response.StatusCode);
+            using var response = await Clusters.ClusterHttpHandler.SendToHostAsync(mirror.Cluster, snapshot, host, request, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
         {
-            stats.Resets.Increment();
             LogMirrorFailed(logger, mirror.Cluster.Name, e.Message);
         }
         finally
         {
-            invoker.Exit();
             request.Dispose();
         }
     }
