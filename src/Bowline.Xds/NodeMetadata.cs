@@ -12,6 +12,9 @@ public static class NodeMetadata
     public const string ServiceAccount = "SERVICE_ACCOUNT";
     public const string InterceptionMode = "INTERCEPTION_MODE";
 
+    /// <summary>Istio's cluster id (<c>Kubernetes</c> unless the operator names one): span tags and the peer metadata.</summary>
+    public const string ClusterId = "CLUSTER_ID";
+
     /// <summary>Istio marks proxyless gRPC clients with <c>GENERATOR: grpc</c>.</summary>
     public const string Generator = "GENERATOR";
 

@@ -58,7 +58,7 @@ internal static class ControlPlaneCommand
                 return 2;
             }
             var encoding = result.GetValue(accessLogEncoding) == "JSON" ? Bowline.ControlPlane.Config.AccessLogEncoding.Json : Bowline.ControlPlane.Config.AccessLogEncoding.Text;
-            if (encoding == Bowline.ControlPlane.Config.AccessLogEncoding.Json && result.GetValue(accessLogFormat) is { } jsonFormat && !IsJsonFormat(jsonFormat))
+            if (encoding == Bowline.ControlPlane.Config.AccessLogEncoding.Json && result.GetValue(accessLogFormat) is { } jsonFormat && !Bowline.ControlPlane.Config.AccessLogFormats.IsJsonObject(jsonFormat))
             {
                 await Console.Error.WriteLineAsync("bowline controlplane: --access-log-format with --access-log-encoding JSON must be a JSON object of key to format string, e.g. {\"code\": \"%RESPONSE_CODE%\"}").ConfigureAwait(false);
                 return 2;
@@ -106,19 +106,5 @@ internal static class ControlPlaneCommand
             return 0;
         });
         return command;
-    }
-
-    private static bool IsJsonFormat(string format)
-    {
-        try
-        {
-            using var document = System.Text.Json.JsonDocument.Parse(format);
-            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
-                && document.RootElement.EnumerateObject().All(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.String);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
     }
 }

@@ -12,7 +12,7 @@ internal sealed record ParsedFile(string File, IReadOnlyList<MeshResource> Resou
 
 /// <summary>
 /// Reads Kubernetes-style YAML (one or more documents) into Bowline's config model: the Istio networking API,
-/// Istio's PeerAuthentication, AuthorizationPolicy and RequestAuthentication, Kubernetes Services and TLS Secrets (gateway credentials), Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
+/// Istio's PeerAuthentication, AuthorizationPolicy and RequestAuthentication, Kubernetes Services, TLS Secrets (gateway credentials) and Istio's mesh config ConfigMap, Bowline Workloads and Bowline's HealthCheck and RateLimit. A resource with an error is rejected alone; a YAML syntax error
 /// rejects the whole file, because nothing after it can be trusted.
 /// </summary>
 internal static class ConfigFileParser
@@ -89,6 +89,13 @@ internal static class ConfigFileParser
             reader.Error("apiVersion", $"{kind} must have apiVersion {string.Join(" or ", known.ApiVersions)}, not {apiVersion}");
             return null;
         }
+        if (kind == "ConfigMap")
+        {
+            // Like a Secret, its data sits at the top level; only Istio's mesh config is Bowline's.
+            var mesh = MeshConfigParser.Parse(metadata, reader, context);
+            reader.Finish();
+            return mesh;
+        }
         if (kind == "Secret")
         {
             // A Kubernetes Secret has no spec: its data sits at the top level.
@@ -162,6 +169,8 @@ internal static class ConfigFileParser
         ["Gateway"] = new(IstioNetworking, GatewayParser.Parse),
         // Parsed by SecretParser (no spec); listed for its apiVersion.
         ["Secret"] = new(["v1"], (_, _) => null),
+        // Parsed by MeshConfigParser (no spec): Istio's mesh config, the istio ConfigMap of istio-system.
+        ["ConfigMap"] = new(["v1"], (_, _) => null),
         ["Workload"] = new(["bowline.io/v1alpha1"], WorkloadParser.Parse),
         ["HealthCheck"] = new([BowlineV1Alpha1], HealthCheckParser.Parse),
         ["RateLimit"] = new([BowlineV1Alpha1], RateLimitParser.Parse),

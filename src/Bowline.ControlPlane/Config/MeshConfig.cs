@@ -30,16 +30,21 @@ internal sealed class MeshConfig
         Credentials = new CredentialSecrets(resources.OfType<CredentialSecret>());
         RequestAuthentication = new RequestAuthenticationPolicies(resources.OfType<RequestAuthentication>());
         Telemetries = resources.OfType<Telemetry>().OrderBy(t => t.Meta.Namespace, StringComparer.Ordinal).ThenBy(t => t.Meta.Name, StringComparer.Ordinal).ToList();
+        MeshConfigMap = resources.OfType<MeshConfigMap>().FirstOrDefault();
+        Telemetry = MeshTelemetry.Off;
     }
 
-    /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
-    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security) { Jwks = Jwks, Telemetry = Telemetry };
+    /// <summary>Istio's <c>istio</c> ConfigMap of <c>istio-system</c>, when the config has one.</summary>
+    public MeshConfigMap? MeshConfigMap { get; }
 
-    /// <summary>The same resources and generation under other mesh-wide telemetry settings (the control plane's options).</summary>
-    public MeshConfig WithTelemetry(MeshTelemetry telemetry) => telemetry == Telemetry ? this : new MeshConfig(Resources, Generation, Security) { Jwks = Jwks, Telemetry = telemetry };
+    /// <summary>The same resources and generation under other security settings (the control plane's options).</summary>
+    public MeshConfig WithSecurity(MeshSecurity security) => security == Security ? this : new MeshConfig(Resources, Generation, security) { Jwks = Jwks, Telemetry = _optionsTelemetry };
+
+    /// <summary>The same resources and generation under the control plane's mesh-wide telemetry options (the mesh ConfigMap lays over them).</summary>
+    public MeshConfig WithTelemetry(MeshTelemetry telemetry) => telemetry == _optionsTelemetry ? this : new MeshConfig(Resources, Generation, Security) { Jwks = Jwks, Telemetry = telemetry };
 
     /// <summary>The same resources with the JWKS the control plane fetched, as generation <paramref name="generation"/> (a new one when only keys changed, so proxies are pushed).</summary>
-    public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks, Telemetry = Telemetry };
+    public MeshConfig WithJwks(JwksSnapshot jwks, long generation) => new(Resources, generation, Security) { Jwks = jwks, Telemetry = _optionsTelemetry };
 
     /// <summary>Every Telemetry resource, by namespace and name.</summary>
     public IReadOnlyList<Telemetry> Telemetries { get; }
@@ -49,15 +54,46 @@ internal sealed class MeshConfig
     /// (no selector), its namespace's (no selector), then the one of its namespace whose selector matches it; each
     /// layer overrides the one before, per provider and side.
     /// </summary>
-    public IReadOnlyList<Telemetry> AccessLoggingLayers(string ns, IReadOnlyDictionary<string, string> labels)
+    public IReadOnlyList<Telemetry> AccessLoggingLayers(string ns, IReadOnlyDictionary<string, string> labels) => Layers(ns, labels, t => t.AccessLogging.Count > 0);
+
+    /// <summary>Istio's layers of Telemetry for one aspect: the root namespace's, the namespace's, the workload's (selector), each the first of its kind.</summary>
+    private List<Telemetry> Layers(string ns, IReadOnlyDictionary<string, string> labels, Func<Telemetry, bool> has)
     {
-        var logging = Telemetries.Where(t => t.AccessLogging.Count > 0).ToList();
+        var relevant = Telemetries.Where(has).ToList();
         return new[]
         {
-            logging.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0),
-            ns == MeshSecurity.RootNamespace ? null : logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0),
-            logging.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector)),
+            relevant.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0),
+            ns == MeshSecurity.RootNamespace ? null : relevant.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0),
+            relevant.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector)),
         }.OfType<Telemetry>().ToList();
+    }
+
+    /// <summary>
+    /// Istio's Telemetries.Tracing for one side of a workload: meshConfig's first default provider, then each layer's
+    /// entries for that side set the provider (the first named), reporting, sampling, tags and the request-id draw.
+    /// Null when neither the mesh nor any layer says anything about tracing (no tracing config is sent).
+    /// </summary>
+    public TracingSpec? TracingFor(string ns, IReadOnlyDictionary<string, string> labels, TelemetryMode side)
+    {
+        var layers = Layers(ns, labels, t => t.Tracing.Count > 0);
+        if (layers.Count == 0 && Telemetry.DefaultTracing.Count == 0)
+        {
+            return null;
+        }
+        var spec = new TracingSpec(Telemetry.DefaultTracing.FirstOrDefault(), false, null, [], UseRequestIdForTraceSampling: true, EnableIstioTags: true);
+        foreach (var entry in layers.SelectMany(t => t.Tracing).Where(e => e.Mode == TelemetryMode.ClientAndServer || e.Mode == side))
+        {
+            spec = spec with
+            {
+                Provider = entry.Provider ?? spec.Provider,
+                Disabled = entry.DisableSpanReporting ?? spec.Disabled,
+                RandomSamplingPercentage = entry.RandomSamplingPercentage ?? spec.RandomSamplingPercentage,
+                CustomTags = entry.CustomTags ?? spec.CustomTags,
+                UseRequestIdForTraceSampling = entry.UseRequestIdForTraceSampling ?? spec.UseRequestIdForTraceSampling,
+                EnableIstioTags = entry.EnableIstioTags ?? spec.EnableIstioTags,
+            };
+        }
+        return spec.Provider is null ? spec with { Disabled = true } : spec;
     }
 
     /// <summary>
@@ -66,15 +102,9 @@ internal sealed class MeshConfig
     /// </summary>
     public bool MetricsEnabled(string ns, IReadOnlyDictionary<string, string> labels, TelemetryMode side)
     {
-        var withMetrics = Telemetries.Where(t => t.Metrics.Count > 0).ToList();
-        var layers = new[]
-        {
-            withMetrics.FirstOrDefault(t => t.Meta.Namespace == MeshSecurity.RootNamespace && t.Selector.Count == 0),
-            ns == MeshSecurity.RootNamespace ? null : withMetrics.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count == 0),
-            withMetrics.FirstOrDefault(t => t.Meta.Namespace == ns && t.Selector.Count > 0 && Registry.ServiceIndex.Matches(labels, t.Selector)),
-        };
+        var layers = Layers(ns, labels, t => t.Metrics.Count > 0);
         var enabled = true;
-        foreach (var toggle in layers.OfType<Telemetry>().SelectMany(t => t.Metrics))
+        foreach (var toggle in layers.SelectMany(t => t.Metrics))
         {
             if (toggle.Mode == TelemetryMode.ClientAndServer || toggle.Mode == side)
             {
@@ -84,8 +114,22 @@ internal sealed class MeshConfig
         return enabled;
     }
 
-    /// <summary>Istio's meshConfig access log settings; off unless the control plane was given a file.</summary>
-    public MeshTelemetry Telemetry { get; init; } = MeshTelemetry.Off;
+    private readonly MeshTelemetry _optionsTelemetry = MeshTelemetry.Off;
+    private readonly MeshTelemetry _telemetry = MeshTelemetry.Off;
+
+    /// <summary>
+    /// Istio's mesh-wide telemetry settings: the control plane's options (off unless given an access log file), with
+    /// the mesh ConfigMap's settings laid over them. Set to the options; read back with the ConfigMap applied.
+    /// </summary>
+    public MeshTelemetry Telemetry
+    {
+        get => _telemetry;
+        init
+        {
+            _optionsTelemetry = value;
+            _telemetry = MeshConfigMap?.Apply(value) ?? value;
+        }
+    }
 
     /// <summary>Every RequestAuthentication, scoped per workload with Istio's rules.</summary>
     public RequestAuthenticationPolicies RequestAuthentication { get; }

@@ -35,6 +35,9 @@ internal sealed record Telemetry(ResourceMeta Meta, IReadOnlyDictionary<string, 
 {
     /// <summary>Its <c>metrics</c> overrides that switch all of Istio's standard metrics on or off, in order.</summary>
     public IReadOnlyList<MetricsToggle> Metrics { get; init; } = [];
+
+    /// <summary>Its <c>tracing</c> entries, in order.</summary>
+    public IReadOnlyList<TracingEntry> Tracing { get; init; } = [];
 }
 
 /// <summary>
@@ -42,3 +45,61 @@ internal sealed record Telemetry(ResourceMeta Meta, IReadOnlyDictionary<string, 
 /// <c>ALL_METRICS</c>) of the built-in <c>prometheus</c> provider, on one side or both, <c>disabled</c> or not.
 /// </summary>
 internal sealed record MetricsToggle(TelemetryMode Mode, bool Disabled);
+
+/// <summary>A span tag of Telemetry <c>tracing.customTags</c>: a literal, an environment variable or a request header.</summary>
+internal sealed record TracingTag(string Name, string? Literal, string? Environment, string? Header, string? Default);
+
+/// <summary>One <c>tracing</c> entry of a Telemetry resource; a null field leaves the layer below as it was.</summary>
+/// <param name="Provider">The first provider named; null keeps the one below (meshConfig's default).</param>
+internal sealed record TracingEntry(string? Provider, TelemetryMode Mode)
+{
+    public bool? DisableSpanReporting { get; init; }
+
+    public double? RandomSamplingPercentage { get; init; }
+
+    /// <summary>Replaces the layer below's tags as a whole, as Istio merges them.</summary>
+    public IReadOnlyList<TracingTag>? CustomTags { get; init; }
+
+    public bool? UseRequestIdForTraceSampling { get; init; }
+
+    public bool? EnableIstioTags { get; init; }
+}
+
+/// <summary>
+/// The tracing one side of a workload gets once the mesh's default provider and its Telemetry layers are merged
+/// (Istio's TracingSpec): null provider or <see cref="Disabled"/> means no tracing config at all.
+/// </summary>
+internal sealed record TracingSpec(string? Provider, bool Disabled, double? RandomSamplingPercentage, IReadOnlyList<TracingTag> CustomTags, bool UseRequestIdForTraceSampling, bool EnableIstioTags);
+
+/// <summary>
+/// Istio's mesh config as the <c>istio</c> ConfigMap of <c>istio-system</c> holds it (<c>data.mesh</c>, YAML): the
+/// telemetry settings it gives; a null field leaves the control plane's own option in force.
+/// </summary>
+internal sealed record MeshConfigMap(ResourceMeta Meta) : MeshResource(Meta)
+{
+    public string? AccessLogFile { get; init; }
+
+    public AccessLogEncoding? AccessLogEncoding { get; init; }
+
+    public string? AccessLogFormat { get; init; }
+
+    public IReadOnlyDictionary<string, ExtensionProvider> Providers { get; init; } = new Dictionary<string, ExtensionProvider>();
+
+    public IReadOnlyList<string> DefaultTracing { get; init; } = [];
+
+    public IReadOnlyList<string> DefaultAccessLogging { get; init; } = [];
+
+    public double? TraceSampling { get; init; }
+
+    public int? MaxPathTagLength { get; init; }
+
+    /// <summary>The control plane's options with what this ConfigMap sets laid over them.</summary>
+    public MeshTelemetry Apply(MeshTelemetry options) => new(AccessLogFile ?? options.AccessLogFile, AccessLogEncoding ?? options.Encoding, AccessLogFormat ?? options.Format)
+    {
+        Providers = Providers,
+        DefaultTracing = DefaultTracing,
+        DefaultAccessLogging = DefaultAccessLogging,
+        TraceSampling = TraceSampling ?? options.TraceSampling,
+        MaxPathTagLength = MaxPathTagLength ?? options.MaxPathTagLength,
+    };
+}

@@ -39,16 +39,17 @@ internal static class AccessLogBuilder
     /// The access log of one HCM of <paramref name="node"/> on the given side: the Telemetry resource that applies to
     /// the workload (each entry for this side and not disabled, to its provider, with its filter), else meshConfig's.
     /// </summary>
-    public static void Apply(HttpConnectionManager hcm, MeshConfig mesh, ProxyNode node, TelemetryMode side) => hcm.AccessLog.AddRange(Entries(mesh, node, side));
+    public static void Apply(HttpConnectionManager hcm, MeshConfig mesh, ProxyNode node, TelemetryMode side, Snapshots.SnapshotBuilder snapshot) =>
+        hcm.AccessLog.AddRange(Entries(mesh, node, side, snapshot));
 
     /// <summary>
     /// The same access logging on every tcp_proxy of a listener's chains (Istio's TCP access log, the same format: a
     /// connection's REQ, RESP and PROTOCOL are <c>-</c>). A connection has no response code: a response-code filter
     /// compares 0, so <c>response.code &gt;= 400</c> logs no TCP connection.
     /// </summary>
-    public static void ApplyToTcp(Envoy.Config.Listener.V3.Listener listener, MeshConfig mesh, ProxyNode node, TelemetryMode side)
+    public static void ApplyToTcp(Envoy.Config.Listener.V3.Listener listener, MeshConfig mesh, ProxyNode node, TelemetryMode side, Snapshots.SnapshotBuilder snapshot)
     {
-        var entries = Entries(mesh, node, side);
+        var entries = Entries(mesh, node, side, snapshot);
         if (entries.Count == 0)
         {
             return;
@@ -62,22 +63,27 @@ internal static class AccessLogBuilder
     }
 
     /// <summary>
-    /// Istio's mergeLogs for one side: meshConfig's file is the default envoy provider, then each Telemetry layer
-    /// (root, namespace, workload) sets a provider for a side with its filter, or removes it (<c>disabled</c>); one
-    /// logger per provider remains. The built-in envoy provider is the only one.
+    /// Istio's mergeLogs for one side: meshConfig's file (the built-in envoy provider) and <c>defaultProviders.accessLogging</c>
+    /// are the defaults, then each Telemetry layer (root, namespace, workload) sets a provider for a side with its filter,
+    /// or removes it (<c>disabled</c>); one logger per provider remains, resolved against meshConfig's extensionProviders.
     /// </summary>
-    private static List<AccessLog> Entries(MeshConfig mesh, ProxyNode node, TelemetryMode side)
+    private static List<AccessLog> Entries(MeshConfig mesh, ProxyNode node, TelemetryMode side, Snapshots.SnapshotBuilder snapshot)
     {
+        const string Envoy = Config.Parsing.TelemetryParser.EnvoyProvider;
         var providers = new Dictionary<string, AccessLogCondition?>(StringComparer.Ordinal);
         if (mesh.Telemetry.AccessLogFile is not null)
         {
-            providers[Config.Parsing.TelemetryParser.EnvoyProvider] = null;
+            providers[Envoy] = null;
+        }
+        foreach (var name in mesh.Telemetry.DefaultAccessLogging)
+        {
+            providers[name] = null;
         }
         foreach (var layer in mesh.AccessLoggingLayers(node.Namespace, node.Labels))
         {
             foreach (var entry in layer.AccessLogging.Where(e => e.Mode == TelemetryMode.ClientAndServer || e.Mode == side))
             {
-                foreach (var provider in entry.Providers.Count > 0 ? entry.Providers : [Config.Parsing.TelemetryParser.EnvoyProvider])
+                foreach (var provider in entry.Providers.Count > 0 ? entry.Providers : [Envoy])
                 {
                     if (entry.Disabled)
                     {
@@ -90,8 +96,24 @@ internal static class AccessLogBuilder
                 }
             }
         }
-        // The envoy provider: Envoy's file log to meshConfig's file, else the proxy's output, in the mesh's format.
-        return [.. providers.Select(p => FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, p.Value))];
+        var logs = new List<AccessLog>();
+        foreach (var (name, condition) in providers)
+        {
+            if (mesh.Telemetry.Providers.GetValueOrDefault(name) is FileAccessLogProvider file)
+            {
+                logs.Add(FileLog(file.Path, new MeshTelemetry(file.Path, file.Encoding, file.Format), condition));
+            }
+            else if (name == Envoy)
+            {
+                // The built-in provider: Envoy's file log to meshConfig's file, else the proxy's output, in the mesh's format.
+                logs.Add(FileLog(mesh.Telemetry.AccessLogFile ?? "/dev/stdout", mesh.Telemetry, condition));
+            }
+            else
+            {
+                snapshot.Warn($"proxy {node.Id}: access log provider '{name}' is not '{Envoy}' nor an envoyFileAccessLog provider of meshConfig extensionProviders; nothing is logged to it");
+            }
+        }
+        return logs;
     }
 
     private static AccessLog FileLog(string path, MeshTelemetry format, AccessLogCondition? condition) => new()

@@ -44,15 +44,13 @@ internal static class EnvoyBuilders
     };
 
     /// <summary>
-    /// An HCM with Istio's filter order: fault and CORS, then the local rate limit (all three inert until a route's
-    /// typed_per_filter_config configures them), then the router.
+    /// An HTTP connection manager as every sidecar and gateway gets it: Istio's filter order (fault and CORS, then the
+    /// local rate limit, all three inert until a route's typed_per_filter_config configures them, then the router), the
+    /// mesh's path normalization, and the access log, metrics and tracing that apply to this proxy on this side.
     /// </summary>
-    /// <summary>
-    /// An HTTP connection manager as every sidecar and gateway gets it: the default filters and the mesh's path
-    /// normalization, and the access log that applies to this proxy on this side.
-    /// </summary>
-    public static HttpConnectionManager Hcm(string statPrefix, Config.MeshConfig mesh, ProxyNode node, Config.TelemetryMode side)
+    public static HttpConnectionManager Hcm(string statPrefix, Registry.ServiceIndex index, ProxyNode node, Config.TelemetryMode side, Snapshots.SnapshotBuilder snapshot)
     {
+        var mesh = index.Config;
         var paths = mesh.Security.Paths;
         var hcm = new HttpConnectionManager
         {
@@ -67,8 +65,9 @@ internal static class EnvoyBuilders
                 ? HttpConnectionManager.Types.PathWithEscapedSlashesAction.UnescapeAndForward
                 : HttpConnectionManager.Types.PathWithEscapedSlashesAction.KeepUnchanged,
         };
-        AccessLogBuilder.Apply(hcm, mesh, node, side);
+        AccessLogBuilder.Apply(hcm, mesh, node, side, snapshot);
         IstioTelemetryBuilder.Apply(hcm, mesh, node, side);
+        TracingBuilder.Apply(hcm, index, node, side, snapshot);
         return hcm;
     }
 

@@ -23,7 +23,7 @@ internal static class ListenerBuilder
             return;
         }
         var name = IstioNames.Listener(node.BindAddress, port);
-        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index.Config, node, TelemetryMode.Client);
+        var hcm = EnvoyBuilders.Hcm($"outbound_{name}", index, node, TelemetryMode.Client, snapshot);
         hcm.Rds = new Rds { ConfigSource = EnvoyBuilders.Ads(), RouteConfigName = IstioNames.HttpProxyRoute };
         snapshot.AddListener(new Listener
         {
@@ -88,7 +88,7 @@ internal static class ListenerBuilder
                 TrafficDirection = Envoy.Config.Core.V3.TrafficDirection.Outbound,
                 FilterChains = { new FilterChain { Name = $"{outbound.Host}:{outbound.Port}", Filters = { tcpProxy } } },
             };
-            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
+            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client, snapshot);
             IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
             snapshot.AddListener(listener);
         }
@@ -194,7 +194,7 @@ internal static class ListenerBuilder
             listener.ListenerFilters[0].FilterDisabled = PortsPredicate(tcpInbound.Where(p => peer.ModeFor(p.ContainerPort) == MutualTlsMode.Disable).Select(p => p.ListenPort));
             listener.ListenerFilters[1].FilterDisabled = PortsPredicate(tcpInbound.Select(p => p.ListenPort));
         }
-        AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server);
+        AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server, snapshot);
         IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Server);
         snapshot.AddListener(listener);
     }
@@ -216,16 +216,24 @@ internal static class ListenerBuilder
 
     private static HttpConnectionManager InboundHcm(ProxyNode node, InboundPort inbound, string cluster, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn, SnapshotBuilder snapshot)
     {
-        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index.Config, node, TelemetryMode.Server);
+        var hcm = EnvoyBuilders.Hcm($"inbound_0.0.0.0_{inbound.ContainerPort}", index, node, TelemetryMode.Server, snapshot);
         // Istio's inbound: the caller's certificate details appended to x-forwarded-client-cert for the app.
         hcm.ForwardClientCertDetails = HttpConnectionManager.Types.ForwardClientCertDetails.AppendForward;
         hcm.SetCurrentClientCertDetails = new HttpConnectionManager.Types.SetCurrentClientCertDetails { Subject = true, Dns = true, Uri = true };
         authorization.InsertInto(hcm);
         var host = new VirtualHost { Name = $"inbound|http|{inbound.ContainerPort}", Domains = { "*" } };
-        List<Route> routes = [new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) } }];
         // The services this workload serves on the port, whose RateLimits' perSource its own sidecar enforces.
         var served = index.Services.Where(s => s.Namespace == node.Namespace && s.Selector is { Count: > 0 } selector && ServiceIndex.Matches(node.Labels, selector))
-            .SelectMany(s => s.Ports.Where(p => p.IsHttp && (p.TargetPort ?? p.Number) == inbound.ContainerPort).Select(p => (s, p)));
+            .SelectMany(s => s.Ports.Where(p => p.IsHttp && (p.TargetPort ?? p.Number) == inbound.ContainerPort).Select(p => (s, p))).ToList();
+        // Istio's inbound span name: the first service the port serves, host:port/*.
+        var operation = served.Count > 0 ? $"{served[0].s.Hostname}:{served[0].p.Number}/*" : $"{cluster}/*";
+        List<Route> routes = [new Route
+        {
+            Name = "default",
+            Match = new RouteMatch { Prefix = "/" },
+            Route_ = new RouteAction { Cluster = cluster, Timeout = Duration.FromTimeSpan(TimeSpan.Zero) },
+            Decorator = new Decorator { Operation = operation },
+        }];
         host.Routes.AddRange(RateLimitBuilder.ApplyInbound(index, served, routes, snapshot));
         hcm.RouteConfig = new RouteConfiguration { Name = cluster, ValidateClusters = false, VirtualHosts = { host } };
         JwtAuthnBuilder.InsertFirst(hcm, jwtAuthn);
@@ -284,7 +292,7 @@ internal static class ListenerBuilder
             {
                 case GatewayServerKind.Http:
                     var routeName = IstioNames.GatewayRoute(port);
-                    listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, $"outbound_{name}", routeName, index, authorization, jwtAuthn)) } });
+                    listener.FilterChains.Add(new FilterChain { Name = name, Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, $"outbound_{name}", routeName, index, authorization, jwtAuthn, snapshot)) } });
                     snapshot.AddRoute(GatewayRoute(routeName, port, servers, node, index, snapshot));
                     break;
                 case GatewayServerKind.Tcp:
@@ -307,7 +315,7 @@ internal static class ListenerBuilder
             {
                 WarnDroppedForTcp($"gateway {node.Name}.{node.Namespace}", $"its TCP and TLS port {port}", authorization, snapshot);
             }
-            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
+            AccessLogBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client, snapshot);
             IstioTelemetryBuilder.ApplyToTcp(listener, index.Config, node, TelemetryMode.Client);
             if (listener.FilterChains.Count == 0)
             {
@@ -379,7 +387,7 @@ internal static class ListenerBuilder
                 {
                     Name = routeName,
                     TransportSocket = TlsContexts.Tls(GatewayTlsBuilder.Context(server.Tls!)),
-                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, server.Name ?? $"outbound_{listenerName}", routeName, index, authorization, jwtAuthn)) },
+                    Filters = { EnvoyBuilders.NetworkFilter(GatewayHcm(node, server.Name ?? $"outbound_{listenerName}", routeName, index, authorization, jwtAuthn, snapshot)) },
                 };
                 sni.Add(chain, GatewayTlsBuilder.SniHosts(server), [], what);
                 snapshot.AddRoute(GatewayRoute(routeName, port, [(gateway, server)], node, index, snapshot));
@@ -494,9 +502,9 @@ internal static class ListenerBuilder
         }
     }
 
-    private static HttpConnectionManager GatewayHcm(ProxyNode node, string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn)
+    private static HttpConnectionManager GatewayHcm(ProxyNode node, string statPrefix, string routeName, ServiceIndex index, AuthorizationBuilder authorization, HttpFilter? jwtAuthn, SnapshotBuilder snapshot)
     {
-        var hcm = EnvoyBuilders.Hcm(statPrefix, index.Config, node, TelemetryMode.Client);
+        var hcm = EnvoyBuilders.Hcm(statPrefix, index, node, TelemetryMode.Client, snapshot);
         authorization.InsertInto(hcm);
         hcm.UseRemoteAddress = true;
         // Istio's gateway default (gatewayTopology.forwardClientCertDetails): whatever a client sent is replaced.

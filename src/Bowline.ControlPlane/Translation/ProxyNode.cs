@@ -62,6 +62,12 @@ internal sealed record ProxyNode(
     /// <summary>Explicit mode's outbound TCP: each TCP service port the app reaches by dialing a local port.</summary>
     public IReadOnlyList<OutboundTcpPort> OutboundTcpPorts { get; init; } = [];
 
+    /// <summary>Envoy's <c>node.cluster</c> (Istio's service cluster): the service name a tracer reports spans under.</summary>
+    public string ServiceCluster { get; init; } = "";
+
+    /// <summary>Istio's <c>CLUSTER_ID</c> from the node's metadata; Istio's <c>Kubernetes</c> when it names none.</summary>
+    public string ClusterId { get; init; } = "Kubernetes";
+
     /// <summary>The same node served as a proxyless gRPC client, once its requests showed it is one.</summary>
     public ProxyNode AsProxyless() => this with { Kind = ProxyKind.ProxylessGrpc, KindDefaulted = false };
 
@@ -160,6 +166,8 @@ internal sealed record ProxyNode(
         {
             KindDefaulted = defaulted,
             OutboundTcpPorts = outboundTcp,
+            ServiceCluster = node.Cluster ?? "",
+            ClusterId = Text(fields, NodeMetadata.ClusterId) ?? "Kubernetes",
             Locality = MeshLocality.FromLabels(labels) ?? (node.Locality is { } locality ? new MeshLocality(locality.Region, locality.Zone, locality.SubZone) : MeshLocality.None),
         };
     }

@@ -138,6 +138,7 @@ internal static class RouteBuilder
         {
             return null;
         }
+        route.Decorator = new Decorator { Operation = Operation(route, vs.Meta.Name, port) };
         if (http.Fault is { } fault)
         {
             RouteFeatureBuilder.PerFilter(route, EnvoyBuilders.FaultFilter, RouteFeatureBuilder.Fault(fault));
@@ -309,7 +310,27 @@ internal static class RouteBuilder
         }
         // Istio's default route always avoids hosts already tried, hashing or not.
         action.RetryPolicy = RetryPolicyBuilder.Build(null, consistentHash: false);
-        return new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = action };
+        return new Route { Name = "default", Match = new RouteMatch { Prefix = "/" }, Route_ = action, Decorator = new Decorator { Operation = $"{service.Hostname}:{port.Number}/*" } };
+    }
+
+    /// <summary>
+    /// Istio's span name for a route (GetRouteOperation): <c>host:port</c> of its one destination, else the
+    /// VirtualService's name and the port, then the matched path (a prefix ends in <c>*</c>).
+    /// </summary>
+    private static string Operation(Route route, string vsName, int port)
+    {
+        var path = route.Match.PathSpecifierCase switch
+        {
+            RouteMatch.PathSpecifierOneofCase.Prefix => route.Match.Prefix + "*",
+            RouteMatch.PathSpecifierOneofCase.Path => route.Match.Path,
+            RouteMatch.PathSpecifierOneofCase.SafeRegex => route.Match.SafeRegex.Regex,
+            _ => "/*",
+        };
+        if (route.Route_?.Cluster is { Length: > 0 } cluster && cluster.Split('|') is ["outbound", var clusterPort, _, var host])
+        {
+            return $"{host}:{clusterPort}{path}";
+        }
+        return $"{vsName}:{port}{path}";
     }
 
     /// <summary>Istio disables Envoy's 15 s default: no timeout unless the VirtualService sets one. gRPC clients take none here.</summary>

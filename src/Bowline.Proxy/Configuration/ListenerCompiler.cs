@@ -145,7 +145,7 @@ internal sealed class ListenerCompiler(HttpFilterCatalog catalog, Clusters.Clust
         var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
         XdsFields.Check(hcm, where + " http_connection_manager", "stat_prefix", "rds", "route_config", "http_filters", "upgrade_configs", "generate_request_id",
             "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "forward_client_cert_details", "set_current_client_cert_details", "access_log",
-            "tracing", "internal_address_config");
+            "tracing", "internal_address_config", "request_id_extension");
         var filters = CompileFilters(hcm, where, direction);
 
         RouteTable? table;

@@ -44,12 +44,14 @@ internal sealed class HttpTracing
     private readonly string _zone;
     private readonly Random _random;
     private readonly TracingStats _stats;
+    private readonly RequestIdExtension _requestId;
 
     private readonly SpanSink _sink;
 
     private HttpTracing(SpanSink sink, int client, int random, int overall, int maxPathTagLength, bool spawnUpstreamSpan, ActivityKind kind,
-        CustomSpanTag[] customTags, CidrRange[] internalRanges, string nodeId, string zone, Random rng, TracingStats stats)
+        CustomSpanTag[] customTags, CidrRange[] internalRanges, string nodeId, string zone, Random rng, TracingStats stats, RequestIdExtension requestId)
     {
+        _requestId = requestId;
         _sink = sink;
         _clientSampling = client;
         _randomSampling = random;
@@ -70,6 +72,7 @@ internal sealed class HttpTracing
         Envoy.Config.Core.V3.TrafficDirection direction, string where)
     {
         var internalRanges = InternalRanges(hcm, where);
+        var requestId = RequestIdExtension.Compile(hcm, where);
         if (hcm.Tracing is not { } tracing)
         {
             return null;
@@ -88,7 +91,7 @@ internal sealed class HttpTracing
         var kind = direction == Envoy.Config.Core.V3.TrafficDirection.Inbound || tracing.SpawnUpstreamSpan == true ? ActivityKind.Server : ActivityKind.Client;
         return new HttpTracing(sink, Percent(tracing.ClientSampling, 100, twhere + " client_sampling"), Percent(tracing.RandomSampling, 100, twhere + " random_sampling"),
             Percent(tracing.OverallSampling, 100, twhere + " overall_sampling"), (int)(tracing.MaxPathTagLength ?? 256), tracing.SpawnUpstreamSpan == true, kind, tags,
-            internalRanges, options.NodeId, zone, random, new TracingStats(stats, hcm.StatPrefix));
+            internalRanges, options.NodeId, zone, random, new TracingStats(stats, hcm.StatPrefix), requestId);
     }
 
     /// <summary>Envoy's <c>internal_address_config</c>: which downstream addresses count as internal (here: may decide sampling).</summary>
@@ -139,9 +142,11 @@ internal sealed class HttpTracing
             XdsFields.Check(http, where + " http_service", "http_uri", "request_headers_to_add");
             var uri = http.HttpUri ?? throw new ProxyConfigException($"{where} http_service: http_uri is required");
             XdsFields.Check(uri, where + " http_service.http_uri", "uri", "cluster", "timeout");
-            if (!uri.HasCluster || !Uri.TryCreate(uri.Uri, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+            // Istio writes the collector's host and path without a scheme (url.JoinPath(host, path)); Envoy reads it as http.
+            var text = uri.Uri.Contains("://", StringComparison.Ordinal) ? uri.Uri : "http://" + uri.Uri;
+            if (!uri.HasCluster || !Uri.TryCreate(text, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
             {
-                throw new ProxyConfigException($"{where} http_service.http_uri: needs an absolute http(s) uri and a cluster (got '{uri.Uri}')");
+                throw new ProxyConfigException($"{where} http_service.http_uri: needs an http(s) uri (or host/path) and a cluster (got '{uri.Uri}')");
             }
             var headers = string.Join(",", http.RequestHeadersToAdd.Select(h => $"{h.Header?.Key}={h.Header?.Value}"));
             return new SpanSinkKey(uri.Cluster, parsed.Authority, service, Http: true, parsed.PathAndQuery,
@@ -182,10 +187,25 @@ internal sealed class HttpTracing
         if (trusted && (incoming?.Sampled ?? samplingOnly) is { } decided)
         {
             sampled = decided;
+            if (_requestId.PackTraceReason)
+            {
+                RequestIdExtension.Pack(headers, decided ? RequestIdExtension.Packed(headers) ?? TraceReason.Sampled : TraceReason.NotTraced);
+            }
         }
         else
         {
-            sampled = Decide(headers, trusted);
+            // A decision an earlier hop packed into x-request-id counts only from a trusted downstream, as a context does.
+            var draw = Draw(headers);
+            var reason = (trusted && _requestId.PackTraceReason ? RequestIdExtension.Packed(headers) : null) ?? Decide(headers, trusted, draw);
+            if (reason != TraceReason.NotTraced && draw >= _overallSampling)
+            {
+                reason = TraceReason.NotTraced;
+            }
+            sampled = reason != TraceReason.NotTraced;
+            if (_requestId.PackTraceReason)
+            {
+                RequestIdExtension.Pack(headers, reason);
+            }
         }
         var traceId = incoming?.TraceId ?? ActivityTraceId.CreateRandom();
         var spanId = default(ActivitySpanId);
@@ -235,38 +255,40 @@ internal sealed class HttpTracing
         return false;
     }
 
-    private bool Decide(IHeaderDictionary headers, bool trusted)
+    /// <summary>Envoy's order of reasons to trace a request that arrived with no decision; the overall cap applies after.</summary>
+    private TraceReason Decide(IHeaderDictionary headers, bool trusted, int draw)
     {
-        var draw = RequestIdDraw(headers) ?? _random.Next(TenThousand);
         if (headers.ContainsKey(ClientTraceId) && _random.Next(TenThousand) < _clientSampling)
         {
             _stats.ClientEnabled.Increment();
+            return TraceReason.Client;
         }
-        else if (trusted && headers.ContainsKey(ForceTrace))
+        if (trusted && headers.ContainsKey(ForceTrace))
         {
             _stats.ServiceForced.Increment();
+            return TraceReason.Forced;
         }
-        else if (draw < _randomSampling)
+        if (draw < _randomSampling)
         {
             _stats.RandomSampling.Increment();
+            return TraceReason.Sampled;
         }
-        else
-        {
-            _stats.NotTraceable.Increment();
-            return false;
-        }
-        return draw < _overallSampling;
+        _stats.NotTraceable.Increment();
+        return TraceReason.NotTraced;
     }
 
-    /// <summary>Envoy's UUID request id as a number: its first 8 hex digits, mod 10,000; null when it is not a UUID.</summary>
-    private static int? RequestIdDraw(IHeaderDictionary headers)
+    /// <summary>
+    /// The request's draw out of 10,000: Envoy's UUID as a number (its first 8 hex digits, mod 10,000), so every hop of
+    /// one request draws alike; a fresh random draw when the extension says not to or the id is no UUID.
+    /// </summary>
+    private int Draw(IHeaderDictionary headers)
     {
-        if (headers.TryGetValue("x-request-id", out var id) && id.Count == 1 && id[0] is { Length: 36 } uuid
+        if (_requestId.UseRequestIdForTraceSampling && headers.TryGetValue("x-request-id", out var id) && id.Count == 1 && id[0] is { Length: 36 } uuid
             && uint.TryParse(uuid.AsSpan(0, 8), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var value))
         {
             return (int)(value % TenThousand);
         }
-        return null;
+        return _random.Next(TenThousand);
     }
 
     /// <summary>After the request: names and tags the span from the request record and hands it to the sink.</summary>

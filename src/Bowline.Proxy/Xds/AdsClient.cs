@@ -260,6 +260,7 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 [NodeMetadata.Labels] = Value.ForStruct(labels),
                 [NodeMetadata.ServiceAccount] = Value.ForString(options.ServiceAccount),
                 [NodeMetadata.InterceptionMode] = Value.ForString("NONE"),
+                [NodeMetadata.ClusterId] = Value.ForString(options.ClusterId),
                 [NodeMetadata.BindAddress] = Value.ForString(options.BindAddress.ToString()),
             },
         };

@@ -9,7 +9,19 @@ public sealed class TelemetryValidationTests
     {
         { "the envoy provider", "accessLogging: [{providers: [{name: envoy}]}]", null },
         { "no provider (the default)", "accessLogging: [{}]", null },
-        { "an undefined provider", "accessLogging: [{providers: [{name: otel}]}]", "spec.accessLogging[0].providers[0].name" },
+        { "a provider of meshConfig (resolved at translation)", "accessLogging: [{providers: [{name: otel}]}]", null },
+        { "a provider without a name", "accessLogging: [{providers: [{}]}]", "spec.accessLogging[0].providers[0].name" },
+        { "tracing with a provider and sampling", "tracing: [{providers: [{name: otel}], randomSamplingPercentage: 12.5}]", null },
+        { "tracing sampling over 100", "tracing: [{randomSamplingPercentage: 101}]", "spec.tracing[0].randomSamplingPercentage" },
+        { "tracing sampling below 0", "tracing: [{randomSamplingPercentage: -1}]", "spec.tracing[0].randomSamplingPercentage" },
+        { "tracing on the client side only", "tracing: [{match: {mode: CLIENT}, disableSpanReporting: true}]", null },
+        { "tracing with an unknown mode", "tracing: [{match: {mode: BOTH}}]", "spec.tracing[0].match.mode" },
+        { "tracing custom tags of each kind", "tracing: [{customTags: {a: {literal: {value: x}}, b: {environment: {name: HOME, defaultValue: d}}, c: {header: {name: x-user}}}}]", null },
+        { "a custom tag of two kinds", "tracing: [{customTags: {a: {literal: {value: x}, header: {name: y}}}}]", "spec.tracing[0].customTags.a" },
+        { "a formatter custom tag", "tracing: [{customTags: {a: {formatter: {value: '%REQ(x)%'}}}}]", "spec.tracing[0].customTags.a.formatter" },
+        { "tracing without context propagation", "tracing: [{disableContextPropagation: true}]", "spec.tracing[0].disableContextPropagation" },
+        { "tracing request-id draw and Istio tags", "tracing: [{useRequestIdForTraceSampling: false, enableIstioTags: false}]", null },
+        { "an unknown tracing field", "tracing: [{sampling: 10}]", "spec.tracing[0].sampling" },
         { "disabled", "accessLogging: [{disabled: true}]", null },
         { "client mode", "accessLogging: [{match: {mode: CLIENT}}]", null },
         { "unknown mode", "accessLogging: [{match: {mode: BOTH}}]", "spec.accessLogging[0].match.mode" },
@@ -35,13 +47,12 @@ public sealed class TelemetryValidationTests
         ValidationRows.Check("telemetry.yaml", ValidationRows.Resource("telemetry.istio.io/v1", "Telemetry", spec), rule, errorField);
 
     [Fact]
-    public void Parse_OneMetricOrTagOverrides_AreWarnedAboutAsNotApplied_TracingToo()
+    public void Parse_OneMetricOrTagOverrides_AreWarnedAboutAsNotApplied()
     {
         var parsed = ConfigFileParser.Parse("telemetry.yaml", ValidationRows.Resource("telemetry.istio.io/v1", "Telemetry",
-            "metrics: [{overrides: [{match: {metric: REQUEST_COUNT}, disabled: true}, {tagOverrides: {x: {value: y}}}]}]\ntracing: [{randomSamplingPercentage: 10}]"));
+            "metrics: [{overrides: [{match: {metric: REQUEST_COUNT}, disabled: true}, {tagOverrides: {x: {value: y}}}]}]"));
 
         Assert.Contains(parsed.Diagnostics, d => d is { Severity: DiagnosticSeverity.Warning, Field: "spec.metrics[0].overrides[0].match.metric" });
         Assert.Contains(parsed.Diagnostics, d => d is { Severity: DiagnosticSeverity.Warning, Field: "spec.metrics[0].overrides[1].tagOverrides" });
-        Assert.Contains(parsed.Diagnostics, d => d is { Severity: DiagnosticSeverity.Warning, Field: "spec.tracing" });
     }
 }

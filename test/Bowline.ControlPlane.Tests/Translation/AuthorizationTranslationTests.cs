@@ -237,7 +237,7 @@ public sealed class AuthorizationTranslationTests
         Assert.Contains(snapshot.Warnings, w => w.Contains("AuthorizationPolicy default/ext", StringComparison.Ordinal) && w.Contains("DENIED (fail closed", StringComparison.Ordinal));
 
         // With the JWT filter (RequestAuthentication's) in place, the RBAC filters go right after it.
-        var hcm = EnvoyBuilders.Hcm("test", Bowline.ControlPlane.Config.MeshConfig.Empty, ProxyNode.From(TestNodes.ProductpageSidecar()), Bowline.ControlPlane.Config.TelemetryMode.Server);
+        var hcm = EnvoyBuilders.Hcm("test", new Bowline.ControlPlane.Registry.ServiceIndex(Bowline.ControlPlane.Config.MeshConfig.Empty), ProxyNode.From(TestNodes.ProductpageSidecar()), Bowline.ControlPlane.Config.TelemetryMode.Server, new SnapshotBuilder());
         hcm.HttpFilters.Insert(1, new HttpFilter { Name = "envoy.filters.http.jwt_authn" });
         var builder = AuthorizationBuilder.For(Reviews, Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, Policy("default", "allow", "{rules: [{}]}")), new SnapshotBuilder(), new Dictionary<int, int> { [9080] = 15380 });
         builder.InsertInto(hcm);

@@ -72,7 +72,10 @@ public sealed class TracingTests : IAsyncLifetime
 
     private const string LoggedHeaders = "%REQ(TRACEPARENT)% %REQ(X-B3-TRACEID)% %REQ(X-B3-SPANID)% %REQ(X-B3-PARENTSPANID)% %REQ(X-B3-SAMPLED)% %REQ(B3)%\n";
 
-    private async Task StartAsync(HttpConnectionManager.Types.Tracing tracing, bool loopbackInternal = false, TrafficDirection direction = TrafficDirection.Outbound)
+    private Task StartAsync(HttpConnectionManager.Types.Tracing tracing, bool loopbackInternal = false, TrafficDirection direction = TrafficDirection.Outbound) =>
+        StartAsync(tracing, loopbackInternal, direction, LoggedHeaders, null);
+
+    private async Task StartAsync(HttpConnectionManager.Types.Tracing tracing, bool loopbackInternal, TrafficDirection direction, string logFormat, Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig? requestId)
     {
         var hcm = new HttpConnectionManager
         {
@@ -93,6 +96,10 @@ public sealed class TracingTests : IAsyncLifetime
                     DirectResponse = new DirectResponseAction { Status = 503 },
                 })),
         };
+        if (requestId is not null)
+        {
+            hcm.RequestIdExtension = new RequestIDExtension { TypedConfig = Any.Pack(requestId) };
+        }
         if (loopbackInternal)
         {
             hcm.InternalAddressConfig = new HttpConnectionManager.Types.InternalAddressConfig { CidrRanges = { new Envoy.Config.Core.V3.CidrRange { AddressPrefix = "127.0.0.0", PrefixLen = 8 } } };
@@ -101,7 +108,7 @@ public sealed class TracingTests : IAsyncLifetime
         hcm.AccessLog.Add(new AccessLog
         {
             Name = "envoy.access_loggers.file",
-            TypedConfig = Any.Pack(new FileAccessLog { Path = LogPath, LogFormat = new SubstitutionFormatString { TextFormatSource = new DataSource { InlineString = LoggedHeaders } } }),
+            TypedConfig = Any.Pack(new FileAccessLog { Path = LogPath, LogFormat = new SubstitutionFormatString { TextFormatSource = new DataSource { InlineString = logFormat } } }),
         });
         var listener = Listener("0.0.0.0_9080", _port, "127.0.0.1", HttpConnectionManagerFilter(hcm));
         listener.TrafficDirection = direction;
@@ -145,7 +152,8 @@ public sealed class TracingTests : IAsyncLifetime
         Assert.Equal("GET", span.Attributes["http.method"]);
         Assert.Equal("200", span.Attributes["http.status_code"]);
         Assert.Equal($"http://127.0.0.1:{_port}/details/1?x=y", span.Attributes["http.url"]);
-        Assert.Equal("5f1b6c1e-0000-4000-8000-000000000001", span.Attributes["guid:x-request-id"]);
+        // The id as sent on: the UUID extension packed the decision into it.
+        Assert.Equal("5f1b6c1e-0000-9000-8000-000000000001", span.Attributes["guid:x-request-id"]);
         Assert.Equal("curl/8.0", span.Attributes["user_agent"]);
         Assert.Equal("-", span.Attributes["response_flags"]);
         Assert.Equal("productpage", span.Attributes["istio.canonical_service"]);
@@ -259,6 +267,67 @@ public sealed class TracingTests : IAsyncLifetime
         Assert.EndsWith("-00", lines[1].Split(' ')[0], StringComparison.Ordinal);
         Assert.Single(await _collector.WaitForSpansAsync(1));
         Assert.Equal(1, SpansSent);
+    }
+
+    private const string RequestId = "5f1b6c1e-0000-4000-8000-000000000001";
+
+    [Fact]
+    public async Task PackTraceReason_ASampledRequestsId_CarriesTheDecision()
+    {
+        await StartAsync(Otel(100), false, TrafficDirection.Outbound, "%REQ(X-REQUEST-ID)%\n", null);
+
+        var line = Assert.Single(await SendAsync(("/details", [("x-request-id", RequestId)])));
+
+        // Envoy's UUID extension: the version digit becomes '9', sampled.
+        Assert.Equal("5f1b6c1e-0000-9000-8000-000000000001", line);
+    }
+
+    [Fact]
+    public async Task PackedDecision_FromATrustedDownstream_IsKept()
+    {
+        await StartAsync(Otel(0), true, TrafficDirection.Outbound, "%REQ(X-REQUEST-ID)%\n", null);
+
+        var line = Assert.Single(await SendAsync(("/details", [("x-request-id", "5f1b6c1e-0000-9000-8000-000000000001")])));
+
+        Assert.Single(await _collector.WaitForSpansAsync(1));
+        Assert.Equal("5f1b6c1e-0000-9000-8000-000000000001", line);
+    }
+
+    [Fact]
+    public async Task PackedDecision_FromOutside_IsIgnored_AndCleared()
+    {
+        await StartAsync(Otel(0), false, TrafficDirection.Outbound, "%REQ(X-REQUEST-ID)%\n", null);
+
+        var line = Assert.Single(await SendAsync(("/details", [("x-request-id", "5f1b6c1e-0000-a000-8000-000000000001")])));
+
+        Assert.Equal(RequestId, line);
+        Assert.Equal(0, SpansSent);
+    }
+
+    [Fact]
+    public async Task UuidExtension_WithoutPacking_LeavesTheRequestIdAlone()
+    {
+        await StartAsync(Otel(100), false, TrafficDirection.Outbound, "%REQ(X-REQUEST-ID)%\n", new Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig { PackTraceReason = false });
+
+        var line = Assert.Single(await SendAsync(("/details", [("x-request-id", RequestId)])));
+
+        Assert.Equal(RequestId, line);
+        Assert.Single(await _collector.WaitForSpansAsync(1));
+    }
+
+    [Fact]
+    public void RequestIdExtension_OtherThanEnvoysUuid_IsNacked()
+    {
+        var hcm = new HttpConnectionManager
+        {
+            StatPrefix = "x",
+            RequestIdExtension = new RequestIDExtension { TypedConfig = Any.Pack(new Struct()) },
+            RouteConfig = RouteConfig("local", VirtualHost("all", ["*"])),
+            HttpFilters = { RouterFilter() },
+        };
+
+        var e = Assert.Throws<ProxyConfigException>(() => _compiler.Compile(Listener("l", _port, "127.0.0.1", HttpConnectionManagerFilter(hcm))));
+        Assert.Contains("request_id_extension", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

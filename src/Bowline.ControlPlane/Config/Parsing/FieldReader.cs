@@ -323,6 +323,9 @@ internal sealed class FieldReader
         return result;
     }
 
+    /// <summary>The line (1-based) a field's value starts on; the mapping's own line when it is absent.</summary>
+    public int LineOf(string key) => (int)(_node.Children.TryGetValue(new YamlScalarNode(key), out var node) ? node.Start.Line : _node.Start.Line);
+
     /// <summary>Accepts a field of any shape without reading it: Kubernetes bookkeeping that means nothing to the mesh.</summary>
     public void Skip(string key) => _read.Add(key);
 

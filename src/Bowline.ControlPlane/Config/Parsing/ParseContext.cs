@@ -16,14 +16,17 @@ internal sealed class ParseContext(string file)
 
     public int ErrorCount { get; private set; }
 
+    /// <summary>Lines before the YAML being read, when it is embedded in a string of the file (a ConfigMap's <c>data.mesh</c>).</summary>
+    public int LineOffset { get; set; }
+
     public void Error(YamlNode node, string field, string message)
     {
         ErrorCount++;
-        _diagnostics.Add(new ConfigDiagnostic(DiagnosticSeverity.Error, File, (int)node.Start.Line, Resource, field, message));
+        _diagnostics.Add(new ConfigDiagnostic(DiagnosticSeverity.Error, File, (int)node.Start.Line + LineOffset, Resource, field, message));
     }
 
     public void Warning(YamlNode node, string field, string message) =>
-        _diagnostics.Add(new ConfigDiagnostic(DiagnosticSeverity.Warning, File, (int)node.Start.Line, Resource, field, message));
+        _diagnostics.Add(new ConfigDiagnostic(DiagnosticSeverity.Warning, File, (int)node.Start.Line + LineOffset, Resource, field, message));
 
     public void FileError(int line, string message)
     {

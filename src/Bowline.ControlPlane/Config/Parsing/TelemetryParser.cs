@@ -4,8 +4,9 @@ namespace Bowline.ControlPlane.Config.Parsing;
 
 /// <summary>
 /// Istio's <c>Telemetry</c>: <c>accessLogging</c> (providers, disabled, match.mode, filter.expression) is read and
-/// applied; <c>metrics</c> overrides switch the standard metrics off or on per side; <c>tracing</c> is accepted with a warning until tracing exists;
-/// <c>targetRefs</c> is refused (there is no Kubernetes Gateway API here). Only the built-in <c>envoy</c> provider exists.
+/// applied; <c>metrics</c> overrides switch the standard metrics off or on per side; <c>tracing</c> (provider, sampling, custom tags, span reporting, the request-id draw) is merged per side;
+/// <c>targetRefs</c> is refused (there is no Kubernetes Gateway API here). Provider names are resolved against meshConfig
+/// <c>extensionProviders</c> at translation (plus Istio's built-in <c>envoy</c> and <c>prometheus</c>).
 /// </summary>
 internal static partial class TelemetryParser
 {
@@ -31,10 +32,7 @@ internal static partial class TelemetryParser
                 {
                     continue;
                 }
-                if (name != EnvoyProvider)
-                {
-                    provider.Error("name", $"provider '{name}' is not defined: Bowline has Istio's built-in '{EnvoyProvider}' provider only (meshConfig extensionProviders are not supported yet)");
-                }
+                // Resolved against meshConfig's extensionProviders at translation, as Istio does: the mesh config may change apart.
                 providers.Add(name);
             }
             var disabled = logging.Bool("disabled") ?? false;
@@ -123,12 +121,111 @@ internal static partial class TelemetryParser
             }
             entry.Finish();
         }
-        if (spec.Has("tracing"))
+        var tracing = new List<TracingEntry>();
+        foreach (var entry in spec.MapList("tracing"))
         {
-            spec.Warning("tracing", "is not applied yet: Bowline's tracing is still being built; accessLogging and metrics are applied");
-            spec.MapList("tracing");
+            if (Tracing(entry) is { } parsed)
+            {
+                tracing.Add(parsed);
+            }
         }
-        return new Telemetry(meta, selector, entries) { Metrics = metrics };
+        return new Telemetry(meta, selector, entries) { Metrics = metrics, Tracing = tracing };
+    }
+
+    /// <summary>One <c>tracing</c> entry, validated as Istio validates it (a percentage of 0 to 100, tags of one kind each).</summary>
+    private static TracingEntry? Tracing(FieldReader entry)
+    {
+        var before = entry.ErrorCount;
+        string? provider = null;
+        var providers = entry.MapList("providers");
+        foreach (var p in providers)
+        {
+            var name = p.String("name", required: true);
+            p.Finish();
+            provider ??= name;
+        }
+        if (providers.Count > 1)
+        {
+            entry.Warning("providers", $"names {providers.Count} providers; as in Istio, only the first ({provider}) is used");
+        }
+        var mode = TelemetryMode.ClientAndServer;
+        if (entry.Map("match") is { } match)
+        {
+            mode = match.String("mode") switch
+            {
+                null or "CLIENT_AND_SERVER" => TelemetryMode.ClientAndServer,
+                "CLIENT" => TelemetryMode.Client,
+                "SERVER" => TelemetryMode.Server,
+                var other => Invalid(match, other),
+            };
+            match.Finish();
+        }
+        var percentage = entry.Double("randomSamplingPercentage");
+        if (percentage is < 0 or > 100)
+        {
+            entry.Error("randomSamplingPercentage", $"{percentage} must be a percentage from 0 to 100");
+        }
+        List<TracingTag>? tags = null;
+        if (entry.Has("customTags"))
+        {
+            tags = [.. entry.Entries("customTags", CustomTag).Where(t => t.Value is not null).Select(t => t.Value! with { Name = t.Key })];
+        }
+        if (entry.Has("disableContextPropagation"))
+        {
+            entry.Error("disableContextPropagation", "is not supported yet: Bowline always propagates the trace context it reads; remove it");
+            entry.Skip("disableContextPropagation");
+        }
+        var result = new TracingEntry(provider, mode)
+        {
+            DisableSpanReporting = entry.Bool("disableSpanReporting"),
+            RandomSamplingPercentage = percentage,
+            CustomTags = tags,
+            UseRequestIdForTraceSampling = entry.Bool("useRequestIdForTraceSampling"),
+            EnableIstioTags = entry.Bool("enableIstioTags"),
+        };
+        entry.Finish();
+        return entry.ErrorCount == before ? result : null;
+    }
+
+    private static TracingTag? CustomTag(FieldReader? tag, string path)
+    {
+        if (tag is null)
+        {
+            return null;
+        }
+        TracingTag? result = null;
+        var kinds = 0;
+        if (tag.Map("literal") is { } literal)
+        {
+            kinds++;
+            result = new TracingTag("", literal.String("value", required: true) ?? "", null, null, null);
+            literal.Finish();
+        }
+        if (tag.Map("environment") is { } environment)
+        {
+            kinds++;
+            result = new TracingTag("", null, environment.String("name", required: true) ?? "", null, environment.String("defaultValue"));
+            environment.Finish();
+        }
+        if (tag.Map("header") is { } header)
+        {
+            kinds++;
+            result = new TracingTag("", null, null, header.String("name", required: true) ?? "", header.String("defaultValue"));
+            header.Finish();
+        }
+        if (tag.Has("formatter"))
+        {
+            kinds++;
+            tag.Error("formatter", "formatter tags (Envoy command operators) are not supported yet; use literal, environment or header");
+            tag.Skip("formatter");
+        }
+        tag.Finish();
+        if (kinds != 1)
+        {
+            tag.Error($"{path} must have exactly one of literal, environment or header");
+            return null;
+        }
+        return result;
     }
 
     /// <summary>Istio's built-in metrics provider, the one the standard metrics are served through.</summary>
