@@ -205,6 +205,8 @@ internal sealed class MeshHarness : IAsyncDisposable
             CaToken = CaDirectory is { } ca ? Bowline.Ca.Authentication.BootstrapTokenStore.Open(ca, TimeProvider.System).Issue(new Bowline.Ca.WorkloadIdentity("default", serviceAccount)) : null,
             StatusPort = 0,
             AppMetrics = AppMetrics,
+            // Spans leave within a fraction of a second rather than Envoy's 5 s, so a trace test waits less.
+            TraceFlushInterval = TimeSpan.FromMilliseconds(200),
         }, logging: SidecarLogging, random: random);
         await StartAndWaitAsync(host, waitForClusters);
         return new Sidecar(host, outbound, inbound);

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 
-namespace Bowline.Proxy.Tests.Infrastructure;
+namespace Bowline.Testing;
 
 /// <summary>A span as an OTLP collector received it; ids in lowercase hex, attributes as strings.</summary>
 internal sealed record ReceivedSpan(string TraceId, string SpanId, string ParentSpanId, string Name, int Kind, IReadOnlyDictionary<string, string> Attributes,
@@ -23,8 +23,12 @@ internal sealed record ReceivedSpan(string TraceId, string SpanId, string Parent
 /// on one port and OTLP/HTTP (<c>POST /v1/traces</c>, protobuf) on another. It decodes
 /// <c>ExportTraceServiceRequest</c> from the protobuf wire format itself, reading only the fields tests look at.
 /// </summary>
+/// <remarks>Compiled into the test projects that host ASP.NET Core (proxy, end-to-end), not the shared set every project gets.</remarks>
 internal sealed class OtlpReceiver : IAsyncDisposable
 {
+    /// <summary>How long a wait for spans is bounded by: generous, since a span is batched before it is exported.</summary>
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
     private readonly WebApplication _app;
     private readonly Channel<ReceivedSpan> _spans = Channel.CreateUnbounded<ReceivedSpan>();
 
@@ -59,14 +63,14 @@ internal sealed class OtlpReceiver : IAsyncDisposable
         var receiver = new OtlpReceiver(app, grpcPort, httpPort);
         app.MapPost("/opentelemetry.proto.collector.trace.v1.TraceService/Export", receiver.GrpcExportAsync);
         app.MapPost("/v1/traces", receiver.HttpExportAsync);
-        await app.StartAsync(Timeouts.Token());
+        await app.StartAsync(new CancellationTokenSource(Wait).Token);
         return receiver;
     }
 
     /// <summary>Waits (bounded) until at least <paramref name="count"/> spans arrived and returns them all so far.</summary>
     public async Task<List<ReceivedSpan>> WaitForSpansAsync(int count, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? Timeouts.Default);
+        using var cts = new CancellationTokenSource(timeout ?? Wait);
         var spans = new List<ReceivedSpan>();
         while (spans.Count < count)
         {
@@ -245,7 +249,7 @@ internal sealed class OtlpReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync(Timeouts.Token());
+        await _app.StopAsync(new CancellationTokenSource(Wait).Token);
         await _app.DisposeAsync();
     }
 }
