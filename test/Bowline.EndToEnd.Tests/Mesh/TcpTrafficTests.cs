@@ -238,6 +238,36 @@ public sealed class TcpTrafficTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TcpMetrics_CountConnectionsAndBytes_AsIstiosStandardMetrics()
+    {
+        var local = Ports.Free();
+        var client = await _mesh.StartSidecarAsync("tcp-metrics", new Dictionary<string, string> { ["app"] = "tcp-metrics" }, [], null, "",
+            new Dictionary<string, int> { ["tcp-echo.default.svc.cluster.local:9000"] = local }, "outbound|9000||tcp-echo.default.svc.cluster.local");
+
+        // Five connections, each "hello\n" (6 bytes) up and "one hello\n" or "two hello\n" (10 bytes) back, then closed.
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.EndsWith(" hello", await EchoAsync(local, "hello"), StringComparison.Ordinal);
+        }
+
+        // A connection is counted closed when the sidecar sees it end, just after the client closed it: wait for it.
+        var url = new Uri(client.Host.StatusAddress!, "/stats/prometheus");
+        using var deadline = new CancellationTokenSource(Timeouts.Long);
+        var scrape = await PrometheusScrape.GetAsync(url);
+        while (scrape.Sum("istio_tcp_connections_closed_total", ("reporter", "source")) < 5 && !deadline.IsCancellationRequested)
+        {
+            await Task.Delay(50, CancellationToken.None);
+            scrape = await PrometheusScrape.GetAsync(url);
+        }
+        (string, string)[] labels = [("reporter", "source"), ("source_workload", "tcp-metrics"), ("destination_service", "tcp-echo.default.svc.cluster.local"), ("connection_security_policy", "unknown")];
+        Assert.Equal(5, scrape.Sum("istio_tcp_connections_opened_total", labels));
+        Assert.Equal(5, scrape.Sum("istio_tcp_connections_closed_total", labels));
+        // Istio's sense: received is what the client sent (the request), sent is what came back.
+        Assert.Equal(30, scrape.Sum("istio_tcp_received_bytes_total", labels));
+        Assert.Equal(50, scrape.Sum("istio_tcp_sent_bytes_total", labels));
+    }
+
+    [Fact]
     public async Task StrictTcpInbound_PlaintextFromOutsideTheMesh_NeverReachesTheApp()
     {
         var connectionsBefore = _one.Connections;
