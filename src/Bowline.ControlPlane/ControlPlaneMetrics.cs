@@ -46,20 +46,32 @@ internal static class ControlPlaneMetrics
 
     public static void SetConfigErrors(int count) => Interlocked.Exchange(ref s_configErrors, count);
 
-    public static void Pushed(string shortType) => s_pushes.GetValueOrDefault(shortType)?.Add(1);
+    public static void Pushed(string shortType, double seconds)
+    {
+        s_pushes.GetValueOrDefault(shortType)?.Add(1);
+        s_pushTime.GetValueOrDefault(shortType)?.Record(seconds);
+    }
 
-    /// <summary>Istio's buckets for pilot_proxy_convergence_time, in seconds.</summary>
-    private static readonly double[] s_convergenceBuckets = [0.1, 0.5, 1, 3, 5, 10, 20, 30];
-    private static readonly long[] s_convergence = new long[s_convergenceBuckets.Length + 1];
-    private static long s_convergenceSumMicros;
+    /// <summary>pilot_proxy_convergence_time, in Istio's buckets (seconds).</summary>
+    private static readonly Histogram s_convergence = new([0.1, 0.5, 1, 3, 5, 10, 20, 30]);
 
     /// <summary>Records one proxy ACKing a type a config change altered, <paramref name="seconds"/> after the change was published.</summary>
-    public static void Converged(double seconds)
+    public static void Converged(double seconds) => s_convergence.Record(seconds);
+
+    /// <summary>pilot_xds_push_time per type, in Istio's buckets: from the push's cause (a publication, or the proxy connecting) to the response sent.</summary>
+    private static readonly Dictionary<string, Histogram> s_pushTime = new(StringComparer.Ordinal)
     {
-        var bucket = Array.FindIndex(s_convergenceBuckets, b => seconds <= b);
-        Interlocked.Increment(ref s_convergence[bucket < 0 ? s_convergenceBuckets.Length : bucket]);
-        Interlocked.Add(ref s_convergenceSumMicros, (long)(seconds * 1_000_000));
-    }
+        ["LDS"] = new([0.01, 0.1, 1, 3, 5, 10, 20, 30]), ["RDS"] = new([0.01, 0.1, 1, 3, 5, 10, 20, 30]), ["CDS"] = new([0.01, 0.1, 1, 3, 5, 10, 20, 30]),
+        ["EDS"] = new([0.01, 0.1, 1, 3, 5, 10, 20, 30]), ["SDS"] = new([0.01, 0.1, 1, 3, 5, 10, 20, 30]),
+    };
+
+    /// <summary>Istio's pilot_push_triggers: why a new generation was pushed (config, service, endpoint, secret).</summary>
+    private static readonly Dictionary<string, Counter> s_triggers = new(StringComparer.Ordinal)
+    {
+        [Config.PushTrigger.Config] = new(), [Config.PushTrigger.Service] = new(), [Config.PushTrigger.Endpoint] = new(), [Config.PushTrigger.Secret] = new(),
+    };
+
+    public static void Triggered(string trigger) => s_triggers.GetValueOrDefault(trigger)?.Add(1);
 
     public static void Rejected(string shortType) => s_rejects.GetValueOrDefault(shortType)?.Add(1);
 
@@ -84,16 +96,17 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
         CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
         text.Append("# HELP pilot_proxy_convergence_time Delay in seconds between a config change and a proxy receiving and acknowledging it.\n# TYPE pilot_proxy_convergence_time histogram\n");
-        long cumulative = 0;
-        for (var i = 0; i < s_convergenceBuckets.Length; i++)
+        s_convergence.Render(text, "pilot_proxy_convergence_time", "");
+        text.Append("# HELP pilot_xds_push_time Seconds from a push's cause (a config publication or the proxy connecting) to its response being sent, by type.\n# TYPE pilot_xds_push_time histogram\n");
+        foreach (var (type, histogram) in s_pushTime)
         {
-            cumulative += Interlocked.Read(ref s_convergence[i]);
-            text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_bucket{{le=\"{s_convergenceBuckets[i]}\"}} {cumulative}\n");
+            histogram.Render(text, "pilot_xds_push_time", $"type=\"{type.ToLowerInvariant()}\"");
         }
-        cumulative += Interlocked.Read(ref s_convergence[^1]);
-        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_bucket{{le=\"+Inf\"}} {cumulative}\n");
-        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_sum {Interlocked.Read(ref s_convergenceSumMicros) / 1_000_000.0}\n");
-        text.Append(CultureInfo.InvariantCulture, $"pilot_proxy_convergence_time_count {cumulative}\n");
+        text.Append("# HELP pilot_push_triggers Config generations pushed, by what changed.\n# TYPE pilot_push_triggers counter\n");
+        foreach (var (trigger, counter) in s_triggers)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"pilot_push_triggers{{type=\"{trigger}\"}} {counter.Value}\n");
+        }
         text.Append("# HELP pilot_xds_pushes Pushes by type.\n# TYPE pilot_xds_pushes counter\n");
         foreach (var (type, counter) in s_pushes)
         {
@@ -117,6 +130,37 @@ internal static class ControlPlaneMetrics
     {
         ["LDS"] = new(), ["RDS"] = new(), ["CDS"] = new(), ["EDS"] = new(), ["SDS"] = new(),
     };
+
+    /// <summary>A Prometheus histogram of seconds with fixed buckets, safe from any thread.</summary>
+    internal sealed class Histogram(double[] buckets)
+    {
+        private readonly long[] _counts = new long[buckets.Length + 1];
+        private long _sumMicros;
+
+        public void Record(double seconds)
+        {
+            var bucket = Array.FindIndex(buckets, b => seconds <= b);
+            Interlocked.Increment(ref _counts[bucket < 0 ? buckets.Length : bucket]);
+            Interlocked.Add(ref _sumMicros, (long)(seconds * 1_000_000));
+        }
+
+        /// <param name="labels">Labels before <c>le</c> (<c>type="lds"</c>), or empty.</param>
+        public void Render(StringBuilder text, string name, string labels)
+        {
+            var prefix = labels.Length > 0 ? labels + "," : "";
+            var braces = labels.Length > 0 ? "{" + labels + "}" : "";
+            long cumulative = 0;
+            for (var i = 0; i < buckets.Length; i++)
+            {
+                cumulative += Interlocked.Read(ref _counts[i]);
+                text.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{prefix}le=\"{buckets[i]}\"}} {cumulative}\n");
+            }
+            cumulative += Interlocked.Read(ref _counts[^1]);
+            text.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{{prefix}le=\"+Inf\"}} {cumulative}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{name}_sum{braces} {Interlocked.Read(ref _sumMicros) / 1_000_000.0}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{name}_count{braces} {cumulative}\n");
+        }
+    }
 
     /// <summary>A monotonically increasing count, safe from any thread.</summary>
     internal sealed class Counter

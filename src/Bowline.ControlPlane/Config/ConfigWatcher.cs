@@ -66,6 +66,10 @@ internal sealed partial class ConfigWatcher(DirectoryConfigSource source, MeshSt
                 var secured = config.WithSecurity(Security).WithTelemetry(options.Telemetry);
                 await jwks.UseAsync(secured.RequestAuthentication.JwksSources, cancellationToken).ConfigureAwait(false);
                 secured = secured.WithJwks(jwks.Current, reloaded is null ? source.NextGeneration() : secured.Generation);
+                foreach (var trigger in PushTrigger.Between(_published, secured, keysChanged))
+                {
+                    ControlPlaneMetrics.Triggered(trigger);
+                }
                 state.Publish(secured);
                 _published = secured;
                 // Logged now, not only when a proxy's translation reports them: a STRICT policy that is not enforced must be heard of.

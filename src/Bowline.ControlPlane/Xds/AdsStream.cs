@@ -308,7 +308,7 @@ internal sealed partial class AdsStream
         state.SentNonce = response.Nonce;
         state.SentResources = resources;
         _connection!.Update(state.TypeUrl, state);
-        ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl));
+        ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl), _mesh.Time.GetElapsedTime(Math.Max(_generationPublishedAt, _connectedAt)).TotalSeconds);
         LogPush(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count);
         await _responses.WriteAsync(response).ConfigureAwait(false);
     }

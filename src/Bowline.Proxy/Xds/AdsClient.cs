@@ -32,6 +32,7 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
     private readonly Stat _reconnects = stats.Get("control_plane.xds.reconnects");
     private readonly Stat _stalled = stats.Get("control_plane.xds.stalled_streams");
     private readonly Stat _refused = stats.Get("control_plane.xds.refused");
+    private readonly Dictionary<string, XdsTypeStats> _typeStats = new(StringComparer.Ordinal);
 
     // A gauge: requests queued on the stream and not yet written. Stuck above zero, the control plane is not reading.
     private readonly Stat _queued = stats.Get("control_plane.xds.requests_queued");
@@ -160,6 +161,11 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 progress.Received(response.TypeUrl);
                 nonces[response.TypeUrl] = response.Nonce;
                 string? error;
+                if (!_typeStats.TryGetValue(response.TypeUrl, out var typeStats))
+                {
+                    typeStats = _typeStats[response.TypeUrl] = XdsTypeStats.For(stats, response.TypeUrl);
+                }
+                typeStats.Attempted();
                 progress.BeginLocalWork();
                 try
                 {
@@ -172,11 +178,13 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 if (error is null)
                 {
                     _accepted.Increment();
+                    typeStats.Accepted(response.VersionInfo, time.GetUtcNow());
                     Send(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl), expectsResponse: false);
                 }
                 else
                 {
                     _rejected.Increment();
+                    typeStats.Rejected();
                     // NACK: the nonce of what we reject, the version we still run, and why.
                     Send(response.TypeUrl, subscribed.GetValueOrDefault(response.TypeUrl), expectsResponse: false, new Google.Rpc.Status { Code = (int)StatusCode.InvalidArgument, Message = error });
                 }

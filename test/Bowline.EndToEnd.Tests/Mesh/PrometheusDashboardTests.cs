@@ -114,6 +114,13 @@ public sealed class PrometheusDashboardTests
         // Istio Component Versions, from the control plane's scrape; and every target is up.
         var versions = await prometheus.QueryAsync("sum by (component,tag) (istio_build)", at);
         Assert.Equal("pilot", Assert.Single(versions).Labels["component"]);
+        // The control plane's own state, as istiod's: the connected proxies, pushes timed per type and counted by
+        // trigger (each sidecar's registration is an endpoint change), and their convergence.
+        // At least: the counters are process-wide, and other tests' meshes may share this process.
+        Assert.True(await Scalar("sum(pilot_xds)") >= 3);
+        Assert.True(await Scalar("sum(pilot_push_triggers{type=\"endpoint\"})") >= 2);
+        Assert.True(await Scalar("sum(pilot_xds_push_time_count{type=\"lds\"})") >= 3);
+        Assert.True(await Scalar("sum(pilot_proxy_convergence_time_count)") >= 1);
         Assert.All(await prometheus.QueryAsync("up", at), s => Assert.Equal(1, s.Value));
         Assert.Equal(4, (await prometheus.QueryAsync("up", at)).Count);
     }

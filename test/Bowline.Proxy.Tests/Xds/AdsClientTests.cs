@@ -110,10 +110,20 @@ public sealed class AdsClientTests
         Assert.Contains("google.protobuf.Duration", nack.ErrorDetail.Message, StringComparison.Ordinal);
         Assert.Same(before, proxy.Host.Snapshots.Current);
         Assert.Equal(1, proxy.Host.Stats.ValueOf("control_plane.xds.update_rejected"));
+        // Per type, in Envoy's names: the listener manager's subscription saw one accepted and one rejected update.
+        Assert.Equal((2, 1, 1), (proxy.Host.Stats.ValueOf("listener_manager.lds.update_attempt"), proxy.Host.Stats.ValueOf("listener_manager.lds.update_success"),
+            proxy.Host.Stats.ValueOf("listener_manager.lds.update_rejected")));
+        Assert.Equal(1, proxy.Host.Stats.ValueOf("control_plane.xds.lds.update_rejected"));
+        Assert.Equal(0, proxy.Host.Stats.ValueOf("cluster_manager.cds.update_rejected"));
+        var versionL1 = proxy.Host.Stats.ValueOf("listener_manager.lds.version");
+        Assert.NotEqual(0, versionL1);
+        Assert.True(proxy.Host.Stats.ValueOf("listener_manager.lds.update_time") > 0);
 
-        // The next good version is accepted as usual.
+        // The next good version is accepted as usual, and the version gauge moves.
         await server.PushAsync(TypeUrls.Listener, "l3", "nonce-l3", HttpListener("outbound", 0, RouteName));
         AssertRequest(await server.NextRequestAsync(), TypeUrls.Listener, version: "l3", nonce: "nonce-l3");
+        Assert.Equal(2, proxy.Host.Stats.ValueOf("listener_manager.lds.update_success"));
+        Assert.NotEqual(versionL1, proxy.Host.Stats.ValueOf("listener_manager.lds.version"));
     }
 
     [Fact]
