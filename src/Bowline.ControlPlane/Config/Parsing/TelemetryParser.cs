@@ -39,13 +39,7 @@ internal static partial class TelemetryParser
             var mode = TelemetryMode.ClientAndServer;
             if (logging.Map("match") is { } match)
             {
-                mode = match.String("mode") switch
-                {
-                    null or "CLIENT_AND_SERVER" => TelemetryMode.ClientAndServer,
-                    "CLIENT" => TelemetryMode.Client,
-                    "SERVER" => TelemetryMode.Server,
-                    var other => Invalid(match, other),
-                };
+                mode = Mode(match);
                 match.Finish();
             }
             AccessLogCondition? condition = null;
@@ -87,13 +81,7 @@ internal static partial class TelemetryParser
                 var allMetrics = true;
                 if (@override.Map("match") is { } match)
                 {
-                    mode = match.String("mode") switch
-                    {
-                        null or "CLIENT_AND_SERVER" => TelemetryMode.ClientAndServer,
-                        "CLIENT" => TelemetryMode.Client,
-                        "SERVER" => TelemetryMode.Server,
-                        var other => Invalid(match, other),
-                    };
+                    mode = Mode(match);
                     if (match.String("metric") is { } metric && metric != "ALL_METRICS")
                     {
                         allMetrics = false;
@@ -151,13 +139,7 @@ internal static partial class TelemetryParser
         var mode = TelemetryMode.ClientAndServer;
         if (entry.Map("match") is { } match)
         {
-            mode = match.String("mode") switch
-            {
-                null or "CLIENT_AND_SERVER" => TelemetryMode.ClientAndServer,
-                "CLIENT" => TelemetryMode.Client,
-                "SERVER" => TelemetryMode.Server,
-                var other => Invalid(match, other),
-            };
+            mode = Mode(match);
             match.Finish();
         }
         var percentage = entry.Double("randomSamplingPercentage");
@@ -231,10 +213,21 @@ internal static partial class TelemetryParser
     /// <summary>Istio's built-in metrics provider, the one the standard metrics are served through.</summary>
     public const string PrometheusProvider = "prometheus";
 
-    private static TelemetryMode Invalid(FieldReader match, string mode)
+    /// <summary>Istio's <c>match.mode</c> (WorkloadMode), the same for access logging, metrics and tracing.</summary>
+    private static TelemetryMode Mode(FieldReader match)
     {
-        match.Error("mode", $"'{mode}' must be CLIENT, SERVER or CLIENT_AND_SERVER");
-        return TelemetryMode.ClientAndServer;
+        switch (match.String("mode"))
+        {
+            case null or "CLIENT_AND_SERVER":
+                return TelemetryMode.ClientAndServer;
+            case "CLIENT":
+                return TelemetryMode.Client;
+            case "SERVER":
+                return TelemetryMode.Server;
+            case var other:
+                match.Error("mode", $"'{other}' must be CLIENT, SERVER or CLIENT_AND_SERVER");
+                return TelemetryMode.ClientAndServer;
+        }
     }
 
     /// <summary>The expression as response-code comparisons, or null when it is outside what Bowline translates.</summary>
