@@ -97,12 +97,8 @@ internal static class TracingBuilder
         var tags = new List<CustomTag>();
         if (spec.EnableIstioTags)
         {
-            var labels = node.Labels;
-            // The labels Istio's injector derives (canonical-name, canonical-revision), from the same sources.
-            var service = labels.GetValueOrDefault("service.istio.io/canonical-name") ?? labels.GetValueOrDefault("app.kubernetes.io/name") ?? labels.GetValueOrDefault("app") ?? node.Name;
-            var revision = labels.GetValueOrDefault("service.istio.io/canonical-revision") ?? labels.GetValueOrDefault("app.kubernetes.io/version") ?? labels.GetValueOrDefault("version") ?? "latest";
-            tags.Add(Literal("istio.canonical_revision", revision));
-            tags.Add(Literal("istio.canonical_service", service));
+            tags.Add(Literal("istio.canonical_revision", Bowline.Xds.CanonicalNames.Revision(node.Labels)));
+            tags.Add(Literal("istio.canonical_service", Bowline.Xds.CanonicalNames.Service(node.Labels, node.Name)));
             tags.Add(Literal("istio.mesh_id", trustDomain));
             tags.Add(Literal("istio.namespace", node.Namespace));
             tags.Add(Literal("istio.cluster_id", node.ClusterId));

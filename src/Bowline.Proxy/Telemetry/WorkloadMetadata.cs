@@ -32,9 +32,8 @@ internal sealed class WorkloadMetadata
         Namespace = ns.Length > 0 ? ns : Unknown;
         ServiceAccount = serviceAccount;
         Cluster = cluster.Length > 0 ? cluster : Unknown;
-        // Istio's canonical service and revision: the explicit labels, then the Kubernetes recommended ones, then app/version.
-        CanonicalService = labels.GetValueOrDefault("service.istio.io/canonical-name") ?? labels.GetValueOrDefault("app.kubernetes.io/name") ?? labels.GetValueOrDefault("app") ?? Workload;
-        CanonicalRevision = labels.GetValueOrDefault("service.istio.io/canonical-revision") ?? labels.GetValueOrDefault("app.kubernetes.io/version") ?? labels.GetValueOrDefault("version") ?? "latest";
+        CanonicalService = Bowline.Xds.CanonicalNames.Service(labels, Workload);
+        CanonicalRevision = Bowline.Xds.CanonicalNames.Revision(labels);
         App = labels.GetValueOrDefault("app") ?? CanonicalService;
         Version = labels.GetValueOrDefault("version") ?? CanonicalRevision;
         Labels = labels;
