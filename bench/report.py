@@ -309,6 +309,8 @@ def main():
                  "server sidecar's inbound `ssl.handshake` counter, during the fixed-rate runs of this target "
                  "(not read for nginx/haproxy).")
     L.append(f"- Mesh config scenario: {meta.get('scenario', 'default')} (`bench/conf/scenarios/<name>.yaml` added to the one Service).")
+    if "telemetry" in meta:
+        L.append(f"- Telemetry over the whole benchmark (client sidecar): {meta['telemetry']}")
     L.append("")
     L.append("## Machine")
     L.append("")

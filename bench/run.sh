@@ -175,6 +175,22 @@ start backend nginx -p "$WORK/backend/" -e "$WORK/backend/error.log" -c "$WORK/b
 wait_for backend 10 "http://127.0.0.1:$BACKEND_PORT/1kb"
 TARGET_PORT[direct]=$BACKEND_PORT; TARGET_A[direct]=backend
 
+# SCENARIO=name adds bench/conf/scenarios/<name>.yaml to the mesh: the cost of config (routes-100, resilience, filters)
+# or of telemetry (accesslog, metrics-off, tracing, all-on). A scenario that names @COLLECTOR_PORT@ gets the OTLP sink
+# (bench/conf/otlp-sink.py) on that port; @TRACE_SAMPLING@ is TRACE_SAMPLING, a percentage [100].
+TRACE_SAMPLING="${TRACE_SAMPLING:-100}"
+COLLECTOR_PORT=""
+add_scenario() {   # add_scenario CONFIG_DIR
+    [[ -n "${SCENARIO:-}" ]] || return 0
+    local file="$BENCH_DIR/conf/scenarios/$SCENARIO.yaml"
+    [[ -f "$file" ]] || { echo "bench: no scenario $file" >&2; exit 1; }
+    if grep -q '@COLLECTOR_PORT@' "$file"; then
+        read -r COLLECTOR_PORT <<<"$(free_ports 1)"
+        start otlp python3 "$BENCH_DIR/conf/otlp-sink.py" "$COLLECTOR_PORT"
+    fi
+    render "$file" "$1/$SCENARIO.yaml" COLLECTOR_PORT="$COLLECTOR_PORT" TRACE_SAMPLING="$TRACE_SAMPLING"
+}
+
 # BOWLINE_PROXY=path/to/bowline-proxy measures the Native AOT sidecar (dotnet publish src/Bowline.Sidecar) instead.
 if [[ -n "${BOWLINE_PROXY:-}" ]]; then PROXY_CMD=("$BOWLINE_PROXY"); else PROXY_CMD=(dotnet "$BIN/bowline.dll" proxy); fi
 
@@ -197,8 +213,7 @@ wait_for haproxy 10 "http://127.0.0.1:$HAPROXY_PORT/1kb"
 # ---------------------------------------------------------------- bowline
 mkdir -p "$WORK/mesh"
 render "$BENCH_DIR/conf/mesh.yaml.tmpl" "$WORK/mesh/mesh.yaml" BACKEND_PORT="$BACKEND_PORT"
-# SCENARIO=name adds bench/conf/scenarios/<name>.yaml (routes-100, resilience, filters) to the mesh: the cost of config.
-if [[ -n "${SCENARIO:-}" ]]; then cp "$BENCH_DIR/conf/scenarios/$SCENARIO.yaml" "$WORK/mesh/"; fi
+add_scenario "$WORK/mesh"
 start controlplane dotnet "$BIN/bowline.dll" controlplane --config "$WORK/mesh" \
     --xds-port "$XDS_PORT" --monitoring-port "$MON_PORT" --log-level Warning
 start bowline "${PROXY_CMD[@]}" --xds "http://127.0.0.1:$XDS_PORT" \
@@ -272,7 +287,7 @@ done
 mkdir -p "$WORK/mesh/config" "$WORK/mesh/tokens"
 chmod 700 "$WORK/mesh/tokens"
 render "$BENCH_DIR/conf/mesh-mtls.yaml.tmpl" "$WORK/mesh/config/mesh.yaml" INBOUND_PORT="$INBOUND_PORT"
-if [[ -n "${SCENARIO:-}" ]]; then cp "$BENCH_DIR/conf/scenarios/$SCENARIO.yaml" "$WORK/mesh/config/"; fi
+add_scenario "$WORK/mesh/config"
 CA_DIR="$WORK/mesh/ca"
 start controlplane dotnet "$BIN/bowline.dll" controlplane --config "$WORK/mesh/config" --ca-dir "$CA_DIR" \
     --xds-port "$XDS_PORT" --secure-xds-port "$SECURE_XDS_PORT" --monitoring-port "$MON_PORT" --log-level Warning
@@ -406,6 +421,17 @@ for name in "${STARTED_NAMES[@]}"; do
 done
 
 # ---------------------------------------------------------------- report
+# What the telemetry did during the whole benchmark, so a scenario is seen to have been on: the client sidecar's
+# access log lines (its output), its span counters, and what the OTLP sink received.
+telemetry_evidence() {
+    local sidecar="${TARGET_A[bowline]:-}" admin stats lines
+    [[ -n "$sidecar" ]] || { echo "n/a"; return; }
+    if [[ "$TOPOLOGY" == mtls ]]; then admin=$CLIENT_ADMIN_PORT; else admin=$ADMIN_PORT; fi
+    lines="$(grep -c '" [0-9][0-9][0-9] ' "$WORK/logs/$sidecar.log" || true)"
+    stats="$(curl -s -m 5 "http://127.0.0.1:$admin/stats" | awk -F': ' '$1 ~ /^tracing\.opentelemetry\./ {printf "%s=%s ", $1, $2}')"
+    printf 'access log lines %s; %s' "${lines:-0}" "${stats:-no tracing stats}"
+    if [[ -n "$COLLECTOR_PORT" ]]; then curl -s -m 5 "http://127.0.0.1:$COLLECTOR_PORT/counts" | tr '\n' ' '; fi
+}
 META="$WORK/meta.txt"
 git_commit="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then git_commit="$git_commit (with uncommitted changes)"; fi
@@ -433,7 +459,8 @@ if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/nu
     echo "hey_workers=$HEY_WORKERS"
     echo "hey_rate=$((HEY_QPS * HEY_WORKERS))"
     echo "order=${TARGETS[*]}"
-    echo "scenario=${SCENARIO:-default}"
+    echo "scenario=${SCENARIO:-default}$(grep -qs '@TRACE_SAMPLING@' "$BENCH_DIR/conf/scenarios/${SCENARIO:-none}.yaml" && echo " with TRACE_SAMPLING=$TRACE_SAMPLING")"
+    echo "telemetry=$(telemetry_evidence)"
     echo "topology=$TOPOLOGY"
     echo "elapsed=${ELAPSED} s for $RUNS run(s), not counting the build"
 } >"$META"
