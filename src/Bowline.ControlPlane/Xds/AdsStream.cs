@@ -190,16 +190,12 @@ internal sealed partial class AdsStream
             }
             else
             {
-                if (state.AckedVersion != request.VersionInfo && request.VersionInfo == state.SentVersion)
-                {
-                    // Istio's pilot_proxy_convergence_time: from the config change to this proxy's ACK of what it changed.
-                    ControlPlaneMetrics.Converged(_mesh.Time.GetElapsedTime(state.SentGenerationPublishedAt).TotalSeconds);
-                }
                 state.AckedVersion = request.VersionInfo;
                 state.RejectedVersion = null;
                 state.RejectReason = null;
             }
             _connection!.Update(type, state);
+            RecordConvergence();
         }
         if (state.Subscribe(request.ResourceNames, isFirst))
         {
@@ -207,6 +203,34 @@ internal sealed partial class AdsStream
         }
         _connection!.Processed(_generation);
     }
+
+    /// <summary>
+    /// Istio's pilot_proxy_convergence_time, once per config generation that reached this proxy: from the change to
+    /// the ACK that completed it (every type it changed, and the RDS and EDS follow-ups those asked for). Generations
+    /// complete in order: one waiting on a type holds back the later ones, which then record their own, longer, delay.
+    /// </summary>
+    private void RecordConvergence()
+    {
+        var pending = _subscriptions.Values.Where(s => s.SentGeneration > _connection!.ConvergedGeneration)
+            .GroupBy(s => s.SentGeneration).OrderBy(g => g.Key);
+        foreach (var generation in pending)
+        {
+            if (_connection!.StatusOf(generation.Key).State != ChangeState.Applied)
+            {
+                return;
+            }
+            ControlPlaneMetrics.Converged(_mesh.Time.GetElapsedTime(generation.First().SentGenerationPublishedAt).TotalSeconds);
+            _connection.Converged(generation.Key);
+        }
+    }
+
+    /// <summary>The names a response of <paramref name="typeUrl"/> makes the client subscribe to (<see cref="SubscriptionState.FollowUps"/>).</summary>
+    private static IReadOnlySet<string> FollowUps(string typeUrl, IReadOnlyList<NamedResource> resources) => typeUrl switch
+    {
+        TypeUrls.Listener => resources.SelectMany(r => ResourceReferences.RouteConfigNames((Envoy.Config.Listener.V3.Listener)r.Message)).ToHashSet(StringComparer.Ordinal),
+        TypeUrls.Cluster => resources.Select(r => ResourceReferences.EndpointsName((Envoy.Config.Cluster.V3.Cluster)r.Message)).OfType<string>().ToHashSet(StringComparer.Ordinal),
+        _ => SubscriptionState.EmptyNames,
+    };
 
     private async Task PushChangesAsync()
     {
@@ -307,6 +331,7 @@ internal sealed partial class AdsStream
         state.SentVersion = version;
         state.SentNonce = response.Nonce;
         state.SentResources = resources;
+        state.FollowUps = FollowUps(state.TypeUrl, resources);
         _connection!.Update(state.TypeUrl, state);
         ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl), _mesh.Time.GetElapsedTime(Math.Max(_generationPublishedAt, _connectedAt)).TotalSeconds);
         LogPush(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count);

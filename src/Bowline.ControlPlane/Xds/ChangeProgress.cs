@@ -20,15 +20,16 @@ internal static class ChangeProgress
             return new Report(file, "unknown", null, ["no file given: ask /debug/wait?file=PATH&hash=SHA256 with the path of a file in the config directories"], []);
         }
         var path = Path.GetFullPath(file);
-        var loaded = source.Files.FirstOrDefault(f => Path.GetFullPath(f.Key) == path).Value;
+        var (found, loaded) = Find(path, hash, source.Files);
         if (loaded is null)
         {
             return new Report(path, "unknown", null, [$"{path} is not a file of the control plane's config directories (yet); copy it there, or wait for the control plane to read it"], []);
         }
         if (!string.Equals(loaded.Hash, hash, StringComparison.OrdinalIgnoreCase))
         {
-            return new Report(path, "not-loaded", null, [], []);
+            return new Report(found, "not-loaded", null, [], []);
         }
+        path = found;
         var errors = loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
         var states = proxies.All.Select(p =>
         {
@@ -36,5 +37,27 @@ internal static class ChangeProgress
             return new Proxy(p.Node.Id, $"{p.Node.Name}.{p.Node.Namespace}", state.ToString().ToLowerInvariant(), detail);
         }).ToList();
         return new Report(path, errors.Count > 0 ? "rejected" : "loaded", loaded.Generation, errors, states);
+    }
+
+    /// <summary>
+    /// The loaded file the caller means. By path first; a caller that sees the directory under another path (a
+    /// symbolic link, a mount, another machine) finds it by its content's hash and name, and the only file of that
+    /// name whose content differs is one the control plane has not reread yet.
+    /// </summary>
+    private static (string Path, LoadedFile? File) Find(string path, string hash, IReadOnlyDictionary<string, LoadedFile> files)
+    {
+        foreach (var (key, file) in files)
+        {
+            if (Path.GetFullPath(key) == path)
+            {
+                return (key, file);
+            }
+        }
+        var name = Path.GetFileName(path);
+        var byName = files.Where(f => Path.GetFileName(f.Key) == name).ToList();
+        var match = byName.Where(f => string.Equals(f.Value.Hash, hash, StringComparison.OrdinalIgnoreCase)).ToList() is [var same] ? same
+            : byName is [var only] ? only
+            : default;
+        return match.Value is null ? (path, null) : (match.Key, match.Value);
     }
 }

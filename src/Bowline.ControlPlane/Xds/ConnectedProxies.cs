@@ -31,6 +31,13 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
 
     internal void Processed(long generation) => Volatile.Write(ref _generation, generation);
 
+    /// <summary>The newest generation this proxy has fully applied (every type and follow-up ACKed), -1 before the first.</summary>
+    public long ConvergedGeneration => Volatile.Read(ref _convergedGeneration);
+
+    private long _convergedGeneration = -1;
+
+    internal void Converged(long generation) => Volatile.Write(ref _convergedGeneration, generation);
+
     /// <summary>The newest generation that could not be delivered (translation failed, a response was too large), and why.</summary>
     private UndeliveredChange? _failure;
 
@@ -42,12 +49,17 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
     private sealed record UndeliveredChange(long Generation, string Reason);
 
     internal void Update(string typeUrl, SubscriptionState state) =>
-        _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason, state.SentGeneration, typeUrl);
+        _types[TypeUrls.ShortName(typeUrl)] = new TypeStatus(state.SentVersion, state.AckedVersion, state.RejectedVersion, state.RejectReason, state.SentGeneration, typeUrl)
+        {
+            Subscribed = state.Names,
+            FollowUps = state.FollowUps,
+        };
 
     /// <summary>
     /// Where the change of config generation <paramref name="generation"/> stands on this proxy: not translated yet
-    /// (pending), not touching it (unaffected), every type it changed ACKed (applied), one of them NACKed, not deliverable
-    /// (failed: translation broke or a response was too large), or sent and not yet answered (pending).
+    /// (pending), not touching it (unaffected), every type it changed ACKed and the route configurations and load
+    /// assignments those name subscribed and ACKed too (applied), one of them NACKed, not deliverable (failed:
+    /// translation broke or a response was too large), or sent and not yet answered (pending).
     /// </summary>
     public (ChangeState State, string? Detail) StatusOf(long generation)
     {
@@ -68,8 +80,27 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
         {
             return (ChangeState.Nacked, $"{nacked.Key} {nacked.Value.Rejected}: {nacked.Value.RejectReason}");
         }
-        var waiting = changed.Where(t => !t.Value.Synced).Select(t => t.Key).Order(StringComparer.Ordinal).ToList();
+        var waiting = changed.Where(t => !t.Value.Synced).Select(t => t.Key)
+            .Concat(changed.Where(t => t.Value.Synced).SelectMany(t => WaitingFollowUp(t.Key, t.Value)))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
         return waiting.Count == 0 ? (ChangeState.Applied, null) : (ChangeState.Pending, $"waiting for the ACK of {string.Join(", ", waiting)}");
+    }
+
+    /// <summary>
+    /// The follow-up type an ACKed LDS or CDS still waits for: RDS (or EDS) not yet subscribed to every name the
+    /// listeners (or clusters) refer to, or subscribed and not yet ACKed.
+    /// </summary>
+    private IEnumerable<string> WaitingFollowUp(string type, TypeStatus status)
+    {
+        var followUp = type switch { "LDS" => "RDS", "CDS" => "EDS", _ => null };
+        if (followUp is null || status.FollowUps.Count == 0)
+        {
+            yield break;
+        }
+        if (!_types.TryGetValue(followUp, out var child) || !child.Synced || (child.Subscribed is { } names && !status.FollowUps.IsSubsetOf(names)))
+        {
+            yield return followUp;
+        }
     }
 }
 
@@ -92,6 +123,12 @@ internal enum ChangeState
 internal sealed record TypeStatus(string? Sent, string? Acked, string? Rejected, string? RejectReason, long SentGeneration = -1, string TypeUrl = "")
 {
     public bool Synced => Sent is not null && Sent == Acked;
+
+    /// <summary>The names the client subscribed to; null for a wildcard subscription.</summary>
+    public IReadOnlySet<string>? Subscribed { get; init; }
+
+    /// <summary>The RDS or EDS names what was sent refers to (<see cref="SubscriptionState.FollowUps"/>).</summary>
+    public IReadOnlySet<string> FollowUps { get; init; } = SubscriptionState.EmptyNames;
 
     public bool Nacked => Sent is not null && Rejected == Sent;
 

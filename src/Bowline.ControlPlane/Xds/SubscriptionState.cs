@@ -22,6 +22,15 @@ internal sealed class SubscriptionState(string typeUrl)
     /// <summary>The resources of the last response, so a removal can be delayed until nothing refers to them.</summary>
     public IReadOnlyList<Snapshots.NamedResource> SentResources { get; set; } = [];
 
+    /// <summary>
+    /// What the last response obliges the client to subscribe to next: the RDS route configurations its listeners
+    /// name, or the EDS load assignments its clusters are fed by. Until those are subscribed and ACKed too, a change
+    /// that added them has not reached the client (Envoy asks for them only after it applied the listeners or clusters).
+    /// </summary>
+    public IReadOnlySet<string> FollowUps { get; set; } = EmptyNames;
+
+    internal static readonly IReadOnlySet<string> EmptyNames = new HashSet<string>(StringComparer.Ordinal);
+
     public string? SentNonce { get; set; }
 
     public string? AckedVersion { get; set; }

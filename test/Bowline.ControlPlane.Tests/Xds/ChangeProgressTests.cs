@@ -8,7 +8,8 @@ namespace Bowline.ControlPlane.Tests.Xds;
 
 /// <summary>
 /// Where a config generation stands on a proxy (what <c>bowline wait</c> and <c>proxy-status</c> read): pending until
-/// translated and ACKed, applied once every type it changed is ACKed, NACKed with the reason, or unaffected.
+/// translated and ACKed, applied once every type it changed is ACKed (with the endpoints its clusters asked for),
+/// NACKed with the reason, or unaffected.
 /// </summary>
 public sealed class ChangeProgressTests
 {
@@ -46,6 +47,37 @@ public sealed class ChangeProgressTests
     }
 
     [Fact]
+    public void Of_AFileSeenUnderAnotherPath_IsFoundByItsNameAndContent()
+    {
+        var dir = Directory.CreateTempSubdirectory("bowline-wait-").FullName;
+        try
+        {
+            var text = Reviews("10");
+            File.WriteAllText(Path.Combine(dir, "external.yaml"), text);
+            using var source = new Bowline.ControlPlane.Config.DirectoryConfigSource([dir], Microsoft.Extensions.Logging.Abstractions.NullLogger<Bowline.ControlPlane.Config.DirectoryConfigSource>.Instance);
+            Assert.NotNull(source.Reload());
+            var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+            var proxies = new ConnectedProxies(TimeProvider.System);
+
+            // The CLI on another machine, or the directory mounted elsewhere: the same name and content is that file.
+            var elsewhere = ChangeProgress.Of("/mnt/laptop/config/external.yaml", hash, source, proxies);
+            Assert.Equal(("loaded", Path.Combine(dir, "external.yaml")), (elsewhere.State, elsewhere.File));
+
+            // Other content under that name: the control plane has not read that version yet.
+            Assert.Equal("not-loaded", ChangeProgress.Of("/mnt/laptop/config/external.yaml", "00", source, proxies).State);
+
+            // A name the control plane has never read.
+            var unknown = ChangeProgress.Of("/mnt/laptop/config/other.yaml", hash, source, proxies);
+            Assert.Equal("unknown", unknown.State);
+            Assert.Contains("is not a file of the control plane's config directories", Assert.Single(unknown.Errors), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task StatusOf_ChangeIsPendingUntilAcked_ThenApplied_ANackIsNamed_AndALaterNoOpLeavesItUnaffected()
     {
         await using var stream = new InMemoryAdsStream();
@@ -60,8 +92,29 @@ public sealed class ChangeProgressTests
         Assert.Equal("STALE", proxy.Types["CDS"].Label);
 
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.Cluster, VersionInfo = first.VersionInfo, ResponseNonce = first.Nonce });
-        await PollUntilAsync(() => proxy.StatusOf(generation).State == ChangeState.Applied);
+        await PollUntilAsync(() => proxy.Types["CDS"].Synced);
         Assert.Equal("SYNCED", proxy.Types["CDS"].Label);
+
+        // Envoy asks for the new clusters' endpoints only once it applied them: until those are subscribed and ACKed,
+        // the change has not reached it, and has not converged.
+        Assert.Equal((ChangeState.Pending, "waiting for the ACK of EDS"), proxy.StatusOf(generation));
+        Assert.Equal(-1, proxy.ConvergedGeneration);
+        var endpointNames = proxy.Types["CDS"].FollowUps;
+        Assert.NotEmpty(endpointNames);
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, ResourceNames = { endpointNames.Take(1) } });
+        var partial = await stream.ReceiveAsync();
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, VersionInfo = partial.VersionInfo, ResponseNonce = partial.Nonce, ResourceNames = { endpointNames.Take(1) } });
+        await PollUntilAsync(() => proxy.Types["EDS"].Synced);
+        if (endpointNames.Count > 1)
+        {
+            // ACKed, but not yet subscribed to every assignment the clusters name.
+            Assert.Equal(ChangeState.Pending, proxy.StatusOf(generation).State);
+        }
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, VersionInfo = partial.VersionInfo, ResponseNonce = partial.Nonce, ResourceNames = { endpointNames } });
+        var endpoints = await stream.ReceiveAsync();
+        await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, VersionInfo = endpoints.VersionInfo, ResponseNonce = endpoints.Nonce, ResourceNames = { endpointNames } });
+        await PollUntilAsync(() => proxy.StatusOf(generation).State == ChangeState.Applied);
+        Assert.Equal(generation, proxy.ConvergedGeneration);
 
         // A later generation the proxy has not translated yet is pending; one that changes the clusters and is NACKed names the type and reason.
         var next = new Bowline.ControlPlane.Config.MeshConfig(Bookinfo.Index(Reviews("20")).Config.Resources, generation + 1);
