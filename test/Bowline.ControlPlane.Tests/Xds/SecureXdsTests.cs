@@ -56,6 +56,27 @@ public sealed class SecureXdsTests
     }
 
     [Fact]
+    public async Task ClientStatus_OnTheTlsPort_IsServedToTheControlPlanesNamespaceOnly_ThoughEveryCallerIsOnLoopback()
+    {
+        await using var cp = await SecureXdsFixture.StartAsync();
+        using var ads = cp.ConnectAds(cp.SecureChannel(cp.WorkloadCertificate("bookinfo-productpage")));
+        await ads.SubscribeAsync(TypeUrls.Listener, Productpage());
+        await ads.ReceiveAsync();
+
+        // A workload of the mesh, from loopback as a local forwarder would make it look: refused, with the fix.
+        var workload = new Envoy.Service.Status.V3.ClientStatusDiscoveryService.ClientStatusDiscoveryServiceClient(cp.SecureChannel(cp.WorkloadCertificate("bookinfo-ratings")));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => workload.FetchClientStatusAsync(new(), cancellationToken: TestTimeouts.Token()).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("default/bookinfo-ratings", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("istio-system", refused.Status.Detail, StringComparison.Ordinal);
+
+        // The control plane's own namespace (istioctl's identity there) reads every proxy.
+        var admin = new Envoy.Service.Status.V3.ClientStatusDiscoveryService.ClientStatusDiscoveryServiceClient(cp.SecureChannel(cp.WorkloadCertificate("istioctl", "istio-system")));
+        var status = await admin.FetchClientStatusAsync(new(), cancellationToken: TestTimeouts.Token());
+        Assert.Equal(Productpage().Id, Assert.Single(status.Config).Node.Id);
+    }
+
+    [Fact]
     public async Task StreamAggregatedResources_CertificateOfServiceAccountAForNodeOfB_IsPermissionDenied()
     {
         await using var cp = await SecureXdsFixture.StartAsync();
