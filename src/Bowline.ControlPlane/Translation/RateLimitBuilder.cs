@@ -51,12 +51,15 @@ internal static class RateLimitBuilder
     /// The inbound routes of a workload's port with the <c>perSource</c> limits of the services it serves on that port:
     /// each limited route carries a rate_limits entry whose expression descriptor names the caller's mTLS identity
     /// (<c>connection.uri_san_peer_certificate</c>), and a local rate limit with one descriptor (and bucket) per
-    /// identity of the mesh: every WorkloadEntry's service account and every override. Callers without one, or with an
-    /// identity the mesh has no workload for, share the default bucket.
+    /// identity of the mesh: every WorkloadEntry's service account, every ServiceEntry endpoint's, and every override.
+    /// Callers without one, or with an identity the mesh has no workload for, share the default bucket. A port that
+    /// serves two services cannot tell which one a request was addressed to: the first service's perSource limit
+    /// applies to it, and the other's is a warning.
     /// </summary>
     public static List<Route> ApplyInbound(ServiceIndex index, IEnumerable<(MeshService Service, ServicePort Port)> served, List<Route> routes, SnapshotBuilder snapshot)
     {
         var trustDomain = index.Config.Security.TrustDomain;
+        MeshService? limitedBy = null;
         foreach (var (service, port) in served)
         {
             foreach (var limit in index.RateLimitsFor(service.Hostname))
@@ -65,6 +68,12 @@ internal static class RateLimitBuilder
                 {
                     continue;
                 }
+                if (limitedBy is not null && limitedBy != service)
+                {
+                    snapshot.Warn($"{limit.Meta} ({limit.Meta.File}): perSource of {service.Hostname} is not applied on the workload port {port.TargetPort ?? port.Number} it shares with {limitedBy.Hostname}, whose perSource limit applies to every request there (the inbound side cannot tell which service a request was addressed to). Serve the two services on different target ports, or limit them with one RateLimit");
+                    continue;
+                }
+                limitedBy = service;
                 if (!index.Config.Security.MeshMtls)
                 {
                     snapshot.Warn($"{limit.Meta} ({limit.Meta.File}): perSource needs mesh mTLS to know who calls; without it every caller of {service.Hostname} shares one bucket");
@@ -82,6 +91,14 @@ internal static class RateLimitBuilder
         foreach (var workload in index.Config.WorkloadEntries)
         {
             identities.Add($"spiffe://{trustDomain}/ns/{workload.Meta.Namespace}/sa/{workload.ServiceAccount ?? "default"}");
+        }
+        // A ServiceEntry's inline endpoint that names a service account is a mesh workload too (Istio's VM shape).
+        foreach (var entry in index.Config.ServiceEntries)
+        {
+            foreach (var endpoint in entry.Endpoints.Where(e => e.ServiceAccount is not null))
+            {
+                identities.Add($"spiffe://{trustDomain}/ns/{entry.Meta.Namespace}/sa/{endpoint.ServiceAccount}");
+            }
         }
         foreach (var (principal, _) in perSource.Overrides)
         {

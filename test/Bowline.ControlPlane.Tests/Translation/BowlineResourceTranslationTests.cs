@@ -271,6 +271,52 @@ public sealed class BowlineResourceTranslationTests
     }
 
     [Fact]
+    public void Translate_PerSource_AServiceEntryEndpointsServiceAccount_HasItsOwnBucket()
+    {
+        const string Vm = """
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: legacy-batch, namespace: default}
+            spec:
+              hosts: [batch.internal]
+              location: MESH_INTERNAL
+              ports: [{number: 8080, name: http, protocol: HTTP}]
+              resolution: STATIC
+              endpoints: [{address: 10.0.0.9, serviceAccount: legacy-batch}]
+            """;
+        var index = Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, RateLimit("reviews-per-caller", PerSource), Vm);
+
+        var limit = InboundRoutes(MeshTranslator.Translate(index, ReviewsV1))[0].TypedPerFilterConfig[RateLimitBuilder.FilterName].Unpack<LocalRateLimitV3.LocalRateLimit>();
+
+        Assert.Contains(limit.Descriptors, d => d.Entries[0].Value == "spiffe://cluster.local/ns/default/sa/legacy-batch" && d.TokenBucket.MaxTokens == 10);
+    }
+
+    [Fact]
+    public void Translate_PerSourceOfTwoServicesOnOneWorkloadPort_TheFirstApplies_TheOtherIsAWarning()
+    {
+        const string Alias = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: reviews-alias, namespace: default}
+            spec:
+              selector: {app: reviews}
+              ports: [{name: http, port: 9080}]
+            """;
+        var other = PerSource.Replace("host: reviews", "host: reviews-alias", StringComparison.Ordinal).Replace("maxTokens: 10,", "maxTokens: 3,", StringComparison.Ordinal);
+        var index = Bookinfo.MtlsIndex(Bookinfo.SidecarWorkloadEntries, Alias, RateLimit("reviews-per-caller", PerSource), RateLimit("alias-per-caller", other));
+
+        var snapshot = MeshTranslator.Translate(index, ReviewsV1);
+
+        var limited = InboundRoutes(snapshot).Where(r => r.TypedPerFilterConfig.ContainsKey(RateLimitBuilder.FilterName)).ToList();
+        var limit = Assert.Single(limited).TypedPerFilterConfig[RateLimitBuilder.FilterName].Unpack<LocalRateLimitV3.LocalRateLimit>();
+        Assert.Single(limited[0].Route_.RateLimits);
+        var warning = Assert.Single(snapshot.Warnings, w => w.Contains("perSource of", StringComparison.Ordinal));
+        var (applied, skipped) = limit.TokenBucket.MaxTokens == 10 ? ("reviews.default", "alias-per-caller") : ("reviews-alias.default", "reviews-per-caller");
+        Assert.StartsWith($"RateLimit default/{skipped}", warning, StringComparison.Ordinal);
+        Assert.Contains($"it shares with {applied}", warning, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Translate_PerSourceWithoutMeshMtls_IsAWarning_EveryCallerSharesTheDefault()
     {
         var snapshot = MeshTranslator.Translate(Bookinfo.Index(RateLimit("reviews-per-caller", PerSource)), ReviewsV1);
