@@ -1,4 +1,5 @@
-using System.Globalization;
+using System.Collections.Frozen;
+using System.Diagnostics.CodeAnalysis;
 using Bowline.Proxy.Configuration;
 using Bowline.Proxy.Http;
 using Proto = Envoy.Config.Route.V3.RateLimit;
@@ -9,7 +10,7 @@ namespace Bowline.Proxy.Routing;
 /// One of a route's <c>rate_limits</c>: its actions, in order, build one descriptor per request, which the local rate
 /// limit filter matches against its configured descriptors. As in Envoy, an action that cannot produce its entry (a
 /// header absent, no peer certificate) drops the whole descriptor unless it is told to skip only its own entry.
-/// Compiled once per route update; per request it allocates the descriptor's lookup key only.
+/// Compiled once per route update; per request it allocates nothing (the descriptor is looked up as a span).
 /// </summary>
 internal sealed class RateLimitPolicy
 {
@@ -39,32 +40,99 @@ internal sealed class RateLimitPolicy
     }
 
     /// <summary>
-    /// The request's descriptor as a lookup key (entries as <c>key=value</c> joined by <see cref="DescriptorKey.Separator"/>),
-    /// or null when an action could not produce its entry and the descriptor is dropped.
+    /// Finds the request's descriptor in <paramref name="table"/> (keyed as <see cref="DescriptorKey"/> writes
+    /// descriptors) without making its key a string: the entries are written into a stack buffer and looked up as a
+    /// span. False when an action could not produce its entry and the descriptor is dropped, or when no entry is
+    /// configured for it.
     /// </summary>
-    public string? Descriptor(HttpStream stream)
+    public bool TryFind<T>(HttpStream stream, FrozenDictionary<string, T> table, [MaybeNullWhen(false)] out T found)
     {
-        if (_actions.Length == 1)
+        found = default;
+        var key = new KeyWriter(stackalloc char[256]);
+        try
         {
-            return _actions[0].Produce(stream, out var value) switch
+            var entries = 0;
+            foreach (var action in _actions)
             {
-                Outcome.Produced => DescriptorKey.Entry(_actions[0].Key, value!),
-                _ => null,
-            };
+                switch (action.Produce(stream, out var value, out var address))
+                {
+                    case Outcome.Produced:
+                        if (entries++ > 0)
+                        {
+                            key.Append(DescriptorKey.Separator);
+                        }
+                        key.Append(action.Key);
+                        key.Append(DescriptorKey.KeyValueSeparator);
+                        if (address is not null)
+                        {
+                            key.Append(address);
+                        }
+                        else
+                        {
+                            key.Append(value);
+                        }
+                        break;
+                    case Outcome.Dropped:
+                        return false;
+                }
+            }
+            return entries > 0 && table.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key.Written, out found);
         }
-        var parts = new List<string>(_actions.Length);
-        foreach (var action in _actions)
+        finally
         {
-            switch (action.Produce(stream, out var value))
+            key.Dispose();
+        }
+    }
+
+    /// <summary>A descriptor key being written: on the stack, or in a pooled array when it outgrows it.</summary>
+    private ref struct KeyWriter(Span<char> initial)
+    {
+        private Span<char> _chars = initial;
+        private char[]? _rented;
+        private int _length;
+
+        public readonly ReadOnlySpan<char> Written => _chars[.._length];
+
+        public void Append(char c)
+        {
+            Ensure(1);
+            _chars[_length++] = c;
+        }
+
+        public void Append(ReadOnlySpan<char> text)
+        {
+            Ensure(text.Length);
+            text.CopyTo(_chars[_length..]);
+            _length += text.Length;
+        }
+
+        public void Append(System.Net.IPAddress address)
+        {
+            Ensure(64);
+            address.TryFormat(_chars[_length..], out var written);
+            _length += written;
+        }
+
+        private void Ensure(int more)
+        {
+            if (_length + more <= _chars.Length)
             {
-                case Outcome.Produced:
-                    parts.Add(DescriptorKey.Entry(action.Key, value!));
-                    break;
-                case Outcome.Dropped:
-                    return null;
+                return;
+            }
+            var larger = System.Buffers.ArrayPool<char>.Shared.Rent(Math.Max(_chars.Length * 2, _length + more));
+            _chars[.._length].CopyTo(larger);
+            Dispose();
+            _chars = _rented = larger;
+        }
+
+        public void Dispose()
+        {
+            if (_rented is { } rented)
+            {
+                _rented = null;
+                System.Buffers.ArrayPool<char>.Shared.Return(rented);
             }
         }
-        return parts.Count == 0 ? null : string.Join(DescriptorKey.Separator, parts);
     }
 
     private enum Outcome
@@ -132,17 +200,19 @@ internal sealed class RateLimitPolicy
             return new(ActionKind.PeerUriSan, expression.DescriptorKey, null, expression.SkipIfError);
         }
 
-        public Outcome Produce(HttpStream stream, out string? value)
+        /// <summary>The entry's value: a string, or for the remote address the address itself (written without a string).</summary>
+        public Outcome Produce(HttpStream stream, out string? value, out System.Net.IPAddress? address)
         {
+            address = Kind == ActionKind.RemoteAddress ? stream.Connection?.Metadata.SourceAddress ?? stream.Context.Connection.RemoteIpAddress : null;
             value = Kind switch
             {
                 ActionKind.GenericKey => Argument,
-                ActionKind.RemoteAddress => (stream.Connection?.Metadata.SourceAddress ?? stream.Context.Connection.RemoteIpAddress)?.ToString(),
+                ActionKind.RemoteAddress => null,
                 ActionKind.RequestHeader => stream.Context.Request.Headers.TryGetValue(Argument!, out var header) && header.Count > 0 ? header[0] : null,
                 // A verified mesh peer only: a plaintext caller, or a certificate without a SPIFFE id, has none.
                 _ => stream.Connection?.Peer?.Spiffe?.Uri,
             };
-            return value is not null ? Outcome.Produced : SkipIfMissing ? Outcome.SkipEntry : Outcome.Dropped;
+            return value is not null || address is not null ? Outcome.Produced : SkipIfMissing ? Outcome.SkipEntry : Outcome.Dropped;
         }
     }
 }
@@ -152,5 +222,7 @@ internal static class DescriptorKey
 {
     public const char Separator = '\u0001';
 
-    public static string Entry(string key, string value) => string.Create(CultureInfo.InvariantCulture, $"{key}\u0000{value}");
+    public const char KeyValueSeparator = '\u0000';
+
+    public static string Entry(string key, string value) => string.Concat(key, KeyValueSeparator.ToString(), value);
 }

@@ -61,7 +61,7 @@ internal sealed class LocalRateLimitFilter(string name, LocalRateLimitConfig con
             (bool, int, int)? last = null;
             foreach (var policy in policies)
             {
-                if (policy.Descriptor(stream) is not { } key || !descriptors.TryGetValue(key, out var own))
+                if (!policy.TryFind(stream, descriptors, out var own))
                 {
                     continue;
                 }

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Bowline.Proxy.Configuration;
 using Bowline.Proxy.Routing;
 using Bowline.Proxy.Stats;
@@ -74,7 +75,7 @@ internal sealed class LocalRateLimitFilterFactory(ProxyStats stats, TimeProvider
             headers,
             proto.EnableXRatelimitHeaders == Envoy.Extensions.Common.Ratelimit.V3.XRateLimitHeadersRFCVersion.DraftVersion03)
         {
-            Descriptors = descriptors,
+            Descriptors = descriptors?.ToFrozenDictionary(StringComparer.Ordinal),
             AlwaysConsumeDefault = proto.AlwaysConsumeDefaultTokenBucket ?? true,
         };
     }
@@ -100,7 +101,7 @@ internal sealed class LocalRateLimitFilterFactory(ProxyStats stats, TimeProvider
 internal sealed record LocalRateLimitConfig(LocalRateLimitStats Stats, TokenBucket? Bucket, int Status, Fraction Enabled, Fraction Enforced, (string Name, string Value)[] ResponseHeaders, bool RateLimitHeaders)
 {
     /// <summary>A bucket per descriptor (keyed as <see cref="DescriptorKey"/> writes them), which the route's rate_limits select; null when none.</summary>
-    public IReadOnlyDictionary<string, TokenBucket>? Descriptors { get; init; }
+    public FrozenDictionary<string, TokenBucket>? Descriptors { get; init; }
 
     /// <summary>Envoy's always_consume_default_token_bucket (default true): whether a request a descriptor matched also takes from the default bucket.</summary>
     public bool AlwaysConsumeDefault { get; init; } = true;
