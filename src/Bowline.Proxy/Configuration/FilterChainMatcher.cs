@@ -4,53 +4,6 @@ using Envoy.Config.Listener.V3;
 
 namespace Bowline.Proxy.Configuration;
 
-/// <summary>A CIDR range of <c>filter_chain_match</c>, compiled.</summary>
-internal sealed record CidrRange(IPAddress Prefix, int Length)
-{
-    public static CidrRange From(Envoy.Config.Core.V3.CidrRange range, string where)
-    {
-        if (!IPAddress.TryParse(range.AddressPrefix, out var prefix))
-        {
-            throw new ProxyConfigException($"{where}: '{range.AddressPrefix}' is not an IP address prefix");
-        }
-        var max = prefix.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
-        var length = (int)(range.PrefixLen ?? (uint)max);
-        if (length > max)
-        {
-            throw new ProxyConfigException($"{where}: prefix_len {length} is longer than the address ({max} bits)");
-        }
-        return new CidrRange(prefix, length);
-    }
-
-    public bool Contains(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6 && Prefix.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-        {
-            address = address.MapToIPv4();
-        }
-        if (address.AddressFamily != Prefix.AddressFamily)
-        {
-            return false;
-        }
-        Span<byte> a = stackalloc byte[16];
-        Span<byte> p = stackalloc byte[16];
-        address.TryWriteBytes(a, out var count);
-        Prefix.TryWriteBytes(p, out _);
-        var full = Length / 8;
-        if (!a[..full].SequenceEqual(p[..full]))
-        {
-            return false;
-        }
-        var rest = Length % 8;
-        if (rest == 0 || full >= count)
-        {
-            return true;
-        }
-        var mask = (byte)(0xFF << (8 - rest));
-        return (a[full] & mask) == (p[full] & mask);
-    }
-}
-
 /// <summary>
 /// One filter chain's <c>filter_chain_match</c>, compiled. Each criterion scores a connection: -1 when the chain
 /// names the criterion and the connection does not meet it, 0 when the chain leaves it open, higher for more specific

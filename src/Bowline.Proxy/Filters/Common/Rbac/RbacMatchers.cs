@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Bowline.Proxy.Configuration;
 using Bowline.Proxy.Http;
 using Bowline.Proxy.Routing;
@@ -132,32 +131,7 @@ internal abstract class RbacMatcher
         return new MetadataValue(metadata.Filter, keys, ValueMatch.From(metadata.Value, where + ".value"), metadata.Invert);
     }
 
-    private static IPNetwork Cidr(Envoy.Config.Core.V3.CidrRange range, string where)
-    {
-        // IPAddress.TryParse takes "10.0.0" as 10.0.0.0; Envoy (inet_pton) refuses it, and so must a policy check.
-        if (!IPAddress.TryParse(range.AddressPrefix, out var address)
-            || (address.AddressFamily == AddressFamily.InterNetwork && range.AddressPrefix.Count(c => c == '.') != 3))
-        {
-            throw new ProxyConfigException($"{where}: '{range.AddressPrefix}' is not an IP address");
-        }
-        address = Canonical(address);
-        var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        var length = range.PrefixLen is { } prefix ? (int)prefix : bits;
-        if (length > bits)
-        {
-            throw new ProxyConfigException($"{where}: prefix_len {length} is longer than an address of {range.AddressPrefix} ({bits} bits)");
-        }
-        // Envoy masks the host bits off rather than refusing 10.1.2.3/8; IPNetwork wants them clear.
-        var bytes = address.GetAddressBytes();
-        for (var bit = length; bit < bits; bit++)
-        {
-            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
-        }
-        return new IPNetwork(new IPAddress(bytes), length);
-    }
-
-    /// <summary>An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; rules are written for a.b.c.d.</summary>
-    private static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    private static IPNetwork Cidr(Envoy.Config.Core.V3.CidrRange range, string where) => CidrRange.From(range, where).Network;
 
     private sealed class Always : RbacMatcher
     {
@@ -244,7 +218,7 @@ internal abstract class RbacMatcher
                 AddressKind.DirectRemote => DirectRemote(input),
                 _ => OriginalClient(input),
             };
-            return address is not null && network.Contains(Canonical(address));
+            return address is not null && network.Contains(CidrRange.Canonical(address));
         }
 
         private static IPAddress? DirectRemote(in RbacInput input) => input.Connection?.Metadata.SourceAddress ?? input.Http.Context.Connection.RemoteIpAddress;

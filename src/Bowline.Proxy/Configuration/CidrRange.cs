@@ -1,0 +1,42 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Bowline.Proxy.Configuration;
+
+/// <summary>
+/// An Envoy <c>CidrRange</c>, compiled once for every place that matches addresses by prefix: filter chain matches,
+/// RBAC's IP principals and permissions, the tracer's internal addresses.
+/// </summary>
+internal sealed record CidrRange(IPNetwork Network)
+{
+    public int Length => Network.PrefixLength;
+
+    public static CidrRange From(Envoy.Config.Core.V3.CidrRange range, string where)
+    {
+        // IPAddress.TryParse takes "10.0.0" as 10.0.0.0; Envoy (inet_pton) refuses it, and so must a policy check.
+        if (!IPAddress.TryParse(range.AddressPrefix, out var address)
+            || (address.AddressFamily == AddressFamily.InterNetwork && range.AddressPrefix.Count(c => c == '.') != 3))
+        {
+            throw new ProxyConfigException($"{where}: '{range.AddressPrefix}' is not an IP address");
+        }
+        address = Canonical(address);
+        var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        var length = range.PrefixLen is { } prefix ? (int)Math.Min(prefix, int.MaxValue) : bits;
+        if (length > bits)
+        {
+            throw new ProxyConfigException($"{where}: prefix_len {length} is longer than an address of {range.AddressPrefix} ({bits} bits)");
+        }
+        // Envoy masks the host bits off rather than refusing 10.1.2.3/8; IPNetwork wants them clear.
+        var bytes = address.GetAddressBytes();
+        for (var bit = length; bit < bits; bit++)
+        {
+            bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        }
+        return new CidrRange(new IPNetwork(new IPAddress(bytes), length));
+    }
+
+    public bool Contains(IPAddress address) => Network.Contains(Canonical(address));
+
+    /// <summary>An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; ranges are written for a.b.c.d.</summary>
+    public static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+}
