@@ -79,8 +79,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         hcm.HttpFilters.Add(RouterFilter());
         hcm.AccessLog.AddRange(logs);
         var snapshot = _compiler.Compile(Listener("0.0.0.0_9080", _port, "127.0.0.1", HttpConnectionManagerFilter(hcm)));
-        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_9080"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(snapshot.Listeners["0.0.0.0_9080"], _services);
     }
 
     private async Task<string[]> SendAndReadAsync(params string[] paths)

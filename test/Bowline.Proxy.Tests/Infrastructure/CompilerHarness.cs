@@ -83,6 +83,14 @@ internal sealed class CompilerHarness : IDisposable
     /// <summary>The route compiler the config compiler uses, for tests that need a compiled route table alone.</summary>
     public RouteCompiler Routes { get; }
 
+    /// <summary>Serves <paramref name="listener"/> (compiled by this harness) on its real socket, until the caller stops and disposes it.</summary>
+    public async Task<Bowline.Proxy.Listeners.ListenerServer> ServeAsync(Bowline.Proxy.Configuration.CompiledListener listener, IServiceProvider services)
+    {
+        var server = new Bowline.Proxy.Listeners.ListenerServer(listener, new Bowline.Proxy.Http.HttpConnectionManager(Stats, TimeProvider.System), services, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await server.StartAsync(Timeouts.Token());
+        return server;
+    }
+
     /// <summary>Compiles a state of the world made of <paramref name="resources"/> (listeners, routes, clusters, endpoints in any order).</summary>
     public ProxySnapshot Compile(params IMessage[] resources)
     {

@@ -13,7 +13,6 @@ using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Envoy.Extensions.TransportSockets.Tls.V3;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 using Listener = Envoy.Config.Listener.V3.Listener;
 
@@ -73,8 +72,7 @@ public sealed class ConnectionAcceptorTests : IAsyncLifetime
             listener.FilterChains.Add(Chain("plaintext", new FilterChainMatch { TransportProtocol = "raw_buffer", ApplicationProtocols = { "http/1.1", "h2c" } }, "plaintext"));
         }
         var compiled = _compiler.Compile(listener).Listeners["virtualInbound"];
-        _server = new ListenerServer(compiled, new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services!, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(compiled, _services!);
     }
 
     private static FilterChain MtlsChain()

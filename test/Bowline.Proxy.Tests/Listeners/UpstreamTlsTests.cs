@@ -12,7 +12,6 @@ using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Envoy.Extensions.TransportSockets.Tls.V3;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 using Listener = Envoy.Config.Listener.V3.Listener;
 
@@ -48,8 +47,7 @@ public sealed class UpstreamTlsTests : IAsyncLifetime
             FilterChains = { MeshChain() },
         };
         var compiled = _serverCompiler.Compile(inbound).Listeners["virtualInbound"];
-        _server = new ListenerServer(compiled, new Bowline.Proxy.Http.HttpConnectionManager(_serverCompiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _serverCompiler.ServeAsync(compiled, _services);
 
         _ads = await FakeAdsServer.StartAsync();
         _client = await RunningProxy.StartAsync(_ads.Address);

@@ -10,7 +10,6 @@ using Envoy.Extensions.AccessLoggers.File.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 using Percent = Envoy.Type.V3.Percent;
 
@@ -115,8 +114,7 @@ public sealed class TracingTests : IAsyncLifetime
         var snapshot = _compiler.Compile(listener,
             EdsCluster("otel", http2: true), Endpoints("otel", ("127.0.0.1", _collector.GrpcPort, 1)),
             EdsCluster("otel-http"), Endpoints("otel-http", ("127.0.0.1", _collector.HttpPort, 1)));
-        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_9080"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(snapshot.Listeners["0.0.0.0_9080"], _services);
     }
 
     /// <summary>Sends each request (headers given as name, value pairs) and returns the access log's lines, one per request.</summary>

@@ -25,7 +25,7 @@ public sealed class AdsClientTests
         var second = await server.NextRequestAsync();
 
         Assert.Equal(RunningProxy.NodeId, first.Node.Id);
-        Assert.Equal("reviews", first.Node.Cluster);
+        Assert.Equal("reviews.bookinfo", first.Node.Cluster);
         var metadata = first.Node.Metadata.Fields;
         Assert.Equal("reviews-v1", metadata["NAME"].StringValue);
         Assert.Equal("bookinfo", metadata["NAMESPACE"].StringValue);

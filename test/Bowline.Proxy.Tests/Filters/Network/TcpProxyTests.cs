@@ -8,7 +8,6 @@ using Envoy.Config.Listener.V3;
 using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using static Bowline.Proxy.Tests.Infrastructure.EnvoyResources;
 using Listener = Envoy.Config.Listener.V3.Listener;
 
@@ -44,8 +43,7 @@ public sealed class TcpProxyTests : IAsyncLifetime
     {
         proxy ??= new TcpProxy { StatPrefix = Cluster, Cluster = Cluster };
         var snapshot = _compiler.Compile(TcpListener(_port, proxy), EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", upstreamPort, 1)));
-        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(snapshot.Listeners["0.0.0.0_3306"], _services);
     }
 
     private long Stat(string name) => _compiler.Stats.Get(name).Value;
@@ -133,8 +131,7 @@ public sealed class TcpProxyTests : IAsyncLifetime
         listener.ListenerFilters.Add(new ListenerFilter { Name = "envoy.filters.listener.tls_inspector", TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Listener.TlsInspector.V3.TlsInspector()), FilterDisabled = disabled });
         listener.ListenerFilters.Add(new ListenerFilter { Name = "envoy.filters.listener.http_inspector", TypedConfig = Any.Pack(new Envoy.Extensions.Filters.Listener.HttpInspector.V3.HttpInspector()), FilterDisabled = disabled.Clone() });
         var snapshot = _compiler.Compile(listener, EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", ((IPEndPoint)upstream.LocalEndpoint).Port, 1)));
-        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(snapshot.Listeners["0.0.0.0_3306"], _services);
 
         using var client = new TcpClient();
         await client.ConnectAsync(IPAddress.Loopback, _port).WaitAsync(Timeouts.Default);
@@ -272,8 +269,7 @@ public sealed class TcpProxyTests : IAsyncLifetime
     {
         var listener = Listener("0.0.0.0_3306", _port, "127.0.0.1", rbac, new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Any.Pack(new TcpProxy { StatPrefix = Cluster, Cluster = Cluster }) });
         var snapshot = _compiler.Compile(listener, EdsCluster(Cluster), Endpoints(Cluster, ("127.0.0.1", upstreamPort, 1)));
-        _server = new ListenerServer(snapshot.Listeners["0.0.0.0_3306"], new Bowline.Proxy.Http.HttpConnectionManager(_compiler.Stats, TimeProvider.System), _services, NullLoggerFactory.Instance);
-        await _server.StartAsync(Timeouts.Token());
+        _server = await _compiler.ServeAsync(snapshot.Listeners["0.0.0.0_3306"], _services);
     }
 
     [Theory]
