@@ -91,7 +91,7 @@ public sealed class ProxyOptions
     /// <summary>How long a removed listener, or the whole proxy at shutdown, lets in-flight requests finish.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>How often queued spans are exported at the latest (Envoy's <c>tracing.opentelemetry.flush_interval_ms</c>, 5 s); every 5 spans they are sent sooner.</summary>
+    /// <summary>How often queued spans are exported at the latest (Envoy's <c>tracing.opentelemetry.flush_interval_ms</c>, 5 s); every 512 spans they are sent sooner.</summary>
     public TimeSpan TraceFlushInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Reconnect backoff to the control plane: starts here, doubles, with full jitter.</summary>

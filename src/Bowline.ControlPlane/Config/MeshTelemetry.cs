@@ -84,8 +84,11 @@ internal sealed record MeshTelemetry(string? AccessLogFile, AccessLogEncoding En
     /// <summary><c>defaultConfig.tracing.maxPathTagLength</c>; null keeps Envoy's 256.</summary>
     public int? MaxPathTagLength { get; init; }
 
+    /// <summary><c>defaultConfig.tracing.custom_tags</c>: the spans' custom tags where no Telemetry resource gives any.</summary>
+    public IReadOnlyList<TracingTag> ProxyCustomTags { get; init; } = [];
+
     public bool Equals(MeshTelemetry? other) => other is not null && AccessLogFile == other.AccessLogFile && Encoding == other.Encoding && Format == other.Format
-        && TraceSampling.Equals(other.TraceSampling) && MaxPathTagLength == other.MaxPathTagLength && DefaultTracing.SequenceEqual(other.DefaultTracing)
+        && TraceSampling.Equals(other.TraceSampling) && MaxPathTagLength == other.MaxPathTagLength && ProxyCustomTags.SequenceEqual(other.ProxyCustomTags) && DefaultTracing.SequenceEqual(other.DefaultTracing)
         && DefaultAccessLogging.SequenceEqual(other.DefaultAccessLogging) && Providers.Count == other.Providers.Count
         && Providers.All(p => other.Providers.TryGetValue(p.Key, out var o) && ProviderEquals(p.Value, o));
 

@@ -93,6 +93,8 @@ internal sealed record MeshConfigMap(ResourceMeta Meta) : MeshResource(Meta)
 
     public int? MaxPathTagLength { get; init; }
 
+    public IReadOnlyList<TracingTag>? ProxyCustomTags { get; init; }
+
     /// <summary>The control plane's options with what this ConfigMap sets laid over them.</summary>
     public MeshTelemetry Apply(MeshTelemetry options) => new(AccessLogFile ?? options.AccessLogFile, AccessLogEncoding ?? options.Encoding, AccessLogFormat ?? options.Format)
     {
@@ -101,5 +103,6 @@ internal sealed record MeshConfigMap(ResourceMeta Meta) : MeshResource(Meta)
         DefaultAccessLogging = DefaultAccessLogging,
         TraceSampling = TraceSampling ?? options.TraceSampling,
         MaxPathTagLength = MaxPathTagLength ?? options.MaxPathTagLength,
+        ProxyCustomTags = ProxyCustomTags ?? options.ProxyCustomTags,
     };
 }

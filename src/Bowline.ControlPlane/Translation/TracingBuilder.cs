@@ -47,7 +47,7 @@ internal static class TracingBuilder
             SpawnUpstreamSpan = node.Kind == ProxyKind.Gateway ? true : null,
             MaxPathTagLength = (uint?)(provider.MaxTagLength ?? mesh.Telemetry.MaxPathTagLength),
         };
-        hcm.Tracing.CustomTags.AddRange(Tags(spec, node, mesh.Security.TrustDomain));
+        hcm.Tracing.CustomTags.AddRange(Tags(spec, mesh.Telemetry.ProxyCustomTags, node, mesh.Security.TrustDomain));
         hcm.RequestIdExtension = new RequestIDExtension
         {
             TypedConfig = Any.Pack(new Envoy.Extensions.RequestId.Uuid.V3.UuidRequestIdConfig { UseRequestIdForTraceSampling = spec.UseRequestIdForTraceSampling }),
@@ -92,7 +92,11 @@ internal static class TracingBuilder
     }
 
     /// <summary>Istio's buildServiceTags (unless the spec turns Istio's tags off) and the spec's own, sorted by name as Istio sorts them.</summary>
-    private static IEnumerable<CustomTag> Tags(TracingSpec spec, ProxyNode node, string trustDomain)
+    /// <summary>
+    /// Istio's <c>configureCustomTags</c>: its own tags when enabled, then the Telemetry's custom tags, or, where the
+    /// Telemetry layers give none, ProxyConfig's (<c>defaultConfig.tracing.custom_tags</c>); sorted by name.
+    /// </summary>
+    private static IEnumerable<CustomTag> Tags(TracingSpec spec, IReadOnlyList<TracingTag> proxyConfigTags, ProxyNode node, string trustDomain)
     {
         var tags = new List<CustomTag>();
         if (spec.EnableIstioTags)
@@ -103,7 +107,7 @@ internal static class TracingBuilder
             tags.Add(Literal("istio.namespace", node.Namespace));
             tags.Add(Literal("istio.cluster_id", node.ClusterId));
         }
-        foreach (var tag in spec.CustomTags)
+        foreach (var tag in spec.CustomTags.Count > 0 ? spec.CustomTags : proxyConfigTags)
         {
             var custom = new CustomTag { Tag = tag.Name };
             if (tag.Literal is { } literal)

@@ -313,11 +313,28 @@ internal sealed partial class AdsClient(ProxyOptions options, ConfigApplier appl
                 Zone = locality.ElementAtOrDefault(1) ?? "",
                 SubZone = locality.ElementAtOrDefault(2) ?? "",
             },
-            Cluster = options.NodeCluster.Length > 0 ? options.NodeCluster : options.Labels.GetValueOrDefault("app", options.WorkloadName),
+            Cluster = ServiceCluster(options),
             Metadata = metadata,
             UserAgentName = "bowline",
             UserAgentVersion = typeof(AdsClient).Assembly.GetName().Version?.ToString() ?? "0",
         };
+    }
+
+    /// <summary>
+    /// The node's cluster, which names the proxy's spans: Istio's default (<c>serviceClusterOrDefault</c>) is the
+    /// workload's app (the <c>app</c>, <c>app.kubernetes.io/name</c> or canonical-name label) or, without one, its
+    /// name, followed by <c>.namespace</c>, so one service's spans from two namespaces stay apart.
+    /// </summary>
+    internal static string ServiceCluster(ProxyOptions options)
+    {
+        if (options.NodeCluster.Length > 0 && options.NodeCluster != "istio-proxy")
+        {
+            return options.NodeCluster;
+        }
+        string[] appLabels = ["app", "app.kubernetes.io/name", "service.istio.io/canonical-name"];
+        var app = appLabels.Select(options.Labels.GetValueOrDefault).FirstOrDefault(v => !string.IsNullOrEmpty(v));
+        var name = app ?? (options.WorkloadName.Length > 0 ? options.WorkloadName : "istio-proxy");
+        return options.Namespace.Length > 0 ? $"{name}.{options.Namespace}" : name;
     }
 
     private GrpcChannel CreateChannel()

@@ -34,6 +34,8 @@ public sealed class MeshConfigMapTests
         { "a default tracing provider not defined", "defaultProviders: {tracing: [jaeger]}", "data.mesh.defaultProviders.tracing" },
         { "a default access log provider not defined", "defaultProviders: {accessLogging: [otel-als]}", "data.mesh.defaultProviders.accessLogging" },
         { "trace sampling", "defaultConfig: {tracing: {sampling: 10, maxPathTagLength: 128}}", null },
+        { "proxy custom tags", "defaultConfig: {tracing: {custom_tags: {team: {literal: {value: books}}, stage: {environment: {name: STAGE, defaultValue: dev}}}}}", null },
+        { "a proxy custom tag of two kinds", "defaultConfig: {tracing: {customTags: {team: {literal: {value: a}, header: {name: b}}}}}", "data.mesh.defaultConfig.tracing.customTags.team" },
         { "trace sampling over 100", "defaultConfig: {tracing: {sampling: 101}}", "data.mesh.defaultConfig.tracing.sampling" },
         { "a MeshConfig field Bowline does not apply", "outboundTrafficPolicy: {mode: REGISTRY_ONLY}\nenablePrometheusMerge: true", null },
         { "a ProxyConfig field Bowline does not apply", "defaultConfig: {holdApplicationUntilProxyStarts: true}", null },

@@ -170,6 +170,21 @@ public sealed class TracingTranslationTests
     }
 
     [Fact]
+    public void Translate_ProxyConfigCustomTags_ApplyWhereNoTelemetryGivesAny()
+    {
+        const string Tags = "\ndefaultConfig: {tracing: {custom_tags: {team: {literal: {value: books}}, user: {header: {name: x-user, defaultValue: anon}}}}}";
+        var (inbound, _, _) = Productpage(MeshConfigMap(OtelMesh + Tags), CollectorEntry, Telemetry("istio-system", "mesh", "tracing: [{enableIstioTags: false}]"));
+        var (overridden, _, _) = Productpage(MeshConfigMap(OtelMesh + Tags), CollectorEntry,
+            Telemetry("istio-system", "mesh", "tracing: [{enableIstioTags: false, customTags: {env: {environment: {name: STAGE}}}}]"));
+
+        Assert.Equal(["team", "user"], inbound.Tracing.CustomTags.Select(t => t.Tag));
+        Assert.Equal("books", inbound.Tracing.CustomTags[0].Literal.Value);
+        Assert.Equal(("x-user", "anon"), (inbound.Tracing.CustomTags[1].RequestHeader.Name, inbound.Tracing.CustomTags[1].RequestHeader.DefaultValue));
+        // A Telemetry's own tags replace them, as in Istio.
+        Assert.Equal("STAGE", Assert.Single(overridden.Tracing.CustomTags).Environment.Name);
+    }
+
+    [Fact]
     public void Translate_Routes_CarryIstiosOperationNames()
     {
         var (inbound, _, snapshot) = Productpage(File.ReadAllText(TestFiles.Bookinfo("tasks/virtual-service-reviews-v3.yaml")));

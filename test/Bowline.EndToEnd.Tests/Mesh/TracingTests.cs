@@ -83,10 +83,10 @@ public sealed class TracingTests
         var spans = await collector.WaitForSpansAsync(4);
         Assert.Equal(4, spans.Count);
         Assert.Single(spans.Select(s => s.TraceId).Distinct());
-        var sleepClient = Assert.Single(spans, s => s.ServiceName == "sleep" && s.Kind == ReceivedSpan.KindClient);
-        var productpageServer = Assert.Single(spans, s => s.ServiceName == "productpage" && s.Kind == ReceivedSpan.KindServer);
-        var productpageClient = Assert.Single(spans, s => s.ServiceName == "productpage" && s.Kind == ReceivedSpan.KindClient);
-        var reviewsServer = Assert.Single(spans, s => s.ServiceName == "reviews" && s.Kind == ReceivedSpan.KindServer);
+        var sleepClient = Assert.Single(spans, s => s.ServiceName == "sleep.default" && s.Kind == ReceivedSpan.KindClient);
+        var productpageServer = Assert.Single(spans, s => s.ServiceName == "productpage.default" && s.Kind == ReceivedSpan.KindServer);
+        var productpageClient = Assert.Single(spans, s => s.ServiceName == "productpage.default" && s.Kind == ReceivedSpan.KindClient);
+        var reviewsServer = Assert.Single(spans, s => s.ServiceName == "reviews.default" && s.Kind == ReceivedSpan.KindServer);
 
         // The chain: sleep's request is the root, each hop's server span the child of its caller's client span.
         Assert.Equal("", sleepClient.ParentSpanId);

@@ -89,6 +89,7 @@ internal static class MeshConfigParser
 
         double? sampling = null;
         int? maxPathTagLength = null;
+        IReadOnlyList<TracingTag>? customTags = null;
         if (mesh.Map("defaultConfig") is { } proxy)
         {
             if (proxy.Map("tracing") is { } tracing)
@@ -104,11 +105,10 @@ internal static class MeshConfigParser
                     tracing.Warning(tracer, "is not applied: Bowline traces with meshConfig extensionProviders (opentelemetry), not ProxyConfig's tracer settings");
                     tracing.Skip(tracer);
                 }
-                if (tracing.Has("custom_tags") || tracing.Has("customTags"))
+                foreach (var key in new[] { "custom_tags", "customTags" }.Where(tracing.Has))
                 {
-                    var key = tracing.Has("custom_tags") ? "custom_tags" : "customTags";
-                    tracing.Warning(key, "is not applied: set custom tags with a Telemetry resource's tracing.customTags");
-                    tracing.Skip(key);
+                    // Protobuf's JSON names both spellings; Istio's docs write custom_tags.
+                    customTags = [.. tracing.Entries(key, TelemetryParser.CustomTag).Where(t => t.Value is not null).Select(t => t.Value! with { Name = t.Key })];
                 }
                 tracing.Bool("enableIstioTags");
                 tracing.Finish();
@@ -170,6 +170,7 @@ internal static class MeshConfigParser
             DefaultAccessLogging = defaultLogging,
             TraceSampling = sampling,
             MaxPathTagLength = maxPathTagLength,
+            ProxyCustomTags = customTags,
         };
     }
 

@@ -169,7 +169,8 @@ internal static partial class TelemetryParser
         return entry.ErrorCount == before ? result : null;
     }
 
-    private static TracingTag? CustomTag(FieldReader? tag, string path)
+    /// <summary>One custom tag (literal, environment or header), as Telemetry and ProxyConfig both write it; its name is the caller's.</summary>
+    internal static TracingTag? CustomTag(FieldReader? tag, string path)
     {
         if (tag is null)
         {
