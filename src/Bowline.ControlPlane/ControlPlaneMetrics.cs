@@ -75,13 +75,11 @@ internal static class ControlPlaneMetrics
 
     public static void Rejected(string shortType) => s_rejects.GetValueOrDefault(shortType)?.Add(1);
 
-    private static readonly string BuildTag = "bowline-" + (typeof(ControlPlaneMetrics).Assembly.GetName().Version?.ToString(3) ?? "0");
-
     public static string Render()
     {
         var text = new StringBuilder();
         // Istio's build info, which the mesh dashboard's "Istio Component Versions" panel reads.
-        text.Append(CultureInfo.InvariantCulture, $"# HELP istio_build Istio component build info\n# TYPE istio_build gauge\nistio_build{{component=\"pilot\",tag=\"{BuildTag}\"}} 1\n");
+        text.Append(Bowline.Xds.BuildInfo.IstioBuildMetric("pilot"));
         Gauge(text, "pilot_xds", "Connected xDS clients.", Interlocked.Read(ref s_connected));
         Gauge(text, "bowline_config_errors", "Config errors in the current files (resources rejected; their last good version serves).", Interlocked.Read(ref s_configErrors));
         CounterLine(text, "bowline_config_generations_total", "Accepted config generations.", ConfigGenerations.Value);

@@ -20,6 +20,8 @@ internal sealed partial class PrometheusEndpoint(ProxyStats stats, Telemetry.Ist
         Timeout = AppScrapeTimeout,
     };
 
+    private static readonly string s_build = Bowline.Xds.BuildInfo.IstioBuildMetric("proxy");
+
     private readonly Stat _appFailures = stats.Get("bowline.app_metrics.scrape_failures");
 
     /// <summary>The proxy's own metrics: Istio's, then Envoy's.</summary>
@@ -31,10 +33,13 @@ internal sealed partial class PrometheusEndpoint(ProxyStats stats, Telemetry.Ist
         return text.ToString();
     }
 
-    /// <summary>The proxy's metrics merged with the app's, for the status port.</summary>
+    /// <summary>
+    /// The proxy's metrics merged with the app's, for the status port; with the build gauge, which Istio's agent
+    /// (not Envoy) adds there as <c>component="proxy"</c>.
+    /// </summary>
     public async Task<string> RenderMergedAsync(CancellationToken cancellationToken)
     {
-        var proxy = RenderProxy();
+        var proxy = s_build + RenderProxy();
         if (options.AppMetrics is not { } app)
         {
             return proxy;
