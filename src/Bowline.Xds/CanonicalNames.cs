@@ -7,9 +7,27 @@ namespace Bowline.Xds;
 /// </summary>
 public static class CanonicalNames
 {
+    public const string ServiceLabel = "service.istio.io/canonical-name";
+    public const string RevisionLabel = "service.istio.io/canonical-revision";
+
+    /// <summary>The EDS endpoint filter metadata Istio writes the server's workload under: <c>istio</c> / <c>workload</c>.</summary>
+    public const string EndpointMetadataKey = "istio";
+    public const string EndpointWorkloadField = "workload";
+
     public static string Service(IReadOnlyDictionary<string, string> labels, string workload) =>
-        labels.GetValueOrDefault("service.istio.io/canonical-name") ?? labels.GetValueOrDefault("app.kubernetes.io/name") ?? labels.GetValueOrDefault("app") ?? workload;
+        labels.GetValueOrDefault(ServiceLabel) ?? labels.GetValueOrDefault("app.kubernetes.io/name") ?? labels.GetValueOrDefault("app") ?? workload;
 
     public static string Revision(IReadOnlyDictionary<string, string> labels) =>
-        labels.GetValueOrDefault("service.istio.io/canonical-revision") ?? labels.GetValueOrDefault("app.kubernetes.io/version") ?? labels.GetValueOrDefault("version") ?? "latest";
+        labels.GetValueOrDefault(RevisionLabel) ?? labels.GetValueOrDefault("app.kubernetes.io/version") ?? labels.GetValueOrDefault("version") ?? "latest";
+
+    /// <summary>
+    /// Istio's compressed endpoint telemetry metadata (<c>AppendLbEndpointMetadata</c>):
+    /// <c>name;namespace;canonical-service;canonical-revision;cluster-id</c>, the revision left empty when it is the
+    /// default <c>latest</c>.
+    /// </summary>
+    public static string EndpointWorkload(string workload, string ns, IReadOnlyDictionary<string, string> labels, string clusterId)
+    {
+        var revision = Revision(labels);
+        return string.Join(';', workload, ns, Service(labels, workload), revision == "latest" ? "" : revision, clusterId);
+    }
 }

@@ -56,6 +56,12 @@ internal sealed record MeshEndpoint(string Address, int Port, IReadOnlyDictionar
     public string? ServiceAccount { get; init; }
 
     /// <summary>
+    /// The workload's name for telemetry (a WorkloadEntry's <c>service.istio.io/workload-name</c> label, else its
+    /// name); null when the endpoint is no known workload (a ServiceEntry's inline endpoint, a DNS name).
+    /// </summary>
+    public string? WorkloadName { get; init; }
+
+    /// <summary>
     /// Istio's endpoint TLS mode: <c>istio</c> when the workload has a sidecar that speaks Istio mTLS, else
     /// <c>disabled</c>. As Istio reads it for a WorkloadEntry: the <c>security.istio.io/tlsMode</c> label, else
     /// <c>istio</c> when a service account is named, else <c>disabled</c>.

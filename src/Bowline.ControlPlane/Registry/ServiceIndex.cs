@@ -107,6 +107,7 @@ internal sealed class ServiceIndex
                         Namespace = entry.Meta.Namespace,
                         ServiceAccount = entry.ServiceAccount,
                         TlsMode = MeshEndpoint.TlsModeOf(entry.WorkloadLabels, entry.ServiceAccount),
+                        WorkloadName = entry.WorkloadLabels.GetValueOrDefault("service.istio.io/workload-name") ?? entry.Meta.Name,
                     });
                 }
             }

@@ -239,6 +239,16 @@ internal static class ClusterBuilder
                 {
                     lbEndpoint.Metadata = TlsContexts.EndpointTlsMode(mode);
                 }
+                if (endpoint is { WorkloadName: { } workload, Namespace: { } ns })
+                {
+                    // Istio's endpoint telemetry label: the client's metrics name the server from it when no metadata
+                    // was exchanged (TCP, or a request that never reached the server).
+                    lbEndpoint.Metadata ??= new Envoy.Config.Core.V3.Metadata();
+                    lbEndpoint.Metadata.FilterMetadata[Bowline.Xds.CanonicalNames.EndpointMetadataKey] = new Google.Protobuf.WellKnownTypes.Struct
+                    {
+                        Fields = { [Bowline.Xds.CanonicalNames.EndpointWorkloadField] = Google.Protobuf.WellKnownTypes.Value.ForString(Bowline.Xds.CanonicalNames.EndpointWorkload(workload, ns, endpoint.Labels, ProxyNode.DefaultClusterId)) },
+                    };
+                }
                 locality.LbEndpoints.Add(lbEndpoint);
             }
             // Envoy caps the locality weights of a priority at uint32 in total; saturate, as Istio does on overflow.

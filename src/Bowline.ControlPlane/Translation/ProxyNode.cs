@@ -66,7 +66,10 @@ internal sealed record ProxyNode(
     public string ServiceCluster { get; init; } = "";
 
     /// <summary>Istio's <c>CLUSTER_ID</c> from the node's metadata; Istio's <c>Kubernetes</c> when it names none.</summary>
-    public string ClusterId { get; init; } = "Kubernetes";
+    public string ClusterId { get; init; } = DefaultClusterId;
+
+    /// <summary>Istio's <c>CLUSTER_ID</c> when a node names none; the cluster every endpoint of this control plane's registry is in.</summary>
+    public const string DefaultClusterId = "Kubernetes";
 
     /// <summary>The same node served as a proxyless gRPC client, once its requests showed it is one.</summary>
     public ProxyNode AsProxyless() => this with { Kind = ProxyKind.ProxylessGrpc, KindDefaulted = false };
@@ -167,7 +170,7 @@ internal sealed record ProxyNode(
             KindDefaulted = defaulted,
             OutboundTcpPorts = outboundTcp,
             ServiceCluster = node.Cluster ?? "",
-            ClusterId = Text(fields, NodeMetadata.ClusterId) ?? "Kubernetes",
+            ClusterId = Text(fields, NodeMetadata.ClusterId) ?? DefaultClusterId,
             Locality = MeshLocality.FromLabels(labels) ?? (node.Locality is { } locality ? new MeshLocality(locality.Region, locality.Zone, locality.SubZone) : MeshLocality.None),
         };
     }

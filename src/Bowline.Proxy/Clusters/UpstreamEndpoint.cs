@@ -98,6 +98,18 @@ internal sealed class UpstreamEndpoint(string address, int port)
 
     private Tls.SpiffeId? _peerIdentity;
 
+    /// <summary>
+    /// The workload the control plane says this endpoint is (its EDS <c>istio.workload</c> metadata), for the client's
+    /// metrics where no metadata was exchanged; null when it named none. Set with the endpoint's assignment, as its weight is.
+    /// </summary>
+    public Telemetry.WorkloadMetadata? Workload
+    {
+        get => Volatile.Read(ref _workload);
+        set => Volatile.Write(ref _workload, value);
+    }
+
+    private Telemetry.WorkloadMetadata? _workload;
+
     public override string ToString() => $"{Address}:{Port}";
 }
 

@@ -307,6 +307,13 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
             ? Tls.UpstreamTransport.Fields(fields, where + " endpoint metadata")
             : NoMetadata;
 
+    /// <summary>Istio's endpoint telemetry label (<c>istio</c> / <c>workload</c>); a value of another shape names no workload.</summary>
+    private static Telemetry.WorkloadMetadata? WorkloadOf(LbEndpoint endpoint) =>
+        endpoint.Metadata?.FilterMetadata.TryGetValue(Bowline.Xds.CanonicalNames.EndpointMetadataKey, out var istio) == true
+        && istio.Fields.TryGetValue(Bowline.Xds.CanonicalNames.EndpointWorkloadField, out var value) && value.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue
+            ? Telemetry.WorkloadMetadata.FromEndpoint(value.StringValue)
+            : null;
+
     private static string LocalityKey(Envoy.Config.Core.V3.Locality? locality) =>
         locality is null ? "" : $"{locality.Region}/{locality.Zone}/{locality.SubZone}";
 
@@ -346,8 +353,9 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 var healthy = lbEndpoint.HealthStatus is Envoy.Config.Core.V3.HealthStatus.Unknown or Envoy.Config.Core.V3.HealthStatus.Healthy or Envoy.Config.Core.V3.HealthStatus.Degraded;
                 var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
                 var tls = transport?.For(TransportMatchOf(lbEndpoint, where));
-                endpoints.Add(new WeightedEndpoint(pools.Endpoint(cluster, socket.Address, (int)socket.PortValue), weight, healthy, (int)locality.Priority,
-                    LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0), tls));
+                var host = pools.Endpoint(cluster, socket.Address, (int)socket.PortValue);
+                host.Workload = WorkloadOf(lbEndpoint);
+                endpoints.Add(new WeightedEndpoint(host, weight, healthy, (int)locality.Priority, LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0), tls));
             }
         }
         return endpoints;

@@ -62,15 +62,17 @@ internal sealed class IstioStatsConfig
             ? new RequestKey(Reporter, info.DownstreamPeer ?? WorkloadMetadata.None, stream.Connection?.Peer?.Spiffe?.Uri ?? "unknown", _local.Metadata,
                 stream.Connection?.Peer is not null ? _local.Principal : "unknown", service, grpc, code, grpcStatus, info.Flags,
                 stream.Connection?.Peer is not null ? SecurityPolicy.MutualTls : SecurityPolicy.None)
-            : new RequestKey(Reporter, _local.Metadata, info.UpstreamHost?.PeerIdentity is not null ? _local.Principal : "unknown", info.UpstreamPeer ?? WorkloadMetadata.None,
+            : new RequestKey(Reporter, _local.Metadata, info.UpstreamHost?.PeerIdentity is not null ? _local.Principal : "unknown", info.UpstreamPeer ?? info.UpstreamHost?.Workload ?? WorkloadMetadata.None,
                 info.UpstreamHost?.PeerIdentity?.Uri ?? "unknown", service, grpc, code, grpcStatus, info.Flags, SecurityPolicy.Unknown);
         var duration = stream.Time.GetElapsedTime(info.StartTimestamp, info.EndTimestamp).TotalMilliseconds;
         _metrics.RecordRequest(key, duration, info.BytesReceived, info.BytesSent, info.RequestMessages.Messages, info.ResponseMessages.Messages);
     }
 
     /// <summary>
-    /// The TCP series of a connection, once its upstream is known (or failed): the connection's labels from its mTLS
-    /// identity (there is no metadata exchange on TCP yet, so the peer is known by namespace and service account only).
+    /// The TCP series of a connection, once its upstream is known (or failed). There is no metadata exchange on TCP
+    /// yet: the client names the server from its endpoint's telemetry label (the control plane's word, as Istio's
+    /// stats filter falls back to it), else by its certificate's namespace; the server knows the client by its
+    /// certificate only.
     /// </summary>
     public TcpSeries? OpenTcp(RequestInfo info, Listeners.ConnectionChain connection)
     {
@@ -78,7 +80,7 @@ internal sealed class IstioStatsConfig
         var key = Reporter == Reporter.Destination
             ? new TcpKey(Reporter, WorkloadMetadata.OfIdentity(connection.Peer?.Spiffe), connection.Peer?.Spiffe?.Uri ?? "unknown", _local.Metadata,
                 connection.Peer is not null ? _local.Principal : "unknown", service, info.Flags, connection.Peer is not null ? SecurityPolicy.MutualTls : SecurityPolicy.None)
-            : new TcpKey(Reporter, _local.Metadata, info.UpstreamHost?.PeerIdentity is not null ? _local.Principal : "unknown", WorkloadMetadata.OfIdentity(info.UpstreamHost?.PeerIdentity),
+            : new TcpKey(Reporter, _local.Metadata, info.UpstreamHost?.PeerIdentity is not null ? _local.Principal : "unknown", info.UpstreamHost?.Workload ?? WorkloadMetadata.OfIdentity(info.UpstreamHost?.PeerIdentity),
                 info.UpstreamHost?.PeerIdentity?.Uri ?? "unknown", service, info.Flags, SecurityPolicy.Unknown);
         var series = _metrics.Tcp(key);
         if (series is not null)

@@ -121,6 +121,34 @@ internal sealed class WorkloadMetadata
     public bool IsVouchedFor(Tls.SpiffeId? peer) =>
         peer is not null && string.Equals(peer.Namespace, Namespace, StringComparison.Ordinal) && string.Equals(peer.ServiceAccount, ServiceAccount, StringComparison.Ordinal);
 
+    private static readonly ConcurrentDictionary<string, WorkloadMetadata> s_byEndpoint = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The workload an EDS endpoint's <c>istio</c> filter metadata names (<c>workload</c>: Istio's compressed
+    /// <c>name;namespace;canonical-service;canonical-revision;cluster-id</c>): the control plane's word for the server,
+    /// which a client's metrics use when no metadata was exchanged (TCP, or a request that never reached the server).
+    /// Interned per value; null when the value has not those five fields.
+    /// </summary>
+    public static WorkloadMetadata? FromEndpoint(string encoded)
+    {
+        if (s_byEndpoint.TryGetValue(encoded, out var known))
+        {
+            return known;
+        }
+        var parts = encoded.Split(';');
+        if (parts.Length != 5 || parts[0].Length == 0)
+        {
+            return null;
+        }
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal) { [Bowline.Xds.CanonicalNames.ServiceLabel] = parts[2] };
+        if (parts[3].Length > 0)
+        {
+            labels[Bowline.Xds.CanonicalNames.RevisionLabel] = parts[3];
+        }
+        var parsed = new WorkloadMetadata(parts[0], parts[1], "", labels, parts[4].Length > 0 ? parts[4] : DefaultCluster);
+        return s_byEndpoint.Count >= MaxInterned ? parsed : s_byEndpoint.GetOrAdd(encoded, parsed);
+    }
+
     private static readonly ConcurrentDictionary<(string, string), WorkloadMetadata> s_byIdentity = new();
 
     /// <summary>

@@ -87,6 +87,18 @@ public sealed class MeshTranslatorTests
     }
 
     [Fact]
+    public void Translate_Endpoints_CarryIstiosWorkloadTelemetryLabel()
+    {
+        var snapshot = MeshTranslator.Translate(Bookinfo.Index(), Sidecar);
+
+        // Istio's AppendLbEndpointMetadata: name;namespace;canonical service;canonical revision;cluster, which a client's
+        // metrics fall back to when no metadata was exchanged.
+        var assignment = Resource<ClusterLoadAssignment>(snapshot, TypeUrls.ClusterLoadAssignment, $"outbound|9080||{Bookinfo.Reviews}");
+        Assert.Equal(["reviews-v1;default;reviews;v1;Kubernetes", "reviews-v2;default;reviews;v2;Kubernetes", "reviews-v3;default;reviews;v3;Kubernetes"],
+            assignment.Endpoints.Single().LbEndpoints.Select(e => e.Metadata.FilterMetadata["istio"].Fields["workload"].StringValue));
+    }
+
+    [Fact]
     public void Translate_SubsetWithoutWorkloads_HasAnEmptyAssignment()
     {
         var snapshot = MeshTranslator.Translate(Bookinfo.Index(), Sidecar);

@@ -116,7 +116,7 @@ public sealed class UpstreamTlsTranslationTests
         // As in Istio, the matches are on every in-mesh cluster: an endpoint that gains a sidecar changes EDS only.
         Assert.Equal(["tlsMode-istio", "tlsMode-disabled"], cluster.TransportSocketMatches.Select(m => m.Name));
         Assert.Empty(Tls(cluster.TransportSocketMatches[0].TransportSocket).CommonTlsContext.CombinedValidationContext.DefaultValidationContext.MatchTypedSubjectAltNames);
-        Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(e.Metadata));
+        Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(TlsModeOf(e)));
     }
 
     [Fact]
@@ -177,7 +177,7 @@ public sealed class UpstreamTlsTranslationTests
         Assert.Empty(ClusterOf(snapshot, Reviews).TransportSocketMatches);
         Assert.Null(ClusterOf(snapshot, Reviews).TransportSocket);
         // The endpoints' own policy disables mTLS too, so none carries the metadata.
-        Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(e.Metadata));
+        Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(TlsModeOf(e)));
     }
 
     [Fact]
@@ -225,7 +225,7 @@ public sealed class UpstreamTlsTranslationTests
             Assert.Null(cluster.TransportSocket);
             Assert.Empty(cluster.TransportSocketMatches);
         }
-        Assert.All(snapshot.Get(TypeUrls.ClusterLoadAssignment)!.Resources.Values.SelectMany(r => ((ClusterLoadAssignment)r.Message).Endpoints.SelectMany(l => l.LbEndpoints)), e => Assert.Null(e.Metadata));
+        Assert.All(snapshot.Get(TypeUrls.ClusterLoadAssignment)!.Resources.Values.SelectMany(r => ((ClusterLoadAssignment)r.Message).Endpoints.SelectMany(l => l.LbEndpoints)), e => Assert.Null(TlsModeOf(e)));
     }
 
     [Fact]
@@ -272,7 +272,7 @@ public sealed class UpstreamTlsTranslationTests
         {
             Assert.Null(ClusterOf(snapshot, name).TransportSocket);
             Assert.Empty(ClusterOf(snapshot, name).TransportSocketMatches);
-            Assert.All(EndpointsOf(snapshot, name), e => Assert.Null(e.Metadata));
+            Assert.All(EndpointsOf(snapshot, name), e => Assert.Null(TlsModeOf(e)));
         }
     }
 
@@ -433,7 +433,7 @@ public sealed class UpstreamTlsTranslationTests
         {
             Assert.Null(ClusterOf(snapshot, Reviews).TransportSocket);
             Assert.Empty(ClusterOf(snapshot, Reviews).TransportSocketMatches);
-            Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(e.Metadata));
+            Assert.All(EndpointsOf(snapshot, Reviews), e => Assert.Null(TlsModeOf(e)));
         }
         Assert.Contains(istioMutual.Warnings, w => w.StartsWith("DestinationRule default/a-reviews (extra-0.yaml): tls mode ISTIO_MUTUAL is not sent to proxyless gRPC clients", StringComparison.Ordinal));
     }

@@ -7,8 +7,8 @@ namespace Bowline.EndToEnd.Tests.Mesh;
 /// <summary>
 /// A real Prometheus (Debian's package) scrapes every sidecar's status port and the control plane, and the PromQL of
 /// Istio's own mesh dashboard (manifests/addons/dashboards/istio-mesh-dashboard.gen.json: traffic volume, success rate,
-/// 4xx and 5xx, the workloads table with its p50/p90/p99 and success rate, component versions) answers what the
-/// traffic sent implies.
+/// 4xx and 5xx, the HTTP workloads table with its p50/p90/p99 and success rate, the TCP workloads table's bytes
+/// received and sent, component versions) answers what the traffic sent implies.
 /// </summary>
 /// <remarks>
 /// Rates are exact, not approximate, because the window is taken from the scraped samples themselves: every series
@@ -21,23 +21,29 @@ public sealed class PrometheusDashboardTests
 {
     private const string Reviews = "reviews.default.svc.cluster.local";
     private const string Ratings = "ratings.default.svc.cluster.local";
+    private const string TcpEcho = "tcp-echo.default.svc.cluster.local";
 
     [Fact]
     public async Task IstioMeshDashboard_Queries_AnswerWhatTheTrafficImplies()
     {
         await using var reviewsApp = await TestBackend.StartAsync("v1");
         await using var ratingsApp = await TestBackend.StartAsync("ratings");
-        await using var mesh = await MeshHarness.StartMtlsAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)), ("ratings.yaml", MeshYaml.Service("ratings", 9080)));
+        await using var echoApp = TcpEchoBackend.Start("one");
+        await using var mesh = await MeshHarness.StartMtlsAsync(("reviews.yaml", MeshYaml.Service("reviews", 9080)), ("ratings.yaml", MeshYaml.Service("ratings", 9080)),
+            ("tcp-echo.yaml", MeshYaml.Service("tcp-echo", 9000, portName: "tcp")));
+        await mesh.StartSidecarAsync("tcp-echo-v1", new Dictionary<string, string> { ["app"] = "tcp-echo", ["version"] = "v1" }, [("tcp", 9000, echoApp.Port)]);
+        var echoPort = Ports.Free();
         var reviews = await mesh.StartSidecarAsync("reviews-v1", new Dictionary<string, string> { ["app"] = "reviews", ["version"] = "v1" }, [("http", 9080, reviewsApp.Port)]);
         var ratings = await mesh.StartSidecarAsync("ratings-v1", new Dictionary<string, string> { ["app"] = "ratings", ["version"] = "v1" }, [("http", 9080, ratingsApp.Port)]);
-        var productpage = await mesh.StartSidecarAsync("productpage-v1", new Dictionary<string, string> { ["app"] = "productpage", ["version"] = "v1" }, [],
-            $"outbound|9080||{Reviews}", $"outbound|9080||{Ratings}");
+        var productpage = await mesh.StartSidecarAsync("productpage-v1", new Dictionary<string, string> { ["app"] = "productpage", ["version"] = "v1" }, [], null, "",
+            new Dictionary<string, int> { [$"{TcpEcho}:9000"] = echoPort }, $"outbound|9080||{Reviews}", $"outbound|9080||{Ratings}", $"outbound|9000||{TcpEcho}");
         await using var prometheus = await PrometheusServer.StartAsync(
             ("sidecars", "/stats/prometheus", [productpage.Host.StatusAddress!, reviews.Host.StatusAddress!, ratings.Host.StatusAddress!]),
             ("istiod", "/metrics", [mesh.ControlPlane.MonitoringAddress]));
         using var http = productpage.Client();
 
-        // Warm-up: one request of each kind, so every series (and every histogram bucket) exists before the measure.
+        // Warm-up: one request of each kind and one TCP connection, so every series (and every histogram bucket) exists
+        // before the measure.
         // 500 rather than 503: Istio's default retries would resend a 503, and the count here is of requests sent.
         (string Url, HttpStatusCode Code)[] kinds = [("http://reviews:9080/", HttpStatusCode.OK), ("http://reviews:9080/status-if/v1/404", HttpStatusCode.NotFound),
             ("http://ratings:9080/", HttpStatusCode.OK), ("http://ratings:9080/status-if/ratings/500", HttpStatusCode.InternalServerError)];
@@ -45,8 +51,11 @@ public sealed class PrometheusDashboardTests
         {
             Assert.Equal(code, (await http.GetAsync(url)).StatusCode);
         }
+        await EchoAsync(echoPort);
         const string Source = "istio_requests_total{reporter=~\"source|waypoint\"}";
+        const string TcpClosed = "istio_tcp_connections_closed_total{reporter=~\"source|waypoint\"}";
         await WaitForAsync(prometheus, $"sum({Source})", 4);
+        await WaitForAsync(prometheus, $"sum({TcpClosed})", 1);
 
         // The measure: reviews 6 x 200 and 2 x 404, ratings 3 x 200 and 1 x 500.
         foreach (var (url, code, times) in new[] { (kinds[0].Url, kinds[0].Code, 6), (kinds[1].Url, kinds[1].Code, 2), (kinds[2].Url, kinds[2].Code, 3), (kinds[3].Url, kinds[3].Code, 1) })
@@ -56,22 +65,32 @@ public sealed class PrometheusDashboardTests
                 Assert.Equal(code, (await http.GetAsync(url)).StatusCode);
             }
         }
+        // Then TCP, after all of HTTP: 5 connections, each "hello\n" (6 bytes) up and "one hello\n" (10 bytes) back.
+        for (var i = 0; i < 5; i++)
+        {
+            await EchoAsync(echoPort);
+        }
         await WaitForAsync(prometheus, $"sum({Source})", 16);
+        await WaitForAsync(prometheus, $"sum({TcpClosed})", 6);
 
-        // The window from the samples: the client's sidecar is one target, so all its series share scrape times.
-        // The window ends at the second scrape that saw all 16: a scrape racing the last request's record may have read
-        // its counter before its histogram; the next one, a second later, reads both.
+        // The window from the samples: the client's sidecar is one target, so all its series share scrape times. It
+        // starts at the last scrape with only the HTTP warm-up (the TCP measure came after all of HTTP's) and ends at
+        // the second scrape that saw all 16 requests and 6 closed connections: a scrape racing the last record may have
+        // read one of its series before another; the next one, a second later, reads all.
         var samples = Summed(await prometheus.QueryAsync($"{Source}[10m]"));
+        var closed = Summed(await prometheus.QueryAsync($"{TcpClosed}[10m]"));
+        bool Complete(double time) => samples.Any(s => s.Time == time && s.Value == 16) && closed.Any(c => c.Time == time && c.Value == 6);
         using (var deadline = new CancellationTokenSource(Timeouts.Long))
         {
-            while (samples.Count(s => s.Value == 16) < 2)
+            while (samples.Count(s => Complete(s.Time)) < 2)
             {
                 await Task.Delay(200, deadline.Token);
                 samples = Summed(await prometheus.QueryAsync($"{Source}[10m]"));
+                closed = Summed(await prometheus.QueryAsync($"{TcpClosed}[10m]"));
             }
         }
         var start = samples.Last(s => s.Value == 4).Time;
-        var end = samples.Where(s => s.Value == 16).Skip(1).First().Time;
+        var end = samples.Where(s => Complete(s.Time)).Skip(1).First().Time;
         var seconds = end - start;
         var at = end + 0.001;
         var window = $"{(long)Math.Round((seconds + 0.002) * 1000)}ms";
@@ -108,12 +127,22 @@ public sealed class PrometheusDashboardTests
             Assert.InRange(Assert.Single(quantile, s => s.Labels["destination_workload"] == "reviews-v1").Value, expected * 0.95, expected * 1.05);
         }
 
+        // TCP Workloads: bytes received (what the client sent) and sent (what came back) per destination workload.
+        foreach (var (metric, bytes) in new[] { ("istio_tcp_received_bytes_total", 30.0), ("istio_tcp_sent_bytes_total", 50.0) })
+        {
+            var tcp = await prometheus.QueryAsync(Dash($"label_join(sum by (destination_workload,destination_workload_namespace,destination_service) (rate({metric}{{reporter=~\"source|waypoint\"}}[$__rate_interval])), \"destination_workload_var\", \".\", \"destination_workload\", \"destination_workload_namespace\")"), at);
+            var row = Assert.Single(tcp);
+            Assert.Equal(("tcp-echo-v1.default", TcpEcho), (row.Labels["destination_workload_var"], row.Labels["destination_service"]));
+            Assert.Equal(bytes / seconds, row.Value, 6);
+        }
+
         // The destination side agrees: the server's sidecars counted the same requests, under mTLS.
         await WaitForAsync(prometheus, $"sum(istio_requests_total{{reporter=\"destination\",destination_service=\"{Reviews}\",connection_security_policy=\"mutual_tls\"}})", 10);
 
-        // Istio Component Versions, from the control plane's scrape; and every target is up.
+        // Istio Component Versions: the control plane and the three scraped sidecars, one build; and every target is up.
         var versions = await prometheus.QueryAsync("sum by (component,tag) (istio_build)", at);
-        Assert.Equal("pilot", Assert.Single(versions).Labels["component"]);
+        Assert.Equal([("pilot", 1.0), ("proxy", 3.0)], versions.Select(v => (v.Labels["component"], v.Value)).Order());
+        Assert.All(versions, v => Assert.Equal(Bowline.Xds.BuildInfo.Tag, v.Labels["tag"]));
         // The control plane's own state, as istiod's: the connected proxies, pushes timed per type and counted by
         // trigger (each sidecar's registration is an endpoint change), and their convergence.
         // At least: the counters are process-wide, and other tests' meshes may share this process.
@@ -123,6 +152,17 @@ public sealed class PrometheusDashboardTests
         Assert.True(await Scalar("sum(pilot_proxy_convergence_time_count)") >= 1);
         Assert.All(await prometheus.QueryAsync("up", at), s => Assert.Equal(1, s.Value));
         Assert.Equal(4, (await prometheus.QueryAsync("up", at)).Count);
+    }
+
+    /// <summary>One TCP connection through the client's sidecar: a line up, its echo back, closed.</summary>
+    private static async Task EchoAsync(int port)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port).WaitAsync(Timeouts.Short);
+        var stream = client.GetStream();
+        await stream.WriteAsync("hello\n"u8.ToArray()).AsTask().WaitAsync(Timeouts.Short);
+        using var reader = new StreamReader(stream);
+        Assert.Equal("one hello", await reader.ReadLineAsync().WaitAsync(Timeouts.Short));
     }
 
     /// <summary>The series' raw samples summed per scrape time (series of one target share their scrape times).</summary>

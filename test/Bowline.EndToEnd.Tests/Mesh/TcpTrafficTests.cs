@@ -259,12 +259,16 @@ public sealed class TcpTrafficTests : IAsyncLifetime
             await Task.Delay(50, CancellationToken.None);
             scrape = await PrometheusScrape.GetAsync(url);
         }
-        (string, string)[] labels = [("reporter", "source"), ("source_workload", "tcp-metrics"), ("destination_service", "tcp-echo.default.svc.cluster.local"), ("connection_security_policy", "unknown")];
+        // The server by its certificate and, from its endpoint's telemetry label, its workload (v1 or v2, as balanced).
+        (string, string)[] labels = [("reporter", "source"), ("source_workload", "tcp-metrics"), ("destination_service", "tcp-echo.default.svc.cluster.local"),
+            ("destination_principal", "spiffe://cluster.local/ns/default/sa/tcp-echo"), ("destination_canonical_service", "tcp-echo"), ("connection_security_policy", "unknown")];
         Assert.Equal(5, scrape.Sum("istio_tcp_connections_opened_total", labels));
         Assert.Equal(5, scrape.Sum("istio_tcp_connections_closed_total", labels));
         // Istio's sense: received is what the client sent (the request), sent is what came back.
         Assert.Equal(30, scrape.Sum("istio_tcp_received_bytes_total", labels));
         Assert.Equal(50, scrape.Sum("istio_tcp_sent_bytes_total", labels));
+        Assert.Equal(5, scrape.Sum("istio_tcp_connections_opened_total", [("reporter", "source"), ("source_workload", "tcp-metrics"), ("destination_workload", "tcp-echo-v1")])
+            + scrape.Sum("istio_tcp_connections_opened_total", [("reporter", "source"), ("source_workload", "tcp-metrics"), ("destination_workload", "tcp-echo-v2")]));
     }
 
     [Fact]

@@ -63,14 +63,18 @@ internal static partial class TcpProxySession
         }
         info.UpstreamService = snapshot.Config.Service;
         var upstream = await ConnectAsync(config, cluster, snapshot, info, secrets, logger, draining).ConfigureAwait(false);
-        // Istio reports a connection once its upstream is known, failed connects (UF, UO, UH) included.
+        if (upstream is { } connected)
+        {
+            info.UpstreamHost = connected.Host;
+        }
+        // Istio reports a connection once its upstream is known, failed connects (UF, UO, UH) included; the labels
+        // name that upstream (its workload and the identity its certificate proved).
         info.IstioSeries = config.IstioStats?.OpenTcp(info, connection);
         if (upstream is null)
         {
             return;
         }
         var (stream, host, socket) = upstream.Value;
-        info.UpstreamHost = host;
         // Not linked to the connection's closed token either: a half-closed client still reads the rest of the upstream's
         // answer. A reset client fails the upward pump, which ends both.
         using var lifetime = new CancellationTokenSource();
