@@ -207,7 +207,8 @@ internal sealed partial class AdsStream
     /// <summary>
     /// Istio's pilot_proxy_convergence_time, once per config generation that reached this proxy: from the change to
     /// the ACK that completed it (every type it changed, and the RDS and EDS follow-ups those asked for). Generations
-    /// complete in order: one waiting on a type holds back the later ones, which then record their own, longer, delay.
+    /// complete in order: one waiting on a type holds back the later ones, which then record their own, longer, delay;
+    /// a NACKed or undeliverable one records nothing and holds back nothing.
     /// </summary>
     private void RecordConvergence()
     {
@@ -215,11 +216,17 @@ internal sealed partial class AdsStream
             .GroupBy(s => s.SentGeneration).OrderBy(g => g.Key);
         foreach (var generation in pending)
         {
-            if (_connection!.StatusOf(generation.Key).State != ChangeState.Applied)
+            switch (_connection!.StatusOf(generation.Key).State)
             {
-                return;
+                case ChangeState.Applied:
+                    ControlPlaneMetrics.Converged(_mesh.Time.GetElapsedTime(generation.First().SentGenerationPublishedAt).TotalSeconds);
+                    break;
+                case ChangeState.Nacked or ChangeState.Failed:
+                    // It never converges; it must not hold back the generations after it.
+                    break;
+                default:
+                    return;
             }
-            ControlPlaneMetrics.Converged(_mesh.Time.GetElapsedTime(generation.First().SentGenerationPublishedAt).TotalSeconds);
             _connection.Converged(generation.Key);
         }
     }

@@ -27,7 +27,9 @@ internal static class ChangeProgress
         }
         if (!string.Equals(loaded.Hash, hash, StringComparison.OrdinalIgnoreCase))
         {
-            return new Report(found, "not-loaded", null, [], []);
+            // Matched by name only: say which file, in case the caller meant another one.
+            IReadOnlyList<string> hint = found == path ? [] : [$"{path} is not in the control plane's config directories; comparing it with {found}, the one loaded file of that name"];
+            return new Report(found, "not-loaded", null, hint, []);
         }
         path = found;
         var errors = loaded.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
@@ -41,8 +43,8 @@ internal static class ChangeProgress
 
     /// <summary>
     /// The loaded file the caller means. By path first; a caller that sees the directory under another path (a
-    /// symbolic link, a mount, another machine) finds it by its content's hash and name, and the only file of that
-    /// name whose content differs is one the control plane has not reread yet.
+    /// symbolic link, a mount, another machine) finds it by its name when exactly one loaded file has that name; if
+    /// its content differs, the control plane has not reread it yet (the report then says which file it compared).
     /// </summary>
     private static (string Path, LoadedFile? File) Find(string path, string hash, IReadOnlyDictionary<string, LoadedFile> files)
     {
@@ -53,11 +55,8 @@ internal static class ChangeProgress
                 return (key, file);
             }
         }
+        // Only when the name is unambiguous: two loaded files of that name could each be the one meant.
         var name = Path.GetFileName(path);
-        var byName = files.Where(f => Path.GetFileName(f.Key) == name).ToList();
-        var match = byName.Where(f => string.Equals(f.Value.Hash, hash, StringComparison.OrdinalIgnoreCase)).ToList() is [var same] ? same
-            : byName is [var only] ? only
-            : default;
-        return match.Value is null ? (path, null) : (match.Key, match.Value);
+        return files.Where(f => Path.GetFileName(f.Key) == name).ToList() is [var only] ? (only.Key, only.Value) : (path, null);
     }
 }

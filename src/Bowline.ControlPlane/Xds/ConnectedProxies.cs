@@ -80,11 +80,21 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
         {
             return (ChangeState.Nacked, $"{nacked.Key} {nacked.Value.Rejected}: {nacked.Value.RejectReason}");
         }
+        // A follow-up the change relies on that the proxy rejected earlier and still holds rejected: the change cannot apply.
+        foreach (var (type, status) in changed.Where(t => t.Value.Synced))
+        {
+            if (FollowUpOf(type) is { } followUp && status.FollowUps.Count > 0 && _types.TryGetValue(followUp, out var child) && child.Nacked)
+            {
+                return (ChangeState.Nacked, $"{followUp} {child.Rejected}: {child.RejectReason}");
+            }
+        }
         var waiting = changed.Where(t => !t.Value.Synced).Select(t => t.Key)
             .Concat(changed.Where(t => t.Value.Synced).SelectMany(t => WaitingFollowUp(t.Key, t.Value)))
             .Distinct().Order(StringComparer.Ordinal).ToList();
         return waiting.Count == 0 ? (ChangeState.Applied, null) : (ChangeState.Pending, $"waiting for the ACK of {string.Join(", ", waiting)}");
     }
+
+    private static string? FollowUpOf(string type) => type switch { "LDS" => "RDS", "CDS" => "EDS", _ => null };
 
     /// <summary>
     /// The follow-up type an ACKed LDS or CDS still waits for: RDS (or EDS) not yet subscribed to every name the
@@ -92,7 +102,7 @@ internal sealed class ConnectedProxy(ProxyNode node, string peer, DateTimeOffset
     /// </summary>
     private IEnumerable<string> WaitingFollowUp(string type, TypeStatus status)
     {
-        var followUp = type switch { "LDS" => "RDS", "CDS" => "EDS", _ => null };
+        var followUp = FollowUpOf(type);
         if (followUp is null || status.FollowUps.Count == 0)
         {
             yield break;

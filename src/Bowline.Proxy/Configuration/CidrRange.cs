@@ -19,12 +19,19 @@ internal sealed record CidrRange(IPNetwork Network)
         {
             throw new ProxyConfigException($"{where}: '{range.AddressPrefix}' is not an IP address");
         }
-        address = Canonical(address);
         var bits = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        var length = range.PrefixLen is { } prefix ? (int)Math.Min(prefix, int.MaxValue) : bits;
+        // Envoy: prefix_len defaults to 0 when unset (the range holds every address of its family).
+        var length = range.PrefixLen is { } prefix ? (int)Math.Min(prefix, int.MaxValue) : 0;
         if (length > bits)
         {
             throw new ProxyConfigException($"{where}: prefix_len {length} is longer than an address of {range.AddressPrefix} ({bits} bits)");
+        }
+        if (address.IsIPv4MappedToIPv6 && length >= 96)
+        {
+            // ::ffff:10.0.0.0/104 is 10.0.0.0/8; a shorter prefix spans more than the mapped range and stays IPv6.
+            address = address.MapToIPv4();
+            length -= 96;
+            bits = 32;
         }
         // Envoy masks the host bits off rather than refusing 10.1.2.3/8; IPNetwork wants them clear.
         var bytes = address.GetAddressBytes();
@@ -35,7 +42,8 @@ internal sealed record CidrRange(IPNetwork Network)
         return new CidrRange(new IPNetwork(new IPAddress(bytes), length));
     }
 
-    public bool Contains(IPAddress address) => Network.Contains(Canonical(address));
+    /// <summary>An IPv4 peer on a dual-stack socket (::ffff:a.b.c.d) is in an IPv4 range as a.b.c.d, and in an IPv6 range as it came.</summary>
+    public bool Contains(IPAddress address) => Network.Contains(address) || (address.IsIPv4MappedToIPv6 && Network.Contains(address.MapToIPv4()));
 
     /// <summary>An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; ranges are written for a.b.c.d.</summary>
     public static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;

@@ -127,7 +127,7 @@ internal sealed class WorkloadMetadata
     /// The workload an EDS endpoint's <c>istio</c> filter metadata names (<c>workload</c>: Istio's compressed
     /// <c>name;namespace;canonical-service;canonical-revision;cluster-id</c>): the control plane's word for the server,
     /// which a client's metrics use when no metadata was exchanged (TCP, or a request that never reached the server).
-    /// Interned per value; null when the value has not those five fields.
+    /// Interned per value; null when the value has not those five fields, or when the bound of distinct values is reached.
     /// </summary>
     public static WorkloadMetadata? FromEndpoint(string encoded)
     {
@@ -145,8 +145,10 @@ internal sealed class WorkloadMetadata
         {
             labels[Bowline.Xds.CanonicalNames.RevisionLabel] = parts[3];
         }
-        var parsed = new WorkloadMetadata(parts[0], parts[1], "", labels, parts[4].Length > 0 ? parts[4] : DefaultCluster);
-        return s_byEndpoint.Count >= MaxInterned ? parsed : s_byEndpoint.GetOrAdd(encoded, parsed);
+        // Past the bound, no label rather than a fresh instance: series key on instances, so a new one per compile would
+        // open duplicate series without end.
+        return s_byEndpoint.Count >= MaxInterned ? null
+            : s_byEndpoint.GetOrAdd(encoded, new WorkloadMetadata(parts[0], parts[1], "", labels, parts[4].Length > 0 ? parts[4] : DefaultCluster));
     }
 
     private static readonly ConcurrentDictionary<(string, string), WorkloadMetadata> s_byIdentity = new();

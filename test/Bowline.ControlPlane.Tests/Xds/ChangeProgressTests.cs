@@ -133,6 +133,21 @@ public sealed class ChangeProgressTests
         Assert.Equal((ChangeState.Unaffected, null), proxy.StatusOf(same.Generation));
     }
 
+    [Fact]
+    public void StatusOf_AFollowUpTheProxyStillHoldsRejected_IsNacked_AndHoldsBackNoLaterChange()
+    {
+        var proxy = new ConnectedProxy(Bowline.ControlPlane.Translation.ProxyNode.From(TestNodes.ProductpageSidecar()), "test", DateTimeOffset.UnixEpoch);
+        // Generation 3's endpoints were rejected; generation 5 changes only the clusters, which name those endpoints.
+        var endpoints = new SubscriptionState(TypeUrls.ClusterLoadAssignment) { SentVersion = "e1", RejectedVersion = "e1", RejectReason = "endpoint x: bad", SentGeneration = 3 };
+        endpoints.Subscribe(["outbound|9080||reviews"], isFirst: true);
+        var clusters = new SubscriptionState(TypeUrls.Cluster) { SentVersion = "c2", AckedVersion = "c2", SentGeneration = 5, FollowUps = new HashSet<string>(["outbound|9080||reviews"]) };
+        proxy.Update(TypeUrls.ClusterLoadAssignment, endpoints);
+        proxy.Update(TypeUrls.Cluster, clusters);
+        proxy.Processed(5);
+
+        Assert.Equal((ChangeState.Nacked, "EDS e1: endpoint x: bad"), proxy.StatusOf(5));
+    }
+
     private static async Task PollUntilAsync(Func<bool> condition)
     {
         using var deadline = new CancellationTokenSource(TestTimeouts.Default);
