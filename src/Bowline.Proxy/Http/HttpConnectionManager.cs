@@ -59,7 +59,7 @@ internal sealed class HttpConnectionManager(ProxyStats stats, TimeProvider time)
             {
                 // Envoy's generate_request_id: once per request, on the request itself, so every attempt, mirror,
                 // filter and the access log see the same id, and it travels end to end.
-                context.Request.Headers["x-request-id"] = Guid.NewGuid().ToString();
+                context.Request.Headers["x-request-id"] = RequestIds.Next();
             }
             chain.Tracing?.Begin(stream);
             if (await NormalizePathAsync(stream).ConfigureAwait(false))

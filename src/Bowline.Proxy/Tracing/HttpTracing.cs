@@ -212,7 +212,10 @@ internal sealed class HttpTracing
         if (sampled)
         {
             var parent = incoming is { } from ? new ActivityContext(from.TraceId, from.SpanId, ActivityTraceFlags.Recorded, from.TraceState, isRemote: true) : default;
-            if (_sink.Start("", _kind, parent, stream.Info.StartTime) is { } span)
+            // The operation name is never exported (End sets the span's display name), but it must not be empty: an
+            // empty name makes Activity throw and swallow an ArgumentException per span, 6% of a sidecar's CPU with
+            // every request traced (perf, bench/ all-on).
+            if (_sink.Start("request", _kind, parent, stream.Info.StartTime) is { } span)
             {
                 stream.Span = span;
                 traceId = span.TraceId;
