@@ -130,6 +130,7 @@ public sealed class ProxyHost : IAsyncDisposable
         AdminAddress = addresses[0];
         StatusAddress = addresses.Count > 1 ? addresses[1] : null;
         var log = _admin.Services.GetRequiredService<ILoggerFactory>().CreateLogger<ProxyHost>();
+        Log.DataPath(log, DataPathThreading.Describe());
         // The workload certificate first, as Envoy waits for its SDS secrets: bounded, so a CA outage delays mTLS, not the proxy.
         using (var first = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
@@ -179,4 +180,7 @@ internal static partial class Log
 {
     [LoggerMessage(Level = LogLevel.Critical, Message = "xds: the xDS client stopped on an unexpected error; the proxy keeps serving its last config but will not receive updates. Restart it")]
     public static partial void XdsLoopCrashed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "data path: connections run {Mode}")]
+    public static partial void DataPath(ILogger logger, string mode);
 }

@@ -4,7 +4,8 @@ namespace Bowline.Proxy.Clusters;
 
 /// <summary>How a cluster's connections are made and kept; a change replaces the pool.</summary>
 /// <remarks>
-/// <see cref="Tls"/>: some endpoint may be reached over TLS, so connections are opened by the proxy's own connect callback.
+/// <see cref="Tls"/>: some endpoint may be reached over TLS (which the connect callback originates); part of the pool's
+/// identity, so a cluster that turns TLS on or off gets a new pool and never reuses a connection opened the other way.
 /// <see cref="MaxRequestsPerConnection"/>: above 1, each HTTP/1.1 connection carries at most that many requests (Envoy's
 /// max_requests_per_connection; 1 is the router's <c>Connection: close</c>, and HTTP/2 connections are not counted).
 /// </remarks>
@@ -71,10 +72,8 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
             ActivityHeadersPropagator = null,
         };
         var countsRequests = settings.MaxRequestsPerConnection > 1;
-        if (settings.Keepalive is not null || settings.Tls || countsRequests)
-        {
-            handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(context, settings, secrets, cancellationToken);
-        }
+        // Always the proxy's own callback: its sockets are data-path sockets (DataPathThreading), whatever the settings.
+        handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(context, settings, secrets, cancellationToken);
         var invoker = new UpstreamPool(handler, countsRequests);
         _created.Add(invoker);
         Replace(_invokers, cluster, (settings, invoker), existing, existing.Invoker is not null);
@@ -161,6 +160,7 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            Listeners.DataPathThreading.Adopt(socket);
             if (keepalive is not null)
             {
                 socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);

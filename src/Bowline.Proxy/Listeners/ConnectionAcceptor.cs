@@ -32,6 +32,10 @@ internal sealed partial class ConnectionAcceptor(Func<CompiledListener> listener
 
     private async Task AcceptAsync(ConnectionContext connection, ConnectionDelegate next)
     {
+        if (connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            DataPathThreading.Adopt(socket);
+        }
         var current = listener();
         current.Stats.ConnectionsTotal.Increment();
         // Before Kestrel's HTTP layer runs its timeouts and graceful close do not apply: this honours a drain's close

@@ -41,7 +41,9 @@ internal sealed class ListenerServer : IAsyncDisposable
                 l.Use(acceptor.Middleware);
             });
         }
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggers);
+        // Inline scheduling: Kestrel runs the request where the socket read completed (the event thread, see
+        // DataPathThreading) instead of queueing it to the thread pool.
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = DataPathThreading.Inline }), loggers);
         _server = new KestrelServer(Options.Create(options), transport, loggers);
         _application = new Application(this, handler);
     }
