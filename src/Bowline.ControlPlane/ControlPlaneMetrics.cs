@@ -90,7 +90,7 @@ internal static class ControlPlaneMetrics
         CounterLine(text, "pilot_jwks_resolver_network_fetch_success_total", "Successful JWKS (and OpenID discovery) fetches.", JwksFetchSuccesses.Value);
         CounterLine(text, "pilot_jwks_resolver_network_fetch_fail_total", "Failed JWKS (and OpenID discovery) fetches.", JwksFetchFailures.Value);
         Gauge(text, "bowline_jwks_stale", "JWKS sources whose last fetch failed: served stale, or, never fetched, verifying no token (401).", Interlocked.Read(ref s_jwksStale));
-        CounterLine(text, "bowline_xds_unauthenticated_total", "ADS streams on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
+        CounterLine(text, "bowline_xds_unauthenticated_total", "xDS streams (ADS and CSDS) on the TLS port refused because the client presented no valid mesh certificate.", XdsUnauthenticated.Value);
         CounterLine(text, "bowline_xds_permission_denied_total", "ADS streams refused because the node claimed another identity than its certificate proves.", XdsPermissionDenied.Value);
         CounterLine(text, "bowline_serving_certificate_failures_total", "Failed renewals of the control plane's TLS serving certificate; the current one stayed in use.", ServingCertificateFailures.Value);
         text.Append("# HELP pilot_proxy_convergence_time Delay in seconds between a config change and a proxy receiving and acknowledging it.\n# TYPE pilot_proxy_convergence_time histogram\n");

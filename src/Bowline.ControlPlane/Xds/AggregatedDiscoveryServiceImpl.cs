@@ -16,7 +16,7 @@ internal sealed class AggregatedDiscoveryServiceImpl(MeshState mesh, ConnectedPr
     public override async Task StreamAggregatedResources(IAsyncStreamReader<DiscoveryRequest> requestStream, IServerStreamWriter<DiscoveryResponse> responseStream, ServerCallContext context)
     {
         // Before anything is read: on the TLS port a client without a valid mesh certificate learns nothing.
-        var authorization = authenticator.Authenticate(context);
+        var authorization = authenticator.Authenticate(context, "ADS");
         // Streams live as long as the proxy; on shutdown they end so clients reconnect elsewhere instead of holding the server open.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try

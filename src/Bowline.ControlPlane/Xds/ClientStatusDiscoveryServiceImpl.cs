@@ -66,7 +66,7 @@ internal sealed class ClientStatusDiscoveryServiceImpl(ConnectedProxies proxies,
     private void Authorize(ServerCallContext context)
     {
         // Throws UNAUTHENTICATED on the TLS port without a valid mesh certificate.
-        if (authenticator.Authenticate(context) is { } caller)
+        if (authenticator.Authenticate(context, "CSDS") is { } caller)
         {
             if (caller.Identity.Namespace != Config.MeshSecurity.RootNamespace)
             {

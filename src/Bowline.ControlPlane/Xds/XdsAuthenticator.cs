@@ -20,7 +20,8 @@ internal sealed partial class XdsAuthenticator(IServiceProvider services, TimePr
     private long _unlogged;
 
     /// <summary>The identity the stream must be served as; null on the plaintext port. Throws UNAUTHENTICATED on the TLS port without a valid certificate.</summary>
-    public NodeAuthorization? Authenticate(ServerCallContext context)
+    /// <param name="service">The xDS service the stream is for (<c>ADS</c>, <c>CSDS</c>), named in the refusal and the log line.</param>
+    public NodeAuthorization? Authenticate(ServerCallContext context, string service)
     {
         var http = context.GetHttpContext();
         if (!http.Request.IsHttps)
@@ -30,7 +31,7 @@ internal sealed partial class XdsAuthenticator(IServiceProvider services, TimePr
         string failure;
         if (http.Connection.ClientCertificate is not { } presented)
         {
-            failure = "ADS on the TLS xDS port needs a client certificate: present the workload certificate the mesh CA issued (get one first from the CA on this port with the bootstrap token)";
+            failure = $"{service} on the TLS xDS port needs a client certificate: present the workload certificate the mesh CA issued (get one first from the CA on this port with the bootstrap token)";
         }
         else if (_ca is null)
         {
@@ -46,18 +47,18 @@ internal sealed partial class XdsAuthenticator(IServiceProvider services, TimePr
             failure = authentication.Failure!;
         }
         ControlPlaneMetrics.XdsUnauthenticated.Add(1);
-        LogRateLimited(context.Peer, failure);
+        LogRateLimited(service, context.Peer, failure);
         throw new RpcException(new Status(StatusCode.Unauthenticated, failure));
     }
 
     /// <summary>Anyone who can reach the port can fail here: at most one line every 5 s, with how many were not logged.</summary>
-    private void LogRateLimited(string peer, string failure)
+    private void LogRateLimited(string service, string peer, string failure)
     {
         var now = time.GetTimestamp();
         var last = Interlocked.Read(ref _lastLog);
         if ((last == long.MinValue || time.GetElapsedTime(last, now) >= LogInterval) && Interlocked.CompareExchange(ref _lastLog, now, last) == last)
         {
-            LogUnauthenticated(logger, peer, failure, Interlocked.Exchange(ref _unlogged, 0));
+            LogUnauthenticated(logger, service, peer, failure, Interlocked.Exchange(ref _unlogged, 0));
         }
         else
         {
@@ -65,6 +66,6 @@ internal sealed partial class XdsAuthenticator(IServiceProvider services, TimePr
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: refused an unauthenticated ADS stream from {Peer}: {Reason} ({Unlogged} more since the last such line; bowline_xds_unauthenticated_total counts them all)")]
-    private static partial void LogUnauthenticated(ILogger logger, string peer, string reason, long unlogged);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "xds: refused an unauthenticated {Service} stream from {Peer}: {Reason} ({Unlogged} more since the last such line; bowline_xds_unauthenticated_total counts them all)")]
+    private static partial void LogUnauthenticated(ILogger logger, string service, string peer, string reason, long unlogged);
 }

@@ -47,6 +47,8 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
     private readonly Dictionary<string, (string Key, ILoadBalancer Balancer)> _balancers = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Cluster, string Address, int Port), UpstreamEndpoint> _endpoints = [];
     private readonly List<Action> _undo = [];
+    private readonly List<Action> _onCommit = [];
+    private readonly HashSet<UpstreamEndpoint> _joined = [];
     private readonly List<UpstreamPool> _created = [];
     private readonly List<UpstreamPool> _retiring = [];
 
@@ -184,8 +186,29 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         {
             endpoint = new UpstreamEndpoint(address, port) { JoinedAt = time.GetTimestamp() };
             Replace(_endpoints, (cluster, address, port), endpoint, endpoint, hadPrevious: false);
+            _joined.Add(endpoint);
         }
         return endpoint;
+    }
+
+    /// <summary>
+    /// Labels an endpoint with the workload the candidate says it is: at once when the candidate added the endpoint,
+    /// at <see cref="Commit"/> when the live snapshot already uses it, so a rejected update never relabels its metrics.
+    /// </summary>
+    public void Label(UpstreamEndpoint endpoint, Telemetry.WorkloadMetadata? workload)
+    {
+        if (ReferenceEquals(endpoint.Workload, workload))
+        {
+            return;
+        }
+        if (_joined.Contains(endpoint))
+        {
+            endpoint.Workload = workload;
+        }
+        else
+        {
+            _onCommit.Add(() => endpoint.Workload = workload);
+        }
     }
 
     /// <summary>Forgets clusters and endpoints no longer in the candidate config; their pools close after <see cref="Commit"/>.</summary>
@@ -220,6 +243,12 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
             Retire(invoker);
         }
         _retiring.Clear();
+        foreach (var apply in _onCommit)
+        {
+            apply();
+        }
+        _onCommit.Clear();
+        _joined.Clear();
         _created.Clear();
         _undo.Clear();
     }
@@ -238,6 +267,8 @@ internal sealed class ConnectionPools(TimeProvider time, Random random, Tls.Secr
         _undo.Clear();
         _created.Clear();
         _retiring.Clear();
+        _onCommit.Clear();
+        _joined.Clear();
     }
 
     private void Replace<TKey, TValue>(Dictionary<TKey, TValue> map, TKey key, TValue value, TValue previous, bool hadPrevious)

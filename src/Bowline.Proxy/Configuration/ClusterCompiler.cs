@@ -354,9 +354,8 @@ internal sealed class ClusterCompiler(ConnectionPools pools, ClusterManager clus
                 var weight = (int)Math.Max(1u, lbEndpoint.LoadBalancingWeight ?? 1u);
                 var tls = transport?.For(TransportMatchOf(lbEndpoint, where));
                 var host = pools.Endpoint(cluster, socket.Address, (int)socket.PortValue);
-                // On the pooled endpoint, as its join time is: an update the proxy then rejects may have relabelled it
-                // until the next accepted one (a metric label, never routing).
-                host.Workload = WorkloadOf(lbEndpoint);
+                // On the pooled endpoint, as its join time is; relabelled only when this update is accepted.
+                pools.Label(host, WorkloadOf(lbEndpoint));
                 endpoints.Add(new WeightedEndpoint(host, weight, healthy, (int)locality.Priority, LocalityKey(locality.Locality), (int)(locality.LoadBalancingWeight ?? 0), tls));
             }
         }

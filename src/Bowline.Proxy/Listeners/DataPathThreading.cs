@@ -10,10 +10,11 @@ namespace Bowline.Proxy.Listeners;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Only data-path sockets are adopted: downstream connections a listener accepts and the upstream connections the
-/// router and the TCP proxy open. The xDS stream, the CA, span export, health checks and the admin and status ports
-/// keep completing on the thread pool, so compiling a large config or serving a config dump never runs on (and stalls)
-/// the threads traffic uses. What runs inline is request code that never blocks: filters and the router only await.
+/// Only data-path sockets are adopted: downstream connections a listener accepts and the upstream connections cluster
+/// pools and the TCP proxy open (span export uses those pools too). The xDS stream, the CA, health checks
+/// and the admin and status ports keep completing on the thread pool, so compiling a large config or serving a config
+/// dump never runs on (and stalls) the threads traffic uses. What runs inline is request code that never blocks:
+/// filters and the router only await.
 /// </para>
 /// <para>
 /// The per-socket switch is <c>Socket.PreferInlineCompletions</c>, which .NET keeps internal as experimental but

@@ -28,6 +28,36 @@ public sealed class ConnectionPoolsTests : IDisposable
     }
 
     [Fact]
+    public void Label_AnEndpointTheLiveSnapshotUses_ChangesOnlyWhenTheUpdateIsCommitted()
+    {
+        var reviews = Bowline.Proxy.Telemetry.WorkloadMetadata.FromEndpoint("reviews-v1;default;reviews;v1;Kubernetes");
+        var host = _pools.Endpoint(Reviews, "10.0.0.1", 9080);
+        _pools.Commit();
+
+        _pools.Label(host, reviews);
+        var whileCompiling = host.Workload;
+        _pools.Rollback();
+        var afterRejection = host.Workload;
+        _pools.Label(host, reviews);
+        _pools.Commit();
+
+        Assert.Null(whileCompiling);
+        Assert.Null(afterRejection);
+        Assert.Same(reviews, host.Workload);
+    }
+
+    [Fact]
+    public void Label_AnEndpointTheUpdateAdds_AppliesAtOnce()
+    {
+        var reviews = Bowline.Proxy.Telemetry.WorkloadMetadata.FromEndpoint("reviews-v2;default;reviews;v2;Kubernetes");
+        var host = _pools.Endpoint(Reviews, "10.0.0.2", 9080);
+
+        _pools.Label(host, reviews);
+
+        Assert.Same(reviews, host.Workload);
+    }
+
+    [Fact]
     public void Balancer_SamePolicy_KeepsTheInstance()
     {
         var first = _pools.Balancer(new Envoy.Config.Cluster.V3.Cluster { Name = Reviews, LbPolicy = LbPolicy.RoundRobin });
