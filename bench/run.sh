@@ -218,7 +218,7 @@ start controlplane dotnet "$BIN/bowline.dll" controlplane --config "$WORK/mesh" 
     --xds-port "$XDS_PORT" --monitoring-port "$MON_PORT" --log-level Warning
 start bowline "${PROXY_CMD[@]}" --xds "http://127.0.0.1:$XDS_PORT" \
     --workload bench-client --namespace default --label app=bench-client \
-    --admin-port "$ADMIN_PORT" --outbound-port "$OUTBOUND_PORT" --log-level Warning
+    --admin-port "$ADMIN_PORT" --status-port 0 --outbound-port "$OUTBOUND_PORT" --log-level Warning
 wait_for bowline "$READY_SECONDS" "http://127.0.0.1:$OUTBOUND_PORT/1kb"
 log "all targets answer: backend :$BACKEND_PORT, bowline :$OUTBOUND_PORT, nginx :$NGINX_PORT, haproxy :$HAPROXY_PORT"
 TARGET_PORT[bowline]=$OUTBOUND_PORT; TARGET_A[bowline]=bowline
@@ -327,12 +327,12 @@ XDS_ARGS=(--xds "https://127.0.0.1:$SECURE_XDS_PORT" --ca-root-file "$WORK/mesh/
 start bowline_b "${PROXY_CMD[@]}" "${XDS_ARGS[@]}" --ca-token-file "$WORK/mesh/tokens/server.token" \
     --node-id "sidecar~127.0.0.1~backend-1.default~default.svc.cluster.local" \
     --workload backend-1 --namespace default --label app=backend --service-account backend \
-    --admin-port "$SERVER_ADMIN_PORT" --bind 127.0.0.1 --outbound-port "$SERVER_OUTBOUND_PORT" \
+    --admin-port "$SERVER_ADMIN_PORT" --status-port 0 --bind 127.0.0.1 --outbound-port "$SERVER_OUTBOUND_PORT" \
     --inbound "80=$INBOUND_PORT:$BACKEND_PORT" --log-level Warning
 start bowline_a "${PROXY_CMD[@]}" "${XDS_ARGS[@]}" --ca-token-file "$WORK/mesh/tokens/client.token" \
     --node-id "sidecar~127.0.0.1~bench-client.default~default.svc.cluster.local" \
     --workload bench-client --namespace default --label app=bench-client --service-account bench-client \
-    --admin-port "$CLIENT_ADMIN_PORT" --bind 127.0.0.1 --outbound-port "$CLIENT_OUTBOUND_PORT" --log-level Warning
+    --admin-port "$CLIENT_ADMIN_PORT" --status-port 0 --bind 127.0.0.1 --outbound-port "$CLIENT_OUTBOUND_PORT" --log-level Warning
 wait_for bowline_a "$READY_SECONDS" "http://127.0.0.1:$CLIENT_OUTBOUND_PORT/1kb"
 
 # The hop must provably be mesh mTLS: the server sidecar counted TLS handshakes on its inbound listener, and
@@ -451,7 +451,7 @@ if [[ -n "$(git -C "$REPO_DIR" status --porcelain --untracked-files=no 2>/dev/nu
     echo "clk_tck=$(getconf CLK_TCK)"
     echo "bowline_bin=$BIN"
     echo "git_commit=$git_commit"
-    echo "dotnet_env=DOTNET_TieredPGO=$DOTNET_TieredPGO, DOTNET_gcServer=$DOTNET_gcServer"
+    echo "dotnet_env=DOTNET_TieredPGO=$DOTNET_TieredPGO, DOTNET_gcServer=$DOTNET_gcServer, BOWLINE_DATA_PATH_INLINE=${BOWLINE_DATA_PATH_INLINE:-1}"
     echo "warmup_seconds=$WARMUP_SECONDS"
     echo "wrk_seconds=$WRK_SECONDS"
     echo "hey_seconds=$HEY_SECONDS"

@@ -51,7 +51,12 @@ internal sealed record ClientCertForwarding(ClientCertMode Mode, bool Subject, b
         {
             return;
         }
-        var element = Element(connection.LocalUri, peer);
+        // Rendered once per connection (a SHA-256 of the certificate, its SANs), not per request.
+        if (connection.ClientCertElement is not { } cached || !ReferenceEquals(cached.Settings, this))
+        {
+            connection.ClientCertElement = cached = new ClientCertElement(this, Element(connection.LocalUri, peer));
+        }
+        var element = cached.Value;
         if (Mode == ClientCertMode.AppendForward && headers.TryGetValue(Header, out var received) && received.Count > 0)
         {
             headers[Header] = received.ToString() + "," + element;
@@ -97,3 +102,6 @@ internal sealed record ClientCertForwarding(ClientCertMode Mode, bool Subject, b
         return element.ToString();
     }
 }
+
+/// <summary>One connection's rendered XFCC element and the settings (a compiled HCM's) it was rendered under.</summary>
+internal sealed record ClientCertElement(ClientCertForwarding Settings, string Value);

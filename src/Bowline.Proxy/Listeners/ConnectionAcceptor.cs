@@ -376,6 +376,18 @@ internal sealed class ConnectionChain(CompiledListener listener, CompiledFilterC
     public string? LocalUri { get; init; }
 
     /// <summary>
+    /// The XFCC element last rendered for this connection's peer, with the settings it was rendered under: the peer and
+    /// <see cref="LocalUri"/> are fixed for the connection, so its requests reuse it until the settings change.
+    /// </summary>
+    public Http.ClientCertElement? ClientCertElement
+    {
+        get => Volatile.Read(ref _clientCertElement);
+        set => Volatile.Write(ref _clientCertElement, value);
+    }
+
+    private Http.ClientCertElement? _clientCertElement;
+
+    /// <summary>
     /// The chain under <paramref name="listener"/>: the one matched at accept time while the listener is unchanged,
     /// else the connection's match under the new listener, once (null when it has none: the connection no longer
     /// belongs). A connection never moves between a TLS chain and a cleartext one: its transport was fixed at accept.

@@ -18,7 +18,7 @@ public sealed class ClientCertForwardingTests
     private static readonly ClientCertForwarding Inbound = new(ClientCertMode.AppendForward, Subject: true, Cert: false, Chain: false, Dns: true, Uri: true);
     private readonly FakeTimeProvider _time = new();
 
-    private HttpStream Request(string? forged, bool mtls)
+    private HttpStream Request(string? forged, bool mtls, ConnectionChain? on = null)
     {
         var stream = Streams.Create(_time, request: r =>
         {
@@ -35,7 +35,7 @@ public sealed class ClientCertForwardingTests
             peer = new PeerIdentity(TestPki.Leaf(Root, [uri]), spiffe);
         }
         var metadata = new ConnectionMetadata(IPAddress.Loopback, 15006, IPAddress.Loopback, 1, mtls ? ConnectionMetadata.Tls : ConnectionMetadata.RawBuffer, null, []);
-        stream.Context.Features.Set(new ConnectionChain(null!, new CompiledFilterChain("c", stream.Chain, null), metadata, peer) { LocalUri = mtls ? TestPki.Spiffe("httpbin") : null });
+        stream.Context.Features.Set(on ?? new ConnectionChain(null!, new CompiledFilterChain("c", stream.Chain, null), metadata, peer) { LocalUri = mtls ? TestPki.Spiffe("httpbin") : null });
         return stream;
     }
 
@@ -60,6 +60,30 @@ public sealed class ClientCertForwardingTests
         Assert.StartsWith("By=spiffe://cluster.local/ns/default/sa/httpbin;Hash=", xfcc, StringComparison.Ordinal);
         Assert.Contains(";Subject=\"O=cluster.local\"", xfcc, StringComparison.Ordinal);
         Assert.EndsWith(";URI=spiffe://cluster.local/ns/default/sa/sleep", xfcc, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AConnectionsRequests_ShareOneRenderedElement_UntilTheSettingsChange()
+    {
+        var first = Request("By=spiffe://cluster.local/ns/default/sa/gateway", mtls: true);
+        var connection = first.Context.Features.Get<ConnectionChain>()!;
+        var second = Request(null, mtls: true, on: connection);
+        var afterUpdate = Request(null, mtls: true, on: connection);
+
+        Inbound.Apply(first);
+        var rendered = connection.ClientCertElement;
+        Inbound.Apply(second);
+        var reused = connection.ClientCertElement;
+        (Inbound with { Subject = false }).Apply(afterUpdate);
+
+        var own = second.Context.Request.Headers[ClientCertForwarding.Header].ToString();
+        // What the first request received is its own: only the peer's element is kept for the connection.
+        Assert.Equal("By=spiffe://cluster.local/ns/default/sa/gateway," + own, first.Context.Request.Headers[ClientCertForwarding.Header].ToString());
+        Assert.Same(rendered, reused);
+        Assert.NotSame(rendered, connection.ClientCertElement);
+        var updated = afterUpdate.Context.Request.Headers[ClientCertForwarding.Header].ToString();
+        Assert.Contains(";Subject=", own, StringComparison.Ordinal);
+        Assert.DoesNotContain(";Subject=", updated, StringComparison.Ordinal);
     }
 
     [Fact]
