@@ -54,5 +54,11 @@ public static class CommonOptions
             o.UseUtcTimestamp = true;
             o.ColorBehavior = LoggerColorBehavior.Disabled;
         })
-        .AddConsole(o => o.LogToStandardErrorThreshold = Microsoft.Extensions.Logging.LogLevel.Trace);
+        .AddConsole(o =>
+        {
+            o.LogToStandardErrorThreshold = Microsoft.Extensions.Logging.LogLevel.Trace;
+            // A proxy logs from its event threads (DataPathThreading): when whatever reads stderr falls behind, lines
+            // are dropped rather than the threads that carry traffic blocked.
+            o.QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite;
+        });
 }

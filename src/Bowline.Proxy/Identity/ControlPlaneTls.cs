@@ -96,6 +96,7 @@ internal sealed partial class ControlPlaneTls
                 chain.ChainPolicy.CustomTrustStore.AddRange(bundle);
             }
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
             chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
             chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.1"));
             failure = !chain.Build(leaf)

@@ -57,8 +57,9 @@ internal static class DataPathThreading
             SetPreferInlineCompletions(socket, true);
             return true;
         }
-        catch (MissingMemberException)
+        catch (Exception e) when (e is MissingMemberException or SocketException)
         {
+            // No switch in this runtime, or no socket to try it on (out of descriptors at startup): the thread pool.
             return false;
         }
     }

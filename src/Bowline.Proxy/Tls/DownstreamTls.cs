@@ -77,7 +77,7 @@ internal sealed class DownstreamTls
             ClientCertificateRequired = roots is not null,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        options.CertificateChainPolicy = roots is null ? null : Settings.ChainPolicy(roots);
+        options.CertificateChainPolicy = Settings.ChainPolicy(roots);
         options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
         {
             if (presented is null && !RequireClientCertificate)

@@ -77,20 +77,21 @@ internal sealed class TlsSettings
     public List<SslApplicationProtocol> Alpn { get; }
 
     /// <summary>
-    /// How a peer's chain is built for one handshake: against exactly <paramref name="roots"/>, no revocation (Envoy's
-    /// default); null for the platform's store (<c>file-root:system</c>).
+    /// How a peer's chain is built for one handshake: against exactly <paramref name="roots"/>, or the platform's store
+    /// (<c>file-root:system</c>, or no validation context at all), with no revocation checks (Envoy's default) and never
+    /// a download: a chain build that fetched a missing intermediate would block the event thread the handshake runs on,
+    /// for as long as the URL the peer's own certificate names takes to answer. Envoy does not fetch either.
     /// </summary>
-    public X509ChainPolicy? ChainPolicy(X509Certificate2Collection roots)
+    public X509ChainPolicy ChainPolicy(X509Certificate2Collection? roots)
     {
-        if (ValidationSource?.SystemRoots == true)
+        if (roots is null || ValidationSource?.SystemRoots == true)
         {
-            return null;
+            return new X509ChainPolicy { TrustMode = X509ChainTrustMode.System, RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
         }
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
         policy.CustomTrustStore.AddRange(roots);
         return policy;
     }
-
 
     public static TlsSettings Compile(CommonTlsContext? common, string where)
     {

@@ -76,7 +76,7 @@ internal sealed class UpstreamTls
             ClientCertificateContext = certificate?.Context,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
-        options.CertificateChainPolicy = roots is null ? null : Settings.ChainPolicy(roots);
+        options.CertificateChainPolicy = Settings.ChainPolicy(roots);
         var checkName = AutoSanValidation && Sni is null && AutoSni && requestHost is not null;
         options.RemoteCertificateValidationCallback = (_, presented, chain, errors) =>
         {
