@@ -334,11 +334,12 @@ internal sealed partial class AdsStream
         {
             state.SentGeneration = _generation;
             state.SentGenerationPublishedAt = Math.Max(_generationPublishedAt, _connectedAt);
+            // The version is the content's hash: a resend of the same version names the same follow-ups.
+            state.FollowUps = FollowUps(state.TypeUrl, resources);
         }
         state.SentVersion = version;
         state.SentNonce = response.Nonce;
         state.SentResources = resources;
-        state.FollowUps = FollowUps(state.TypeUrl, resources);
         _connection!.Update(state.TypeUrl, state);
         ControlPlaneMetrics.Pushed(TypeUrls.ShortName(state.TypeUrl), _mesh.Time.GetElapsedTime(Math.Max(_generationPublishedAt, _connectedAt)).TotalSeconds);
         LogPush(_logger, _node!.Id, TypeUrls.ShortName(state.TypeUrl), version, resources.Count);
