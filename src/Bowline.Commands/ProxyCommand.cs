@@ -32,7 +32,7 @@ public static class ProxyCommand
         var caRootFile = new Option<string?>("--ca-root-file") { Description = "PEM root(s) of the mesh CA that the control plane's TLS certificate must chain to (root-cert.pem); with it the proxy reaches the CA and ADS over TLS on an https --xds address." };
         var serverName = new Option<string>("--xds-server-name") { Description = "The DNS name the control plane's TLS certificate must carry.", DefaultValueFactory = _ => "istiod.istio-system.svc" };
         var trustDomain = new Option<string>("--trust-domain") { Description = "The SPIFFE trust domain of this workload's identity.", DefaultValueFactory = _ => "cluster.local" };
-        var concurrency = new Option<int>("--concurrency") { Description = "Event threads that run the data path, Envoy's --concurrency (Istio's proxy concurrency); 0, the default, is one per core.", DefaultValueFactory = _ => 0 };
+        var concurrency = new Option<int?>("--concurrency") { Description = "Event threads that run the data path, as Istio's proxy concurrency: 2 when unset, 0 for one per core." };
         var logLevel = CommonOptions.LogLevel();
 
         var command = new Command("proxy", "Run a sidecar proxy (or an ingress gateway) programmed by the control plane over xDS.")
@@ -91,12 +91,12 @@ public static class ProxyCommand
                 return 2;
             }
 
-            if (result.GetValue(concurrency) is var threads && threads < 0)
+            if (result.GetValue(concurrency) is < 0 and var threads)
             {
-                await Console.Error.WriteLineAsync($"bowline proxy: --concurrency {threads}: expected 0 (one per core) or a thread count").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"bowline proxy: --concurrency {threads}: expected a thread count, or 0 for one per core").ConfigureAwait(false);
                 return 2;
             }
-            SetEventThreads(threads);
+            SetEventThreads(result.GetValue(concurrency));
 
             using var signals = new ShutdownSignals();
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals.Token);
@@ -121,17 +121,20 @@ public static class ProxyCommand
 
     /// <summary>
     /// The socket event threads the data path runs on (the proxy's DataPathThreading): .NET starts them, reading this
-    /// variable once, when the process's first socket goes asynchronous, which has not happened yet. An explicit
-    /// --concurrency wins; otherwise a value already in the environment is kept, else one per core (Envoy's default;
-    /// .NET's own default is one engine for up to 30 cores, which would put every connection on one thread).
+    /// variable once, when the process's first socket goes asynchronous, which has not happened yet. As Istio's proxy
+    /// concurrency: an explicit --concurrency wins (0: one per core); unset, a value already in the environment is kept,
+    /// else 2, so a sidecar on a large machine does not start a thread per core. (.NET's own default is one engine for
+    /// up to 30 cores.)
     /// </summary>
-    private static void SetEventThreads(int concurrency)
+    private static void SetEventThreads(int? concurrency)
     {
         const string Variable = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
-        if (concurrency > 0 || Environment.GetEnvironmentVariable(Variable) is null)
+        if (concurrency is null && Environment.GetEnvironmentVariable(Variable) is not null)
         {
-            Environment.SetEnvironmentVariable(Variable, (concurrency > 0 ? concurrency : Environment.ProcessorCount).ToString(CultureInfo.InvariantCulture));
+            return;
         }
+        var threads = concurrency switch { null => 2, 0 => Environment.ProcessorCount, var n => n.Value };
+        Environment.SetEnvironmentVariable(Variable, threads.ToString(CultureInfo.InvariantCulture));
     }
 
     private static InboundPortMapping ParseInbound(string text)

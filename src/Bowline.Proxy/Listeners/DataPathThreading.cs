@@ -20,7 +20,7 @@ namespace Bowline.Proxy.Listeners;
 /// The per-socket switch is <c>Socket.PreferInlineCompletions</c>, which .NET keeps internal as experimental but
 /// preserves for reflection (its DynamicDependency); were it ever gone, <see cref="Available"/> turns false and the
 /// data path completes on the thread pool as before, which <see cref="Describe"/> reports at startup.
-/// <c>BOWLINE_DATA_PATH_INLINE=0</c> turns it off. The event threads are .NET's socket engines, one per core unless
+/// <c>BOWLINE_DATA_PATH_INLINE=0</c> turns it off. The event threads are .NET's socket engines, two unless
 /// <c>DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT</c> says otherwise (set by <c>bowline proxy --concurrency</c>).
 /// </para>
 /// </remarks>
