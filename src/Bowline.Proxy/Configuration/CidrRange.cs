@@ -43,8 +43,27 @@ internal sealed record CidrRange(IPNetwork Network)
     }
 
     /// <summary>An IPv4 peer on a dual-stack socket (::ffff:a.b.c.d) is in an IPv4 range as a.b.c.d, and in an IPv6 range as it came.</summary>
-    public bool Contains(IPAddress address) => Network.Contains(address) || (address.IsIPv4MappedToIPv6 && Network.Contains(address.MapToIPv4()));
+    public bool Contains(IPAddress address) => address.IsIPv4MappedToIPv6
+        ? Network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? Network.Contains(address.MapToIPv4()) : HasPrefix(address)
+        : Network.Contains(address);
 
-    /// <summary>An IPv4 peer on a dual-stack socket arrives as ::ffff:a.b.c.d; ranges are written for a.b.c.d.</summary>
-    public static IPAddress Canonical(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    /// <summary>
+    /// Whether <paramref name="address"/> starts with the range's prefix, bit for bit: <see cref="IPNetwork.Contains"/>
+    /// takes a mapped address as IPv4 and so never finds it in an IPv6 range narrower than ::/0.
+    /// </summary>
+    private bool HasPrefix(IPAddress address)
+    {
+        Span<byte> prefix = stackalloc byte[16];
+        Span<byte> candidate = stackalloc byte[16];
+        Network.BaseAddress.TryWriteBytes(prefix, out _);
+        address.TryWriteBytes(candidate, out _);
+        var length = Network.PrefixLength;
+        var whole = length / 8;
+        if (!candidate[..whole].SequenceEqual(prefix[..whole]))
+        {
+            return false;
+        }
+        var mask = (byte)(0xFF << (8 - (length % 8)));
+        return length % 8 == 0 || (candidate[whole] & mask) == prefix[whole];
+    }
 }

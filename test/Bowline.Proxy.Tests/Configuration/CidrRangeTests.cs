@@ -17,6 +17,9 @@ public sealed class CidrRangeTests
     [InlineData("::ffff:10.0.0.0", 104u, "10.7.7.7", true)]   // a mapped prefix of 96 bits or more is IPv4
     [InlineData("::", 0u, "::ffff:10.1.1.1", true)]           // ...and an IPv6 range still holds the mapped form
     [InlineData("::", 0u, "10.1.1.1", false)]
+    [InlineData("::ffff:0:0", 95u, "::ffff:10.1.2.3", true)]   // wider than the mapped range: IPv6, holding mapped peers
+    [InlineData("::ffff:0:0", 95u, "2001:db8::1", false)]
+    [InlineData("64:ff9b::", 96u, "::ffff:10.1.2.3", false)]   // another IPv6 range does not
     [InlineData("10.0.0.0", null, "192.168.1.1", true)]       // prefix_len unset is 0 in Envoy
     [InlineData("::1", 128u, "::1", true)]
     public void Contains_FollowsEnvoysRules(string prefix, uint? length, string address, bool expected) =>

@@ -156,6 +156,17 @@ public sealed class RbacFilterTests
     }
 
     [Fact]
+    public async Task AnIpv6Range_HoldsAnIpv4PeerInItsMappedForm_AsFilterChainMatchesDo()
+    {
+        // ::ffff:0:0/95 is wider than the mapped range, so it stays an IPv6 range (CidrRange); the peer matches as it came.
+        var filter = Create(Rules(RBAC.Types.Action.Allow, ("p", Policy(AnyPermission,
+            new Principal { DirectRemoteIp = new Envoy.Config.Core.V3.CidrRange { AddressPrefix = "::ffff:0:0", PrefixLen = 95 } }))));
+
+        Assert.Equal(FilterStatus.Continue, await filter.OnRequestAsync(Request(source: IPAddress.Parse("10.1.2.3").MapToIPv6())));
+        Assert.Equal(FilterStatus.Stop, await filter.OnRequestAsync(Request(source: IPAddress.Parse("2001:db8::1"))));
+    }
+
+    [Fact]
     public async Task RemoteIp_IsTheLastForwardedForAddress_DirectRemoteIpTheConnectionPeer()
     {
         var filter = Create(Rules(RBAC.Types.Action.Allow, ("p", Policy(AnyPermission, new Principal { RemoteIp = new Envoy.Config.Core.V3.CidrRange { AddressPrefix = "203.0.113.7", PrefixLen = 32 } }))));

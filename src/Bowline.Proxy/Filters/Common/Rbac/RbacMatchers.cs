@@ -131,7 +131,7 @@ internal abstract class RbacMatcher
         return new MetadataValue(metadata.Filter, keys, ValueMatch.From(metadata.Value, where + ".value"), metadata.Invert);
     }
 
-    private static IPNetwork Cidr(Envoy.Config.Core.V3.CidrRange range, string where) => CidrRange.From(range, where).Network;
+    private static CidrRange Cidr(Envoy.Config.Core.V3.CidrRange range, string where) => CidrRange.From(range, where);
 
     private sealed class Always : RbacMatcher
     {
@@ -208,7 +208,7 @@ internal abstract class RbacMatcher
         Remote,
     }
 
-    private sealed class Address(AddressKind kind, IPNetwork network) : RbacMatcher
+    private sealed class Address(AddressKind kind, CidrRange range) : RbacMatcher
     {
         public override bool Matches(in RbacInput input)
         {
@@ -218,7 +218,7 @@ internal abstract class RbacMatcher
                 AddressKind.DirectRemote => DirectRemote(input),
                 _ => OriginalClient(input),
             };
-            return address is not null && network.Contains(CidrRange.Canonical(address));
+            return address is not null && range.Contains(address);
         }
 
         private static IPAddress? DirectRemote(in RbacInput input) => input.Connection?.Metadata.SourceAddress ?? input.Http.Context.Connection.RemoteIpAddress;
