@@ -113,8 +113,9 @@ public sealed class ChangeProgressTests
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, VersionInfo = partial.VersionInfo, ResponseNonce = partial.Nonce, ResourceNames = { endpointNames } });
         var endpoints = await stream.ReceiveAsync();
         await stream.SendAsync(new DiscoveryRequest { TypeUrl = TypeUrls.ClusterLoadAssignment, VersionInfo = endpoints.VersionInfo, ResponseNonce = endpoints.Nonce, ResourceNames = { endpointNames } });
-        await PollUntilAsync(() => proxy.StatusOf(generation).State == ChangeState.Applied);
-        Assert.Equal(generation, proxy.ConvergedGeneration);
+        // The stream records convergence just after the ACK's status lands: wait for the record, not only the status.
+        await PollUntilAsync(() => proxy.ConvergedGeneration == generation);
+        Assert.Equal(ChangeState.Applied, proxy.StatusOf(generation).State);
 
         // A later generation the proxy has not translated yet is pending; one that changes the clusters and is NACKed names the type and reason.
         var next = new Bowline.ControlPlane.Config.MeshConfig(Bookinfo.Index(Reviews("20")).Config.Resources, generation + 1);
